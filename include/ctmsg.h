@@ -1,0 +1,68 @@
+/*
+ * ctmsg.h: ctnetlink messages, built into and parsed from caller buffers.
+ * Pure functions: no sockets, no allocation, so each one is unit-tested and
+ * the parser is fuzzed.
+ *
+ * Builders return the message length, or 0 if it does not fit in the buffer.
+ * Debian 12's libnetfilter_conntrack cannot express a tuple filter on a flush,
+ * so every message here is put together with libmnl.
+ */
+#ifndef CTF_CTMSG_H
+#define CTF_CTMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "job.h"
+
+/* CTA_FILTER flag bits; the kernel keeps them out of its uapi headers. */
+#define CTF_FILTER_IP_SRC     (1u << 0)
+#define CTF_FILTER_IP_DST     (1u << 1)
+#define CTF_FILTER_TUPLE_ZONE (1u << 2)
+
+/* The largest message we build (a v6 delete or filtered flush). */
+#define CTMSG_MAX_LEN 256
+
+/* IPCTNL_MSG_CT_GET dump of one family (AF_UNSPEC: all), optionally
+ * kernel-filtered by zone and mark. The caller still re-checks every entry:
+ * kernel-side filtering here is an optimisation, never the safety net. */
+size_t ctmsg_build_dump(void *buf, size_t len, uint32_t seq, int family,
+                        const uint16_t *zone, const uint32_t *mark,
+                        const uint32_t *mark_mask);
+
+/* Parses one IPCTNL_MSG_CT_NEW message from a dump into *e (which points into
+ * the message). Returns 0, or EINVAL for anything malformed or not a
+ * conntrack entry of a family we handle. */
+int ctmsg_parse_entry(const void *nlh, size_t len, struct ct_entry *e);
+
+/* IPCTNL_MSG_CT_DELETE of exactly the dumped entry: its original tuple copied
+ * verbatim, its zone, and its id (so an entry re-created with the same tuple
+ * after the dump is not hit by a stale request). No ACK is requested: only
+ * failures come back. */
+size_t ctmsg_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_entry *e);
+
+/* Kernel-side filtered flush (6.12+): deletes, in one table walk, every entry
+ * of this family whose DIRECTION tuple (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY)
+ * has the given source and/or destination, optionally only in one zone. */
+struct ctmsg_filter {
+    int family;
+    bool reply;                     /* Filter on the reply tuple. */
+    bool has_src, has_dst;
+    union ctf_inaddr src, dst;
+    bool has_zone;
+    uint16_t zone;
+};
+size_t ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
+                                  const struct ctmsg_filter *, bool ack);
+
+/* Flush carrying only a top-level CTA_ZONE (6.8+: one zone; older kernels:
+ * THE WHOLE TABLE — only ever sent once the probe proved it safe). */
+size_t ctmsg_build_zone_flush(void *buf, size_t len, uint32_t seq, uint16_t zone, bool ack);
+
+/* Plain flush of one family; used by the benchmark's "limit" baseline and the
+ * probe's throwaway namespace, never by a job. */
+size_t ctmsg_build_flush(void *buf, size_t len, uint32_t seq, int family, bool ack);
+
+#endif

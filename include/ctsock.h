@@ -1,0 +1,67 @@
+/*
+ * ctsock.h: one ctnetlink socket and what we do with it: batched sends of many
+ * requests per sendmsg with failures collected asynchronously, dumps, and
+ * single acknowledged requests.
+ *
+ * Owns: the mnl socket and its batch buffer.
+ */
+#ifndef CTF_CTSOCK_H
+#define CTF_CTSOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mnl_socket;
+
+/* What came back for batched (unacknowledged) requests. */
+struct ctsock_batch_stats {
+    uint64_t sent;          /* Requests handed to the kernel. */
+    uint64_t enoent;        /* Already gone: counted, not failed. */
+    uint64_t eexist;        /* Already there (inserts): counted, not failed. */
+    uint64_t failed;        /* Any other error. */
+    uint64_t lost_reports;  /* Error reports lost to ENOBUFS (unknown outcome). */
+    int last_errno;         /* Last "failed" errno, for the log. */
+};
+
+struct ctsock {
+    struct mnl_socket *nl;
+    unsigned int portid;
+    uint32_t seq;
+    char *batch;            /* Requests not yet sent. */
+    size_t batch_len;
+    size_t batch_cap;
+    unsigned int batch_msgs;
+    char *rxbuf;            /* Receive buffer (dumps and error reports). */
+    size_t rxbuf_len;
+    struct ctsock_batch_stats bstats;
+};
+
+/* Opens a NETLINK_NETFILTER socket in the current network namespace.
+ * batch_bytes bounds one sendmsg (0: default). Returns 0 or a positive errno
+ * (EPERM without CAP_NET_ADMIN). */
+int ctsock_open(struct ctsock *, size_t batch_bytes);
+void ctsock_close(struct ctsock *);
+
+uint32_t ctsock_next_seq(struct ctsock *);
+
+/* Room for one more request of up to maxlen bytes in the batch, sending the
+ * batch first if it is full. Returns NULL only if the send failed hard. */
+void *ctsock_batch_reserve(struct ctsock *, size_t maxlen);
+void ctsock_batch_commit(struct ctsock *, size_t len);
+/* Sends what is batched and collects the error reports it produced.
+ * Returns 0 or a positive errno for a failed send. */
+int ctsock_batch_flush(struct ctsock *);
+
+/* Sends one request with NLM_F_ACK and waits for its answer.
+ * Returns 0 or the kernel's positive errno. */
+int ctsock_request(struct ctsock *, const void *msg, size_t len);
+
+/* Runs a dump: cb is called for every message of type IPCTNL_MSG_CT_NEW.
+ * Returns 0 when the dump is complete, ENOBUFS if the kernel dropped part of
+ * it (the caller dumps again), EINTR if cb asked to stop, or another errno. */
+typedef int ctsock_dump_cb(const void *nlh, size_t len, void *aux);
+int ctsock_dump(struct ctsock *, const void *req, size_t req_len,
+                ctsock_dump_cb *cb, void *aux);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * planner.h: picks the cheapest proven strategy for a job.
+ *
+ * Strategies:
+ *  - DUMP: one dump per family (kernel-filtered by zone where proven), every
+ *    entry matched in userspace against hash sets, deletes sent in bulk. Works
+ *    on every kernel, handles CIDRs and any set size.
+ *  - FILTERED_FLUSH: one kernel walk per (address, direction, end) with
+ *    CTA_FILTER (6.12+). Exact addresses only; worth it only when the number
+ *    of walks is small.
+ *  - ZONE_FLUSH: one kernel walk deleting everything in a zone (6.8+), for
+ *    "everything in zone Z" jobs.
+ * The cost model compares table_count * per-entry cost (calibrated by the
+ * probe) times the number of walks each strategy needs.
+ *
+ * Owns: nothing; pure functions.
+ */
+#ifndef CTF_PLANNER_H
+#define CTF_PLANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+enum ct_strategy {
+    CT_STRATEGY_AUTO = 0,
+    CT_STRATEGY_DUMP,
+    CT_STRATEGY_FILTERED_FLUSH,
+    CT_STRATEGY_ZONE_FLUSH,
+};
+
+const char *ct_strategy_name(enum ct_strategy);
+/* "auto", "dump", "filtered-flush", "zone-flush". Returns 0 or EINVAL. */
+int ct_strategy_parse(const char *, enum ct_strategy *);
+
+/* What the running kernel was proven to do, and what it costs. */
+struct ct_caps {
+    bool probed;                /* The probe ran to completion. */
+    bool zone_flush;            /* Top-level CTA_ZONE flush deletes one zone only. */
+    bool zone_flush_default;    /* ... also for zone 0. */
+    bool filtered_flush;        /* CTA_FILTER flush on orig and reply src/dst. */
+    bool filtered_flush_zone;   /* ... restricted to a zone other than 0. */
+    bool filtered_flush_zone_default;   /* ... restricted to zone 0. */
+    bool dump_zone_filter;      /* Dump with CTA_ZONE returns one zone only. */
+    /* Costs: a walk over the kernel's hash table has a fixed part (every
+     * bucket is visited, even empty ones and other namespaces' entries) and
+     * a part per entry of ours. */
+    double dump_fixed_ms;       /* One dump of an empty table. */
+    double dump_ns_per_entry;   /* Dump + parse + match, per table entry. */
+    double walk_fixed_ms;       /* One filtered kernel walk of an empty table. */
+    double walk_ns_per_entry;   /* One filtered kernel walk, per table entry. */
+    char note[128];             /* Why something is unproven, for status. */
+};
+
+/* Nothing proven: the dump path only, default costs. */
+void ct_caps_init_unproven(struct ct_caps *, const char *why);
+
+struct ct_plan {
+    enum ct_strategy strategy;
+    unsigned int walks;         /* Kernel walks the strategy needs. */
+    double est_ms;              /* Estimated cost. */
+    char reason[160];
+};
+
+/* Number of filtered-flush walks a job needs, or 0 if it cannot be expressed
+ * as filtered flushes (CIDRs, any on the local side, ...). */
+unsigned int planner_filtered_walks(const struct flush_job *);
+
+/* Chooses a strategy for the job. With force != AUTO, checks the forced
+ * strategy is both proven and able to express the job, else EINVAL/ENOTSUP
+ * with the reason in plan->reason. Returns 0 or a positive errno. */
+int planner_choose(const struct flush_job *, const struct ct_caps *,
+                   uint64_t table_count, enum ct_strategy force, struct ct_plan *);
+
+#endif

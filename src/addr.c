@@ -1,0 +1,321 @@
+/*
+ * addr.c: parsing and formatting of addresses, prefixes and prefix lists.
+ */
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* One list item may not be longer than this; longer input is garbage. */
+#define ADDR_ITEM_MAX 64
+
+void
+ctf_inaddr_mask(int family, union ctf_inaddr *a, unsigned int plen)
+{
+    unsigned int bits = family == AF_INET ? 32 : 128;
+
+    for (unsigned int i = 0; i < bits / 8; i++) {
+        unsigned int lo = i * 8;
+        if (plen >= lo + 8) {
+            continue;
+        } else if (plen <= lo) {
+            a->b[i] = 0;
+        } else {
+            a->b[i] &= (uint8_t) (0xff << (8 - (plen - lo)));
+        }
+    }
+    if (family == AF_INET) {
+        memset(&a->b[4], 0, 12);
+    }
+}
+
+int
+ctf_prefix_parse(const char *s, struct ctf_prefix *out)
+{
+    char buf[ADDR_ITEM_MAX];
+    const char *slash;
+    size_t alen;
+    unsigned long plen = 0;
+    bool has_plen = false;
+
+    memset(out, 0, sizeof *out);
+    if (!s || !*s || strlen(s) >= sizeof buf) {
+        return EINVAL;
+    }
+    slash = strchr(s, '/');
+    alen = slash ? (size_t) (slash - s) : strlen(s);
+    if (!alen) {
+        return EINVAL;
+    }
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+
+    if (slash) {
+        const char *p = slash + 1;
+        char *end;
+        /* Digits only: strtoul would accept "+8", " 8" and "0x8". */
+        if (!isdigit((unsigned char) *p) || strlen(p) > 3) {
+            return EINVAL;
+        }
+        for (const char *q = p; *q; q++) {
+            if (!isdigit((unsigned char) *q)) {
+                return EINVAL;
+            }
+        }
+        plen = strtoul(p, &end, 10);
+        has_plen = true;
+    }
+
+    if (inet_pton(AF_INET, buf, &out->addr.v4) == 1) {
+        out->family = AF_INET;
+        if (has_plen && plen > 32) {
+            return EINVAL;
+        }
+        out->plen = has_plen ? (uint8_t) plen : 32;
+    } else if (inet_pton(AF_INET6, buf, &out->addr.v6) == 1) {
+        out->family = AF_INET6;
+        if (has_plen && plen > 128) {
+            return EINVAL;
+        }
+        out->plen = has_plen ? (uint8_t) plen : 128;
+    } else {
+        return EINVAL;
+    }
+
+    union ctf_inaddr masked = out->addr;
+    ctf_inaddr_mask(out->family, &masked, out->plen);
+    if (memcmp(&masked, &out->addr, sizeof masked)) {
+        return EINVAL;          /* Host bits set: "10.0.0.5/24" is a typo. */
+    }
+    return 0;
+}
+
+int
+ctf_prefix_list_add(struct ctf_prefix_list *l, const struct ctf_prefix *p)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct ctf_prefix *items = realloc(l->items, cap * sizeof *items);
+        if (!items) {
+            return ENOMEM;
+        }
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = *p;
+    return 0;
+}
+
+void
+ctf_prefix_list_clear(struct ctf_prefix_list *l)
+{
+    l->n = 0;
+}
+
+void
+ctf_prefix_list_destroy(struct ctf_prefix_list *l)
+{
+    if (l) {
+        free(l->items);
+        l->items = NULL;
+        l->n = l->cap = 0;
+    }
+}
+
+int
+ctf_prefix_list_copy(struct ctf_prefix_list *dst, const struct ctf_prefix_list *src)
+{
+    ctf_prefix_list_clear(dst);
+    for (size_t i = 0; i < src->n; i++) {
+        int err = ctf_prefix_list_add(dst, &src->items[i]);
+        if (err) {
+            return err;
+        }
+    }
+    return 0;
+}
+
+static int
+addr_list_parse_text(struct ctf_prefix_list *l, const char *s, const char *origin,
+                     char *errbuf, size_t errlen)
+{
+    const char *p = s;
+    unsigned int line = 1;
+
+    while (*p) {
+        if (*p == '#') {
+            while (*p && *p != '\n') {
+                p++;
+            }
+            continue;
+        }
+        if (*p == '\n') {
+            line++;
+            p++;
+            continue;
+        }
+        if (*p == ',' || isspace((unsigned char) *p)) {
+            p++;
+            continue;
+        }
+        size_t n = strcspn(p, ", \t\r\n#");
+        char item[ADDR_ITEM_MAX];
+        struct ctf_prefix prefix;
+
+        if (n >= sizeof item) {
+            if (errbuf) {
+                snprintf(errbuf, errlen, "%s%s%u: item too long", origin,
+                         *origin ? ":" : "line ", line);
+            }
+            return EINVAL;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (ctf_prefix_parse(item, &prefix)) {
+            if (errbuf) {
+                if (*origin) {
+                    snprintf(errbuf, errlen, "%s:%u: bad address or prefix '%s'",
+                             origin, line, item);
+                } else {
+                    snprintf(errbuf, errlen, "bad address or prefix '%s'", item);
+                }
+            }
+            return EINVAL;
+        }
+        int err = ctf_prefix_list_add(l, &prefix);
+        if (err) {
+            return err;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/* Lists read from a file are bounded: a set of a million prefixes is already
+ * far beyond any host, and the bound keeps a wrong path from eating memory. */
+#define ADDR_FILE_MAX (64u * 1024 * 1024)
+
+int
+ctf_prefix_list_parse(struct ctf_prefix_list *l, const char *s,
+                      char *errbuf, size_t errlen)
+{
+    if (errbuf && errlen) {
+        errbuf[0] = '\0';
+    }
+    if (!s) {
+        return EINVAL;
+    }
+    if (s[0] != '@') {
+        return addr_list_parse_text(l, s, "", errbuf, errlen);
+    }
+
+    const char *path = s + 1;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int err = errno;
+        if (errbuf) {
+            snprintf(errbuf, errlen, "%s: %s", path, strerror(err));
+        }
+        return err;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    int err = 0;
+    while (text) {
+        if (len + 1 >= cap) {
+            if (cap >= ADDR_FILE_MAX) {
+                err = EFBIG;
+                break;
+            }
+            char *bigger = realloc(text, cap * 2);
+            if (!bigger) {
+                break;
+            }
+            text = bigger;
+            cap *= 2;
+        }
+        size_t n = fread(text + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    if (!text) {
+        fclose(f);
+        return ENOMEM;
+    }
+    if (!err && ferror(f)) {
+        err = EIO;
+    }
+    fclose(f);
+    if (err) {
+        if (errbuf) {
+            snprintf(errbuf, errlen, "%s: %s", path, strerror(err));
+        }
+        free(text);
+        return err;
+    }
+    text[len] = '\0';
+    if (strlen(text) != len) {
+        if (errbuf) {
+            snprintf(errbuf, errlen, "%s: contains a NUL byte", path);
+        }
+        free(text);
+        return EINVAL;
+    }
+    err = addr_list_parse_text(l, text, path, errbuf, errlen);
+    free(text);
+    return err;
+}
+
+bool
+ctf_prefix_is_host(const struct ctf_prefix *p)
+{
+    return p->plen == (p->family == AF_INET ? 32 : 128);
+}
+
+bool
+ctf_prefix_contains(const struct ctf_prefix *p, int family, const union ctf_inaddr *a)
+{
+    union ctf_inaddr m;
+
+    if (family != p->family) {
+        return false;
+    }
+    m = *a;
+    ctf_inaddr_mask(family, &m, p->plen);
+    return !memcmp(&m, &p->addr, family == AF_INET ? 4 : 16);
+}
+
+int
+ctf_prefix_cmp(const struct ctf_prefix *a, const struct ctf_prefix *b)
+{
+    if (a->family != b->family) {
+        return a->family < b->family ? -1 : 1;
+    }
+    int c = memcmp(&a->addr, &b->addr, 16);
+    if (c) {
+        return c;
+    }
+    return a->plen == b->plen ? 0 : a->plen < b->plen ? -1 : 1;
+}
+
+const char *
+ctf_prefix_format(const struct ctf_prefix *p, char buf[CTF_PREFIX_STRLEN])
+{
+    char a[INET6_ADDRSTRLEN];
+
+    if (!inet_ntop(p->family, &p->addr, a, sizeof a)) {
+        snprintf(buf, CTF_PREFIX_STRLEN, "?");
+    } else if (ctf_prefix_is_host(p)) {
+        snprintf(buf, CTF_PREFIX_STRLEN, "%s", a);
+    } else {
+        snprintf(buf, CTF_PREFIX_STRLEN, "%s/%u", a, p->plen);
+    }
+    return buf;
+}

@@ -1,0 +1,299 @@
+/*
+ * ctsock.c: a ctnetlink socket with a send batch.
+ *
+ * Deletes are sent many per sendmsg and without NLM_F_ACK, so the kernel only
+ * answers the ones that fail. The kernel runs every request of a sendmsg
+ * before the call returns, so draining the socket right after each send finds
+ * every report for that batch; the receive buffer only has to hold one
+ * batch's worth, which the batch size bounds.
+ */
+#include "ctsock.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+
+#define CTSOCK_DEFAULT_BATCH  (64 * 1024)
+#define CTSOCK_MAX_BATCH      (1024 * 1024)
+#define CTSOCK_RXBUF          (256 * 1024)   /* Above the kernel's 32 KiB dump skbs. */
+#define CTSOCK_RCVBUF_BYTES   (8 * 1024 * 1024)
+
+int
+ctsock_open(struct ctsock *s, size_t batch_bytes)
+{
+    int one = 1;
+    int rcvbuf = CTSOCK_RCVBUF_BYTES;
+    int fd;
+
+    memset(s, 0, sizeof *s);
+    if (!batch_bytes) {
+        batch_bytes = CTSOCK_DEFAULT_BATCH;
+    }
+    if (batch_bytes < 4096) {
+        batch_bytes = 4096;
+    } else if (batch_bytes > CTSOCK_MAX_BATCH) {
+        batch_bytes = CTSOCK_MAX_BATCH;
+    }
+
+    s->nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (!s->nl) {
+        return errno ? errno : EIO;
+    }
+    if (mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int err = errno;
+        mnl_socket_close(s->nl);
+        s->nl = NULL;
+        return err;
+    }
+    s->portid = mnl_socket_get_portid(s->nl);
+    fd = mnl_socket_get_fd(s->nl);
+
+    /* Error reports for a whole batch must fit; SO_RCVBUFFORCE needs
+     * CAP_NET_ADMIN, which we have, and falls back to the capped one. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    int sndbuf = (int) batch_bytes * 2;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
+    /* Error reports need not echo our request back. */
+    mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof one);
+    /* Extended acks only cost bytes here. */
+
+    s->seq = (uint32_t) time(NULL);
+    s->batch_cap = batch_bytes;
+    s->batch = malloc(s->batch_cap);
+    s->rxbuf_len = CTSOCK_RXBUF;
+    s->rxbuf = malloc(s->rxbuf_len);
+    if (!s->batch || !s->rxbuf) {
+        ctsock_close(s);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+void
+ctsock_close(struct ctsock *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->nl) {
+        mnl_socket_close(s->nl);
+    }
+    free(s->batch);
+    free(s->rxbuf);
+    s->nl = NULL;
+    s->batch = NULL;
+    s->rxbuf = NULL;
+}
+
+uint32_t
+ctsock_next_seq(struct ctsock *s)
+{
+    return ++s->seq;
+}
+
+/* Reads whatever error reports are queued without blocking. */
+static int
+ctsock_drain(struct ctsock *s)
+{
+    for (;;) {
+        ssize_t n = recv(mnl_socket_get_fd(s->nl), s->rxbuf, s->rxbuf_len, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == ENOBUFS) {
+                /* Reports were dropped: we cannot know which requests
+                 * failed. The engine re-verifies with another pass. */
+                s->bstats.lost_reports++;
+                continue;
+            }
+            return errno;
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) s->rxbuf;
+        size_t len = (size_t) n;
+        for (; mnl_nlmsg_ok(nlh, (int) len); nlh = mnl_nlmsg_next(nlh, (int *) &len)) {
+            if (nlh->nlmsg_type != NLMSG_ERROR) {
+                continue;
+            }
+            if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nlmsgerr)) {
+                continue;
+            }
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (e->error == 0) {
+                continue;       /* An ACK someone asked for. */
+            } else if (e->error == -ENOENT) {
+                s->bstats.enoent++;
+            } else if (e->error == -EEXIST) {
+                s->bstats.eexist++;
+            } else {
+                s->bstats.failed++;
+                s->bstats.last_errno = -e->error;
+            }
+        }
+    }
+}
+
+int
+ctsock_batch_flush(struct ctsock *s)
+{
+    int err = 0;
+
+    if (!s->batch_len) {
+        return 0;
+    }
+    for (;;) {
+        ssize_t n = send(mnl_socket_get_fd(s->nl), s->batch, s->batch_len, 0);
+        if (n >= 0) {
+            s->bstats.sent += s->batch_msgs;
+            break;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == ENOBUFS || errno == EAGAIN) {
+            /* The socket's queues are full of reports: read them and retry.
+             * Nothing of the batch was consumed. */
+            err = ctsock_drain(s);
+            if (err) {
+                break;
+            }
+            continue;
+        }
+        err = errno;
+        break;
+    }
+    s->batch_len = 0;
+    s->batch_msgs = 0;
+    if (err) {
+        return err;
+    }
+    return ctsock_drain(s);
+}
+
+void *
+ctsock_batch_reserve(struct ctsock *s, size_t maxlen)
+{
+    if (s->batch_len + maxlen > s->batch_cap) {
+        if (ctsock_batch_flush(s)) {
+            return NULL;
+        }
+    }
+    return s->batch + s->batch_len;
+}
+
+void
+ctsock_batch_commit(struct ctsock *s, size_t len)
+{
+    s->batch_len += MNL_ALIGN(len);
+    s->batch_msgs++;
+}
+
+int
+ctsock_request(struct ctsock *s, const void *msg, size_t len)
+{
+    const struct nlmsghdr *req = msg;
+    int fd = mnl_socket_get_fd(s->nl);
+
+    if (mnl_socket_sendto(s->nl, msg, len) < 0) {
+        return errno;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, s->rxbuf, s->rxbuf_len, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) s->rxbuf;
+        int left = (int) n;
+        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+            if (nlh->nlmsg_type != NLMSG_ERROR) {
+                continue;
+            }
+            if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nlmsgerr)) {
+                return EPROTO;
+            }
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (nlh->nlmsg_seq != req->nlmsg_seq) {
+                /* A late report for an earlier batch. */
+                if (e->error == -ENOENT) {
+                    s->bstats.enoent++;
+                } else if (e->error) {
+                    s->bstats.failed++;
+                }
+                continue;
+            }
+            return e->error ? -e->error : 0;
+        }
+    }
+}
+
+int
+ctsock_dump(struct ctsock *s, const void *req, size_t req_len,
+            ctsock_dump_cb *cb, void *aux)
+{
+    const struct nlmsghdr *rq = req;
+    int fd = mnl_socket_get_fd(s->nl);
+
+    if (mnl_socket_sendto(s->nl, req, req_len) < 0) {
+        return errno;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, s->rxbuf, s->rxbuf_len, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int err = errno;
+            if (err == ENOBUFS) {
+                /* The kernel dropped part of the dump. The dump itself is
+                 * over for the kernel; flush what might still be queued so
+                 * the next dump starts clean. */
+                ctsock_drain(s);
+            }
+            return err;
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) s->rxbuf;
+        int left = (int) n;
+        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+            if (nlh->nlmsg_seq != rq->nlmsg_seq || nlh->nlmsg_pid != s->portid) {
+                continue;       /* Not ours (a stray report). */
+            }
+            if (nlh->nlmsg_type == NLMSG_DONE) {
+                return 0;
+            }
+            if (nlh->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+                if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *e) {
+                    return EPROTO;
+                }
+                return e->error ? -e->error : 0;
+            }
+            if ((nlh->nlmsg_type & 0xff) != IPCTNL_MSG_CT_NEW) {
+                continue;
+            }
+            int rc = cb(nlh, nlh->nlmsg_len, aux);
+            if (rc) {
+                /* Stop reading; the rest of the dump is discarded when the
+                 * socket is closed or the next dump is started. */
+                return rc;
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+/*
+ * job.c: flush jobs, their chunking, and the entry matcher.
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+void
+flush_job_init(struct flush_job *job)
+{
+    memset(job, 0, sizeof *job);
+}
+
+void
+flush_job_destroy(struct flush_job *job)
+{
+    if (job) {
+        ctf_prefix_list_destroy(&job->local);
+        ctf_prefix_list_destroy(&job->peers);
+    }
+}
+
+int
+flush_job_copy(struct flush_job *dst, const struct flush_job *src)
+{
+    flush_job_init(dst);
+    *dst = *src;
+    memset(&dst->local, 0, sizeof dst->local);
+    memset(&dst->peers, 0, sizeof dst->peers);
+    int err = ctf_prefix_list_copy(&dst->local, &src->local);
+    if (!err) {
+        err = ctf_prefix_list_copy(&dst->peers, &src->peers);
+    }
+    if (err) {
+        flush_job_destroy(dst);
+    }
+    return err;
+}
+
+int
+flush_job_validate(const struct flush_job *job, char *errbuf, size_t errlen)
+{
+    if (!job->local_any && !job->local.n) {
+        snprintf(errbuf, errlen, "the local set is empty");
+        return EINVAL;
+    }
+    if (!job->peers_any && !job->peers.n) {
+        snprintf(errbuf, errlen, "the peer set is empty (use 'any' for all peers)");
+        return EINVAL;
+    }
+    if (job->local_any && !job->peers_any) {
+        snprintf(errbuf, errlen, "local 'any' needs peers 'any' (swap the sets instead)");
+        return EINVAL;
+    }
+    if (job->local_any && !job->has_zone) {
+        snprintf(errbuf, errlen,
+                 "refusing to flush every entry of every zone: name local addresses or a zone");
+        return EINVAL;
+    }
+    return 0;
+}
+
+bool
+flush_job_is_whole_zone(const struct flush_job *job)
+{
+    return job->local_any && job->peers_any && job->has_zone && !job->has_mark;
+}
+
+static size_t
+n_chunks(size_t n, size_t max)
+{
+    if (!max || n <= max) {
+        return 1;
+    }
+    return (n + max - 1) / max;
+}
+
+static int
+list_slice(struct ctf_prefix_list *dst, const struct ctf_prefix_list *src,
+           size_t start, size_t max)
+{
+    size_t end = max ? start + max : src->n;
+
+    if (end > src->n) {
+        end = src->n;
+    }
+    for (size_t i = start; i < end; i++) {
+        int err = ctf_prefix_list_add(dst, &src->items[i]);
+        if (err) {
+            return err;
+        }
+    }
+    return 0;
+}
+
+int
+flush_job_split(const struct flush_job *job, size_t max_local, size_t max_peers,
+                struct flush_job **out, size_t *n_out)
+{
+    size_t nl = job->local_any ? 1 : n_chunks(job->local.n, max_local);
+    size_t np = job->peers_any ? 1 : n_chunks(job->peers.n, max_peers);
+    struct flush_job *jobs;
+    size_t k = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (nl > SIZE_MAX / np) {
+        return EOVERFLOW;
+    }
+    jobs = calloc(nl * np, sizeof *jobs);
+    if (!jobs) {
+        return ENOMEM;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        for (size_t j = 0; j < np; j++) {
+            struct flush_job *sub = &jobs[k++];
+            int err = 0;
+
+            *sub = *job;
+            memset(&sub->local, 0, sizeof sub->local);
+            memset(&sub->peers, 0, sizeof sub->peers);
+            if (!job->local_any) {
+                err = list_slice(&sub->local, &job->local, i * max_local, max_local);
+            }
+            if (!err && !job->peers_any) {
+                err = list_slice(&sub->peers, &job->peers, j * max_peers, max_peers);
+            }
+            if (err) {
+                flush_job_array_free(jobs, k);
+                return err;
+            }
+        }
+    }
+    *out = jobs;
+    *n_out = k;
+    return 0;
+}
+
+void
+flush_job_array_free(struct flush_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++) {
+        flush_job_destroy(&jobs[i]);
+    }
+    free(jobs);
+}
+
+int
+job_matcher_init(struct job_matcher *m, const struct flush_job *job)
+{
+    int err = 0;
+
+    memset(m, 0, sizeof *m);
+    if (job->local_any) {
+        addrset_init_any(&m->local);
+    } else {
+        addrset_init(&m->local);
+        err = addrset_add_list(&m->local, &job->local);
+    }
+    if (job->peers_any) {
+        addrset_init_any(&m->peers);
+    } else {
+        addrset_init(&m->peers);
+        if (!err) {
+            err = addrset_add_list(&m->peers, &job->peers);
+        }
+    }
+    if (err) {
+        job_matcher_destroy(m);
+        return err;
+    }
+    m->has_zone = job->has_zone;
+    m->zone = job->zone;
+    m->has_mark = job->has_mark;
+    m->mark = job->mark & job->mark_mask;
+    m->mark_mask = job->mark_mask;
+    return 0;
+}
+
+void
+job_matcher_destroy(struct job_matcher *m)
+{
+    if (m) {
+        addrset_destroy(&m->local);
+        addrset_destroy(&m->peers);
+    }
+}
+
+static inline bool
+tuple_matches(const struct job_matcher *m, int family, const struct ct_tuple_addrs *t)
+{
+    return (addrset_contains(&m->local, family, &t->src)
+            && addrset_contains(&m->peers, family, &t->dst))
+        || (addrset_contains(&m->local, family, &t->dst)
+            && addrset_contains(&m->peers, family, &t->src));
+}
+
+bool
+job_matcher_match(const struct job_matcher *m, const struct ct_entry *e)
+{
+    if (m->has_zone && e->zone != m->zone) {
+        return false;
+    }
+    if (m->has_mark && (e->mark & m->mark_mask) != m->mark) {
+        return false;
+    }
+    return tuple_matches(m, e->family, &e->orig)
+        || (e->has_reply && tuple_matches(m, e->family, &e->reply));
+}
+
+unsigned int
+job_matcher_families(const struct job_matcher *m)
+{
+    return addrset_families(&m->local) & addrset_families(&m->peers);
+}

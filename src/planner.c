@@ -1,0 +1,189 @@
+/*
+ * planner.c: the cost model that picks a strategy per job.
+ */
+#include "planner.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Costs used until the probe has measured this machine: a dump + match is
+ * cheaper per entry than a filtered kernel walk (which deletes under the
+ * table's locks), measured on a 200k table on a 2-core VM. */
+#define DEFAULT_DUMP_NS_PER_ENTRY 400.0
+#define DEFAULT_WALK_NS_PER_ENTRY 500.0
+#define DEFAULT_DUMP_FIXED_MS 5.0
+#define DEFAULT_WALK_FIXED_MS 5.0
+
+/* Four walks per exact address pair: source and destination of the original
+ * tuple, source and destination of the reply tuple. More than this many walks
+ * are never worth considering, whatever the model says. */
+#define MAX_FILTERED_WALKS 4096
+
+static const char *const strategy_names[] = {
+    [CT_STRATEGY_AUTO] = "auto",
+    [CT_STRATEGY_DUMP] = "dump",
+    [CT_STRATEGY_FILTERED_FLUSH] = "filtered-flush",
+    [CT_STRATEGY_ZONE_FLUSH] = "zone-flush",
+};
+
+const char *
+ct_strategy_name(enum ct_strategy s)
+{
+    return (unsigned int) s < sizeof strategy_names / sizeof *strategy_names
+           ? strategy_names[s] : "?";
+}
+
+int
+ct_strategy_parse(const char *s, enum ct_strategy *out)
+{
+    for (size_t i = 0; i < sizeof strategy_names / sizeof *strategy_names; i++) {
+        if (!strcmp(s, strategy_names[i])) {
+            *out = (enum ct_strategy) i;
+            return 0;
+        }
+    }
+    return EINVAL;
+}
+
+void
+ct_caps_init_unproven(struct ct_caps *caps, const char *why)
+{
+    memset(caps, 0, sizeof *caps);
+    caps->dump_ns_per_entry = DEFAULT_DUMP_NS_PER_ENTRY;
+    caps->walk_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
+    caps->dump_fixed_ms = DEFAULT_DUMP_FIXED_MS;
+    caps->walk_fixed_ms = DEFAULT_WALK_FIXED_MS;
+    snprintf(caps->note, sizeof caps->note, "%s", why ? why : "");
+}
+
+static bool
+all_hosts(const struct ctf_prefix_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (!ctf_prefix_is_host(&l->items[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+unsigned int
+planner_filtered_walks(const struct flush_job *job)
+{
+    uint64_t walks;
+
+    if (job->local_any || job->has_mark || !all_hosts(&job->local)) {
+        return 0;
+    }
+    if (job->peers_any) {
+        walks = 4 * (uint64_t) job->local.n;
+    } else {
+        if (!all_hosts(&job->peers)) {
+            return 0;
+        }
+        /* Pairs of different families can never match: skip them. */
+        uint64_t pairs = 0;
+        for (size_t i = 0; i < job->local.n; i++) {
+            for (size_t j = 0; j < job->peers.n && pairs <= MAX_FILTERED_WALKS; j++) {
+                pairs += job->local.items[i].family == job->peers.items[j].family;
+            }
+        }
+        walks = 4 * pairs;
+    }
+    return walks > MAX_FILTERED_WALKS || !walks ? 0 : (unsigned int) walks;
+}
+
+static double
+walk_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int walks)
+{
+    return walks * (table_count * caps->walk_ns_per_entry / 1e6 + caps->walk_fixed_ms);
+}
+
+int
+planner_choose(const struct flush_job *job, const struct ct_caps *caps,
+               uint64_t table_count, enum ct_strategy force, struct ct_plan *plan)
+{
+    bool whole_zone = flush_job_is_whole_zone(job);
+    bool zone_flush_ok = whole_zone && caps->zone_flush
+                         && (job->zone != 0 || caps->zone_flush_default);
+    unsigned int fwalks = planner_filtered_walks(job);
+    bool filtered_ok = fwalks && caps->filtered_flush
+                       && (!job->has_zone
+                           || (job->zone != 0 ? caps->filtered_flush_zone
+                                              : caps->filtered_flush_zone_default));
+    double dump_ms = table_count * caps->dump_ns_per_entry / 1e6 + caps->dump_fixed_ms;
+
+    memset(plan, 0, sizeof *plan);
+    switch (force) {
+    case CT_STRATEGY_DUMP:
+        plan->strategy = CT_STRATEGY_DUMP;
+        plan->walks = 1;
+        plan->est_ms = dump_ms;
+        snprintf(plan->reason, sizeof plan->reason, "forced");
+        return 0;
+    case CT_STRATEGY_ZONE_FLUSH:
+        if (!whole_zone) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "zone-flush needs a whole-zone job (--local any --peers any --zone N)");
+            return EINVAL;
+        }
+        if (!zone_flush_ok) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "zone-flush is not proven safe on this kernel");
+            return ENOTSUP;
+        }
+        plan->strategy = CT_STRATEGY_ZONE_FLUSH;
+        plan->walks = 1;
+        plan->est_ms = walk_cost_ms(caps, table_count, 1);
+        snprintf(plan->reason, sizeof plan->reason, "forced");
+        return 0;
+    case CT_STRATEGY_FILTERED_FLUSH:
+        if (!fwalks) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-flush needs exact addresses (no CIDRs, no mark) and at most %d walks",
+                     MAX_FILTERED_WALKS);
+            return EINVAL;
+        }
+        if (!filtered_ok) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-flush%s is not proven on this kernel",
+                     job->has_zone ? " in this zone" : "");
+            return ENOTSUP;
+        }
+        plan->strategy = CT_STRATEGY_FILTERED_FLUSH;
+        plan->walks = fwalks;
+        plan->est_ms = walk_cost_ms(caps, table_count, fwalks);
+        snprintf(plan->reason, sizeof plan->reason, "forced");
+        return 0;
+    case CT_STRATEGY_AUTO:
+        break;
+    }
+
+    plan->strategy = CT_STRATEGY_DUMP;
+    plan->walks = 1;
+    plan->est_ms = dump_ms;
+    snprintf(plan->reason, sizeof plan->reason, "dump: est %.1f ms", dump_ms);
+
+    if (zone_flush_ok) {
+        double ms = walk_cost_ms(caps, table_count, 1);
+        if (ms < plan->est_ms) {
+            plan->strategy = CT_STRATEGY_ZONE_FLUSH;
+            plan->est_ms = ms;
+            snprintf(plan->reason, sizeof plan->reason,
+                     "zone-flush: 1 walk est %.1f ms < dump est %.1f ms", ms, dump_ms);
+        }
+    }
+    if (filtered_ok) {
+        double ms = walk_cost_ms(caps, table_count, fwalks);
+        if (ms < plan->est_ms) {
+            plan->strategy = CT_STRATEGY_FILTERED_FLUSH;
+            plan->walks = fwalks;
+            plan->est_ms = ms;
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-flush: %u walks est %.1f ms < dump est %.1f ms",
+                     fwalks, ms, dump_ms);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,523 @@
+/*
+ * probe.c: start-up capability probe, run in a throwaway network namespace.
+ *
+ * The parent forks; the child unshares a new network namespace (its conntrack
+ * table is empty and private), runs every probe there, writes the result down
+ * a pipe and exits, taking the namespace with it. The parent waits a bounded
+ * time and kills a child that hangs. Nothing here runs in the caller's
+ * namespace.
+ */
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctgen.h"
+#include "ctmsg.h"
+#include "ctsock.h"
+#include "engine.h"
+#include "log.h"
+
+#define PROBE_TIMEOUT_MS 20000
+#define PROBE_ZONE 7
+#define PROBE_OTHER_ZONE 8
+#define PROBE_CALIBRATION_ENTRIES 20000
+
+/* The fixed cast of the probe's table (all in 10.255.0.0/16 of a namespace
+ * nobody else sees). A is the address filters aim at. */
+enum { P_A = 1, P_X, P_Y, P_Z, P_W };
+
+static union ctf_inaddr
+probe_addr(int n)
+{
+    union ctf_inaddr a;
+
+    memset(&a, 0, sizeof a);
+    a.w[0] = htonl(0x0aff0000u | (uint32_t) n);
+    return a;
+}
+
+struct probe_entry {
+    int osrc, odst;             /* Original tuple. */
+    int rsrc, rdst;             /* Reply tuple (0, 0: mirrored). */
+    uint16_t sport;             /* Keeps tuples distinct. */
+    uint16_t zone;
+};
+
+static const struct probe_entry probe_table[] = {
+    { P_A, P_X, 0, 0, 1001, 0 },             /* A as orig source. */
+    { P_X, P_A, 0, 0, 1002, 0 },             /* A as orig destination. */
+    { P_Y, P_Z, P_A, P_Y, 1003, 0 },         /* DNAT to A: A as reply source. */
+    { P_Y, P_W, P_W, P_A, 1004, 0 },         /* SNAT to A: A as reply destination. */
+    { P_Y, P_Z, 0, 0, 1005, 0 },             /* Unrelated. */
+    { P_A, P_X, 0, 0, 1006, PROBE_ZONE },    /* A as orig source, in zone 7. */
+    { P_X, P_Y, 0, 0, 1007, PROBE_ZONE },    /* Unrelated, zone 7. */
+    { P_X, P_Y, 0, 0, 1008, PROBE_OTHER_ZONE },
+};
+#define PROBE_N (sizeof probe_table / sizeof *probe_table)
+
+static void
+probe_entry_to_gen(const struct probe_entry *p, struct ctgen_entry *g)
+{
+    memset(g, 0, sizeof *g);
+    g->family = AF_INET;
+    g->l4proto = IPPROTO_UDP;
+    g->orig_src = probe_addr(p->osrc);
+    g->orig_dst = probe_addr(p->odst);
+    if (p->rsrc) {
+        g->nat = 1;
+        g->reply_src = probe_addr(p->rsrc);
+        g->reply_dst = probe_addr(p->rdst);
+    }
+    g->sport = p->sport;
+    g->dport = 53;
+    g->zone = p->zone;
+    g->timeout = 600;
+}
+
+static int
+probe_fill(struct ctsock *s)
+{
+    struct ctgen_entry g[PROBE_N];
+    struct ctgen_stats st;
+
+    for (size_t i = 0; i < PROBE_N; i++) {
+        probe_entry_to_gen(&probe_table[i], &g[i]);
+    }
+    return ctgen_insert(s, g, PROBE_N, &st);
+}
+
+static int
+probe_flush_all(struct ctsock *s)
+{
+    char msg[CTMSG_MAX_LEN];
+    size_t n = ctmsg_build_flush(msg, sizeof msg, ctsock_next_seq(s), AF_UNSPEC, true);
+
+    return ctsock_request(s, msg, n);
+}
+
+/* Which probe_table entries a dump returns, as a bit mask. */
+struct probe_seen {
+    unsigned int mask;
+    unsigned int others;
+};
+
+static int
+probe_seen_cb(const void *nlh, size_t len, void *aux)
+{
+    struct probe_seen *seen = aux;
+    struct ct_entry e;
+
+    if (ctmsg_parse_entry(nlh, len, &e)) {
+        return 0;
+    }
+    for (size_t i = 0; i < PROBE_N; i++) {
+        const struct probe_entry *p = &probe_table[i];
+        union ctf_inaddr os = probe_addr(p->osrc), od = probe_addr(p->odst);
+        if (e.orig.src.w[0] == os.w[0] && e.orig.dst.w[0] == od.w[0] && e.zone == p->zone) {
+            /* Several entries share addresses; match on the exact tuple by
+             * looking at the reply too. */
+            union ctf_inaddr rs = p->rsrc ? probe_addr(p->rsrc) : od;
+            union ctf_inaddr rd = p->rsrc ? probe_addr(p->rdst) : os;
+            if (e.reply.src.w[0] == rs.w[0] && e.reply.dst.w[0] == rd.w[0]) {
+                seen->mask |= 1u << i;
+                return 0;
+            }
+        }
+    }
+    seen->others++;
+    return 0;
+}
+
+static int
+probe_dump(struct ctsock *s, const uint16_t *zone, struct probe_seen *seen)
+{
+    char req[CTMSG_MAX_LEN];
+    size_t n = ctmsg_build_dump(req, sizeof req, ctsock_next_seq(s), AF_UNSPEC, zone,
+                                NULL, NULL);
+
+    memset(seen, 0, sizeof *seen);
+    return ctsock_dump(s, req, n, probe_seen_cb, seen);
+}
+
+/* Entries of probe_table that entries-matching-pred selects, as a mask. */
+typedef bool probe_pred(const struct probe_entry *, const void *arg);
+
+static unsigned int
+probe_expect(probe_pred *pred, const void *arg)
+{
+    unsigned int mask = 0;
+
+    for (size_t i = 0; i < PROBE_N; i++) {
+        if (pred(&probe_table[i], arg)) {
+            mask |= 1u << i;
+        }
+    }
+    return mask;
+}
+
+static bool
+pred_zone(const struct probe_entry *p, const void *arg)
+{
+    return p->zone == *(const uint16_t *) arg;
+}
+
+struct filter_arg {
+    bool reply, src;
+    bool has_zone;
+    uint16_t zone;
+};
+
+static bool
+pred_filter(const struct probe_entry *p, const void *arg)
+{
+    const struct filter_arg *f = arg;
+    int v;
+
+    if (f->has_zone && p->zone != f->zone) {
+        return false;
+    }
+    if (!f->reply) {
+        v = f->src ? p->osrc : p->odst;
+    } else if (p->rsrc) {
+        v = f->src ? p->rsrc : p->rdst;
+    } else {
+        v = f->src ? p->odst : p->osrc;
+    }
+    return v == P_A;
+}
+
+/* Refills the table, sends msg, and checks that exactly `expect_gone` went. */
+static bool
+probe_one(struct ctsock *s, const void *msg, size_t len, unsigned int expect_gone,
+          const char *what)
+{
+    struct probe_seen seen;
+    unsigned int all = (1u << PROBE_N) - 1;
+
+    /* Put back whatever the previous probe deleted (what is still there
+     * answers EEXIST, which ctgen counts and accepts). Each kernel walk costs
+     * a pass over the whole shared hash table, so the probe avoids flushes. */
+    if (probe_fill(s) || probe_dump(s, NULL, &seen) || seen.mask != all || seen.others) {
+        log_debug("probe %s: could not set up the table", what);
+        return false;
+    }
+    int err = ctsock_request(s, msg, len);
+    if (err) {
+        log_debug("probe %s: kernel said %s", what, strerror(err));
+        return false;
+    }
+    if (probe_dump(s, NULL, &seen)) {
+        return false;
+    }
+    if (seen.mask != (all & ~expect_gone) || seen.others) {
+        log_debug("probe %s: left 0x%x, expected 0x%x", what, seen.mask, all & ~expect_gone);
+        return false;
+    }
+    return true;
+}
+
+static bool
+probe_filtered(struct ctsock *s, bool has_zone, uint16_t zone)
+{
+    char msg[CTMSG_MAX_LEN];
+
+    for (int reply = 0; reply < 2; reply++) {
+        for (int src = 0; src < 2; src++) {
+            struct filter_arg fa = { reply, src, has_zone, zone };
+            struct ctmsg_filter f = {
+                .family = AF_INET, .reply = reply,
+                .has_src = src, .has_dst = !src,
+                .has_zone = has_zone, .zone = zone,
+            };
+            f.src = probe_addr(P_A);
+            f.dst = probe_addr(P_A);
+            size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
+            if (!probe_one(s, msg, n, probe_expect(pred_filter, &fa), "filtered flush")) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static int
+calib_cb(const void *nlh, size_t len, void *aux)
+{
+    const struct job_matcher *m = aux;
+    struct ct_entry e;
+
+    if (!ctmsg_parse_entry(nlh, len, &e)) {
+        (void) job_matcher_match(m, &e);
+    }
+    return 0;
+}
+
+/* Times one dump + match (the dump path's inner loop) of the current table. */
+static double
+calib_dump_ms(struct ctsock *s, const struct job_matcher *m)
+{
+    char msg[CTMSG_MAX_LEN];
+    size_t len = ctmsg_build_dump(msg, sizeof msg, ctsock_next_seq(s), AF_INET, NULL, NULL, NULL);
+    double t0 = time_sec_f();
+
+    if (ctsock_dump(s, msg, len, calib_cb, (void *) m)) {
+        return -1;
+    }
+    return (time_sec_f() - t0) * 1e3;
+}
+
+/* Times one filtered kernel walk that matches nothing. */
+static double
+calib_walk_ms(struct ctsock *s, const union ctf_inaddr *nobody)
+{
+    char msg[CTMSG_MAX_LEN];
+    struct ctmsg_filter f = { .family = AF_INET, .has_src = true, .src = *nobody };
+    size_t len = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
+    double t0 = time_sec_f();
+
+    if (ctsock_request(s, msg, len)) {
+        return -1;
+    }
+    return (time_sec_f() - t0) * 1e3;
+}
+
+static int
+calib_fill(struct ctsock *s, size_t from, size_t to)
+{
+    struct ctgen_entry *g = calloc(to - from, sizeof *g);
+    struct ctgen_stats st;
+
+    if (!g) {
+        return ENOMEM;
+    }
+    for (size_t i = from; i < to; i++) {
+        struct ctgen_entry *e = &g[i - from];
+        e->family = AF_INET;
+        e->l4proto = IPPROTO_UDP;
+        e->orig_src.w[0] = htonl(0x0a640000u | (uint32_t) (i >> 8));
+        e->orig_dst.w[0] = htonl(0x0a650000u | (uint32_t) (i & 0xff));
+        e->sport = (uint16_t) (1024 + i % 50000);
+        e->dport = 80;
+        e->timeout = 600;
+    }
+    int err = ctgen_insert(s, g, to - from, &st);
+    free(g);
+    return err;
+}
+
+/* Best of a few runs: timing noise only ever adds. */
+static void
+calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_inaddr *nobody,
+              bool walks, double *dump_ms, double *walk_ms)
+{
+    *dump_ms = *walk_ms = -1;
+    for (int i = 0; i < 3; i++) {
+        double d = calib_dump_ms(s, m);
+        if (d >= 0 && (*dump_ms < 0 || d < *dump_ms)) {
+            *dump_ms = d;
+        }
+        double w = walks ? calib_walk_ms(s, nobody) : -1;
+        if (w >= 0 && (*walk_ms < 0 || w < *walk_ms)) {
+            *walk_ms = w;
+        }
+    }
+}
+
+/* Costs of a dump and of a filtered walk, as a fixed part and a part per
+ * entry. Both walk the kernel's shared hash table, whose buckets and other
+ * namespaces' entries (the host's included) cost the same at two table
+ * sizes of ours: the difference between the two gives the per-entry cost,
+ * and what is left is the fixed part as this host is now. */
+static void
+probe_calibrate(struct ctsock *s, struct ct_caps *caps)
+{
+    const size_t n1 = 2000, n2 = PROBE_CALIBRATION_ENTRIES;
+    struct flush_job job;
+    struct job_matcher m;
+    struct ctf_prefix nobody;
+    double d1, w1, d2, w2;
+
+    flush_job_init(&job);
+    ctf_prefix_parse("10.254.254.254", &nobody);
+    ctf_prefix_list_add(&job.local, &nobody);
+    job.peers_any = true;
+    int err = job_matcher_init(&m, &job);
+    flush_job_destroy(&job);
+    if (err) {
+        return;
+    }
+    probe_flush_all(s);
+    if (!calib_fill(s, 0, n1)) {
+        calib_measure(s, &m, &nobody.addr, caps->filtered_flush, &d1, &w1);
+        if (!calib_fill(s, n1, n2)) {
+            calib_measure(s, &m, &nobody.addr, caps->filtered_flush, &d2, &w2);
+            if (d1 >= 0 && d2 > d1) {
+                caps->dump_ns_per_entry = (d2 - d1) * 1e6 / (n2 - n1);
+                caps->dump_fixed_ms = d1 - n1 * caps->dump_ns_per_entry / 1e6;
+            }
+            if (w1 >= 0 && w2 > w1) {
+                caps->walk_ns_per_entry = (w2 - w1) * 1e6 / (n2 - n1);
+                caps->walk_fixed_ms = w1 - n1 * caps->walk_ns_per_entry / 1e6;
+            }
+            if (caps->dump_fixed_ms < 0) {
+                caps->dump_fixed_ms = 0;
+            }
+            if (caps->walk_fixed_ms < 0) {
+                caps->walk_fixed_ms = 0;
+            }
+        }
+    }
+    job_matcher_destroy(&m);
+    probe_flush_all(s);
+}
+
+static void
+probe_child(int fd, bool calibrate)
+{
+    struct ct_caps caps;
+    struct ctsock s;
+    char msg[CTMSG_MAX_LEN];
+    uint16_t zone = PROBE_ZONE, zone0 = 0;
+    struct probe_seen seen;
+
+    ct_caps_init_unproven(&caps, "");
+    if (unshare(CLONE_NEWNET) < 0) {
+        snprintf(caps.note, sizeof caps.note, "no throwaway namespace (unshare: %s)",
+                 strerror(errno));
+        goto out;
+    }
+    if (ctsock_open(&s, 0)) {
+        snprintf(caps.note, sizeof caps.note, "no ctnetlink socket in the probe namespace");
+        goto out;
+    }
+    /* The table must start empty and take our entries, or nothing below
+     * means anything. */
+    if (probe_dump(&s, NULL, &seen) || seen.mask || seen.others) {
+        snprintf(caps.note, sizeof caps.note, "probe namespace table not empty");
+        goto close;
+    }
+
+    size_t n = ctmsg_build_zone_flush(msg, sizeof msg, ctsock_next_seq(&s), zone, true);
+    caps.zone_flush = probe_one(&s, msg, n, probe_expect(pred_zone, &zone), "zone flush");
+    if (caps.zone_flush) {
+        n = ctmsg_build_zone_flush(msg, sizeof msg, ctsock_next_seq(&s), zone0, true);
+        caps.zone_flush_default = probe_one(&s, msg, n, probe_expect(pred_zone, &zone0),
+                                            "zone 0 flush");
+    }
+    caps.filtered_flush = probe_filtered(&s, false, 0);
+    if (caps.filtered_flush) {
+        caps.filtered_flush_zone = probe_filtered(&s, true, PROBE_ZONE);
+        caps.filtered_flush_zone_default = probe_filtered(&s, true, 0);
+    }
+
+    /* Dump filtered by zone: returns exactly the zone's entries. */
+    if (!probe_flush_all(&s) && !probe_fill(&s) && !probe_dump(&s, &zone, &seen)) {
+        caps.dump_zone_filter = seen.mask == probe_expect(pred_zone, &zone) && !seen.others;
+    }
+    probe_flush_all(&s);
+    if (calibrate) {
+        probe_calibrate(&s, &caps);
+    }
+    caps.probed = true;
+    snprintf(caps.note, sizeof caps.note, "probed in a throwaway namespace");
+close:
+    ctsock_close(&s);
+out:
+    if (write(fd, &caps, sizeof caps) != (ssize_t) sizeof caps) {
+        _exit(1);
+    }
+    _exit(0);
+}
+
+int
+probe_run(struct ct_caps *caps, bool calibrate)
+{
+    int fds[2];
+    pid_t pid;
+
+    ct_caps_init_unproven(caps, "probe did not run");
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        return errno;
+    }
+    pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        probe_child(fds[1], calibrate);
+    }
+    close(fds[1]);
+
+    struct ct_caps got;
+    size_t have = 0;
+    uint64_t deadline = time_msec() + PROBE_TIMEOUT_MS;
+    int err = 0;
+    while (have < sizeof got) {
+        uint64_t now = time_msec();
+        struct pollfd pfd = { fds[0], POLLIN, 0 };
+        if (now >= deadline) {
+            err = ETIMEDOUT;
+            break;
+        }
+        int rc = poll(&pfd, 1, (int) (deadline - now));
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc <= 0) {
+            err = rc ? errno : ETIMEDOUT;
+            break;
+        }
+        ssize_t r = read(fds[0], (char *) &got + have, sizeof got - have);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            err = r ? errno : EPIPE;
+            break;
+        }
+        have += (size_t) r;
+    }
+    close(fds[0]);
+    if (err) {
+        kill(pid, SIGKILL);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        continue;
+    }
+    if (err) {
+        ct_caps_init_unproven(caps, err == ETIMEDOUT ? "probe timed out" : "probe died");
+        return err;
+    }
+    got.note[sizeof got.note - 1] = '\0';
+    *caps = got;
+    return 0;
+}
+
+const char *
+probe_describe(const struct ct_caps *c, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-zone=%s "
+             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry, walk %.1f ms + %.0f ns/entry",
+             c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
+             c->filtered_flush ? "yes" : "no", c->filtered_flush_zone ? "yes" : "no",
+             c->dump_zone_filter ? "yes" : "no", c->dump_fixed_ms, c->dump_ns_per_entry,
+             c->walk_fixed_ms, c->walk_ns_per_entry);
+    return buf;
+}
