@@ -40,7 +40,9 @@ struct ct_caps {
     bool probed;                /* The probe ran to completion. */
     bool zone_flush;            /* Top-level CTA_ZONE flush deletes one zone only. */
     bool zone_flush_default;    /* ... also for zone 0. */
-    bool filtered_flush;        /* CTA_FILTER flush on orig and reply src/dst. */
+    bool filtered_flush;        /* CTA_FILTER flush on orig and reply src/dst (IPv4). */
+    bool filtered_flush_v6;     /* ... also for IPv6 (6.18 deletes NON-matching v6
+                                 * entries: this is proven, never assumed). */
     bool filtered_flush_zone;   /* ... restricted to a zone other than 0. */
     bool filtered_flush_zone_default;   /* ... restricted to zone 0. */
     bool dump_zone_filter;      /* Dump with CTA_ZONE returns one zone only. */

@@ -68,6 +68,17 @@ all_hosts(const struct ctf_prefix_list *l)
     return true;
 }
 
+static bool
+job_has_family(const struct flush_job *job, int family)
+{
+    for (size_t i = 0; i < job->local.n; i++) {
+        if (job->local.items[i].family == family) {
+            return true;
+        }
+    }
+    return false;
+}
+
 unsigned int
 planner_filtered_walks(const struct flush_job *job)
 {
@@ -109,6 +120,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                          && (job->zone != 0 || caps->zone_flush_default);
     unsigned int fwalks = planner_filtered_walks(job);
     bool filtered_ok = fwalks && caps->filtered_flush
+                       && (!job_has_family(job, AF_INET6) || caps->filtered_flush_v6)
                        && (!job->has_zone
                            || (job->zone != 0 ? caps->filtered_flush_zone
                                               : caps->filtered_flush_zone_default));

@@ -38,12 +38,17 @@
 enum { P_A = 1, P_X, P_Y, P_Z, P_W };
 
 static union ctf_inaddr
-probe_addr(int n)
+probe_addr(int family, int n)
 {
     union ctf_inaddr a;
 
     memset(&a, 0, sizeof a);
-    a.w[0] = htonl(0x0aff0000u | (uint32_t) n);
+    if (family == AF_INET) {
+        a.w[0] = htonl(0x0aff0000u | (uint32_t) n);
+    } else {
+        a.w[0] = htonl(0xfd00ff00u);           /* fd00:ff00::N */
+        a.w[3] = htonl((uint32_t) n);
+    }
     return a;
 }
 
@@ -67,17 +72,17 @@ static const struct probe_entry probe_table[] = {
 #define PROBE_N (sizeof probe_table / sizeof *probe_table)
 
 static void
-probe_entry_to_gen(const struct probe_entry *p, struct ctgen_entry *g)
+probe_entry_to_gen(int family, const struct probe_entry *p, struct ctgen_entry *g)
 {
     memset(g, 0, sizeof *g);
-    g->family = AF_INET;
+    g->family = family;
     g->l4proto = IPPROTO_UDP;
-    g->orig_src = probe_addr(p->osrc);
-    g->orig_dst = probe_addr(p->odst);
+    g->orig_src = probe_addr(family, p->osrc);
+    g->orig_dst = probe_addr(family, p->odst);
     if (p->rsrc) {
         g->nat = 1;
-        g->reply_src = probe_addr(p->rsrc);
-        g->reply_dst = probe_addr(p->rdst);
+        g->reply_src = probe_addr(family, p->rsrc);
+        g->reply_dst = probe_addr(family, p->rdst);
     }
     g->sport = p->sport;
     g->dport = 53;
@@ -85,16 +90,19 @@ probe_entry_to_gen(const struct probe_entry *p, struct ctgen_entry *g)
     g->timeout = 600;
 }
 
+/* Both families are always in the table, so a probe of one also proves the
+ * other family's entries are left alone. */
 static int
 probe_fill(struct ctsock *s)
 {
-    struct ctgen_entry g[PROBE_N];
+    struct ctgen_entry g[2 * PROBE_N];
     struct ctgen_stats st;
 
     for (size_t i = 0; i < PROBE_N; i++) {
-        probe_entry_to_gen(&probe_table[i], &g[i]);
+        probe_entry_to_gen(AF_INET, &probe_table[i], &g[i]);
+        probe_entry_to_gen(AF_INET6, &probe_table[i], &g[PROBE_N + i]);
     }
-    return ctgen_insert(s, g, PROBE_N, &st);
+    return ctgen_insert(s, g, 2 * PROBE_N, &st);
 }
 
 static int
@@ -106,9 +114,9 @@ probe_flush_all(struct ctsock *s)
     return ctsock_request(s, msg, n);
 }
 
-/* Which probe_table entries a dump returns, as a bit mask. */
+/* Which probe_table entries a dump returns, as a bit mask per family. */
 struct probe_seen {
-    unsigned int mask;
+    unsigned int mask[2];       /* [0]: IPv4, [1]: IPv6. */
     unsigned int others;
 };
 
@@ -123,16 +131,16 @@ probe_seen_cb(const void *nlh, size_t len, void *aux)
     }
     for (size_t i = 0; i < PROBE_N; i++) {
         const struct probe_entry *p = &probe_table[i];
-        union ctf_inaddr os = probe_addr(p->osrc), od = probe_addr(p->odst);
-        if (e.orig.src.w[0] == os.w[0] && e.orig.dst.w[0] == od.w[0] && e.zone == p->zone) {
-            /* Several entries share addresses; match on the exact tuple by
-             * looking at the reply too. */
-            union ctf_inaddr rs = p->rsrc ? probe_addr(p->rsrc) : od;
-            union ctf_inaddr rd = p->rsrc ? probe_addr(p->rdst) : os;
-            if (e.reply.src.w[0] == rs.w[0] && e.reply.dst.w[0] == rd.w[0]) {
-                seen->mask |= 1u << i;
-                return 0;
-            }
+        int f = e.family;
+        union ctf_inaddr os = probe_addr(f, p->osrc), od = probe_addr(f, p->odst);
+        /* Several entries share addresses: compare both whole tuples. */
+        union ctf_inaddr rs = p->rsrc ? probe_addr(f, p->rsrc) : od;
+        union ctf_inaddr rd = p->rsrc ? probe_addr(f, p->rdst) : os;
+        if (e.zone == p->zone && !memcmp(&e.orig.src, &os, sizeof os)
+            && !memcmp(&e.orig.dst, &od, sizeof od) && !memcmp(&e.reply.src, &rs, sizeof rs)
+            && !memcmp(&e.reply.dst, &rd, sizeof rd)) {
+            seen->mask[f == AF_INET6] |= 1u << i;
+            return 0;
         }
     }
     seen->others++;
@@ -197,18 +205,22 @@ pred_filter(const struct probe_entry *p, const void *arg)
     return v == P_A;
 }
 
-/* Refills the table, sends msg, and checks that exactly `expect_gone` went. */
+/* Refills the table, sends msg, and checks that exactly `expect_gone` of
+ * family `family` went (AF_UNSPEC: of both), and nothing else. */
 static bool
-probe_one(struct ctsock *s, const void *msg, size_t len, unsigned int expect_gone,
-          const char *what)
+probe_one(struct ctsock *s, const void *msg, size_t len, int family,
+          unsigned int expect_gone, const char *what)
 {
     struct probe_seen seen;
     unsigned int all = (1u << PROBE_N) - 1;
+    unsigned int want4 = family == AF_INET6 ? all : all & ~expect_gone;
+    unsigned int want6 = family == AF_INET ? all : all & ~expect_gone;
 
     /* Put back whatever the previous probe deleted (what is still there
      * answers EEXIST, which ctgen counts and accepts). Each kernel walk costs
      * a pass over the whole shared hash table, so the probe avoids flushes. */
-    if (probe_fill(s) || probe_dump(s, NULL, &seen) || seen.mask != all || seen.others) {
+    if (probe_fill(s) || probe_dump(s, NULL, &seen) || seen.mask[0] != all
+        || seen.mask[1] != all || seen.others) {
         log_debug("probe %s: could not set up the table", what);
         return false;
     }
@@ -220,15 +232,16 @@ probe_one(struct ctsock *s, const void *msg, size_t len, unsigned int expect_gon
     if (probe_dump(s, NULL, &seen)) {
         return false;
     }
-    if (seen.mask != (all & ~expect_gone) || seen.others) {
-        log_debug("probe %s: left 0x%x, expected 0x%x", what, seen.mask, all & ~expect_gone);
+    if (seen.mask[0] != want4 || seen.mask[1] != want6 || seen.others) {
+        log_debug("probe %s: left 0x%x/0x%x, expected 0x%x/0x%x", what, seen.mask[0],
+                  seen.mask[1], want4, want6);
         return false;
     }
     return true;
 }
 
 static bool
-probe_filtered(struct ctsock *s, bool has_zone, uint16_t zone)
+probe_filtered(struct ctsock *s, int family, bool has_zone, uint16_t zone)
 {
     char msg[CTMSG_MAX_LEN];
 
@@ -236,14 +249,15 @@ probe_filtered(struct ctsock *s, bool has_zone, uint16_t zone)
         for (int src = 0; src < 2; src++) {
             struct filter_arg fa = { reply, src, has_zone, zone };
             struct ctmsg_filter f = {
-                .family = AF_INET, .reply = reply,
+                .family = family, .reply = reply,
                 .has_src = src, .has_dst = !src,
                 .has_zone = has_zone, .zone = zone,
             };
-            f.src = probe_addr(P_A);
-            f.dst = probe_addr(P_A);
+            f.src = probe_addr(family, P_A);
+            f.dst = probe_addr(family, P_A);
             size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
-            if (!probe_one(s, msg, n, probe_expect(pred_filter, &fa), "filtered flush")) {
+            if (!probe_one(s, msg, n, family, probe_expect(pred_filter, &fa),
+                           family == AF_INET ? "IPv4 filtered flush" : "IPv6 filtered flush")) {
                 return false;
             }
         }
@@ -403,27 +417,34 @@ probe_child(int fd, bool calibrate)
     }
     /* The table must start empty and take our entries, or nothing below
      * means anything. */
-    if (probe_dump(&s, NULL, &seen) || seen.mask || seen.others) {
+    if (probe_dump(&s, NULL, &seen) || seen.mask[0] || seen.mask[1] || seen.others) {
         snprintf(caps.note, sizeof caps.note, "probe namespace table not empty");
         goto close;
     }
 
     size_t n = ctmsg_build_zone_flush(msg, sizeof msg, ctsock_next_seq(&s), zone, true);
-    caps.zone_flush = probe_one(&s, msg, n, probe_expect(pred_zone, &zone), "zone flush");
+    caps.zone_flush = probe_one(&s, msg, n, AF_UNSPEC, probe_expect(pred_zone, &zone),
+                                "zone flush");
     if (caps.zone_flush) {
         n = ctmsg_build_zone_flush(msg, sizeof msg, ctsock_next_seq(&s), zone0, true);
-        caps.zone_flush_default = probe_one(&s, msg, n, probe_expect(pred_zone, &zone0),
-                                            "zone 0 flush");
+        caps.zone_flush_default = probe_one(&s, msg, n, AF_UNSPEC,
+                                            probe_expect(pred_zone, &zone0), "zone 0 flush");
     }
-    caps.filtered_flush = probe_filtered(&s, false, 0);
+    /* Each family on its own: kernels have got one right and not the
+     * other. */
+    caps.filtered_flush = probe_filtered(&s, AF_INET, false, 0);
     if (caps.filtered_flush) {
-        caps.filtered_flush_zone = probe_filtered(&s, true, PROBE_ZONE);
-        caps.filtered_flush_zone_default = probe_filtered(&s, true, 0);
+        caps.filtered_flush_zone = probe_filtered(&s, AF_INET, true, PROBE_ZONE);
+        caps.filtered_flush_zone_default = probe_filtered(&s, AF_INET, true, 0);
+        caps.filtered_flush_v6 = probe_filtered(&s, AF_INET6, false, 0)
+                                 && probe_filtered(&s, AF_INET6, true, PROBE_ZONE)
+                                 && probe_filtered(&s, AF_INET6, true, 0);
     }
 
     /* Dump filtered by zone: returns exactly the zone's entries. */
     if (!probe_flush_all(&s) && !probe_fill(&s) && !probe_dump(&s, &zone, &seen)) {
-        caps.dump_zone_filter = seen.mask == probe_expect(pred_zone, &zone) && !seen.others;
+        unsigned int want = probe_expect(pred_zone, &zone);
+        caps.dump_zone_filter = seen.mask[0] == want && seen.mask[1] == want && !seen.others;
     }
     probe_flush_all(&s);
     if (calibrate) {
@@ -513,10 +534,12 @@ const char *
 probe_describe(const struct ct_caps *c, char *buf, size_t len)
 {
     snprintf(buf, len,
-             "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-zone=%s "
+             "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-v6=%s "
+             "filtered-flush-zone=%s "
              "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry, walk %.1f ms + %.0f ns/entry",
              c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
-             c->filtered_flush ? "yes" : "no", c->filtered_flush_zone ? "yes" : "no",
+             c->filtered_flush ? "yes" : "no", c->filtered_flush_v6 ? "yes" : "no",
+             c->filtered_flush_zone ? "yes" : "no",
              c->dump_zone_filter ? "yes" : "no", c->dump_fixed_ms, c->dump_ns_per_entry,
              c->walk_fixed_ms, c->walk_ns_per_entry);
     return buf;
