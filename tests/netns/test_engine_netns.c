@@ -1,0 +1,570 @@
+/*
+ * test_engine_netns.c: runs flush jobs against the real kernel conntrack
+ * table and checks that exactly the intended entries went.
+ *
+ * The test process moves itself into a fresh network namespace first, so the
+ * table is private and goes away with the process on every exit path. The
+ * expected outcome comes from a deliberately naive model (linear scans over
+ * the job's lists), not from the engine's own matcher.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ctgen.h"
+#include "ctmsg.h"
+#include "ctsock.h"
+#include "engine.h"
+#include "job.h"
+#include "log.h"
+#include "probe.h"
+
+static struct ct_caps caps;       /* Proven once for the whole run. */
+static struct ctgen_entry *table; /* The table every test starts from. */
+static size_t table_n;
+
+static union ctf_inaddr
+v4(const char *s)
+{
+    union ctf_inaddr a;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(inet_pton(AF_INET, s, &a.v4), 1);
+    return a;
+}
+
+static union ctf_inaddr
+v4n(uint32_t base, uint32_t i)
+{
+    union ctf_inaddr a;
+    memset(&a, 0, sizeof a);
+    a.w[0] = htonl(base + i);
+    return a;
+}
+
+static union ctf_inaddr
+v6n(const char *prefix, unsigned int i)
+{
+    char buf[64];
+    union ctf_inaddr a;
+    memset(&a, 0, sizeof a);
+    snprintf(buf, sizeof buf, "%s%x", prefix, i);
+    assert_int_equal(inet_pton(AF_INET6, buf, &a.v6), 1);
+    return a;
+}
+
+static void
+add(int family, uint8_t proto, union ctf_inaddr os, union ctf_inaddr od,
+    const union ctf_inaddr *rs, const union ctf_inaddr *rd, uint16_t sport,
+    uint16_t zone, uint32_t mark)
+{
+    struct ctgen_entry *e = &table[table_n++];
+    memset(e, 0, sizeof *e);
+    e->family = family;
+    e->l4proto = proto;
+    e->orig_src = os;
+    e->orig_dst = od;
+    if (rs) {
+        e->nat = 1;
+        e->reply_src = *rs;
+        e->reply_dst = *rd;
+    }
+    e->sport = sport;
+    e->dport = proto == IPPROTO_TCP ? 443 : 53;
+    e->zone = zone;
+    e->mark = mark;
+    e->timeout = 1200;
+}
+
+#define LOCALS 20               /* 10.1.0.1-20, fd00:1::1-20 */
+#define PEERS 10                /* 10.2.0.1-10, fd00:2::1-10 */
+#define BACKGROUND 3000
+
+/* A table with v4 and v6, two zones, marks, DNAT'd and SNAT'd entries whose
+ * reply tuples differ from the original, and unrelated background. */
+static void
+build_table(void)
+{
+    table = calloc(8192, sizeof *table);
+    assert_non_null(table);
+    for (uint32_t l = 1; l <= LOCALS; l++) {
+        for (uint32_t p = 1; p <= PEERS; p++) {
+            union ctf_inaddr L = v4n(0x0a010000, l), P = v4n(0x0a020000, p);
+            add(AF_INET, IPPROTO_UDP, L, P, NULL, NULL, 1000, 0, l % 4);
+            add(AF_INET, IPPROTO_TCP, P, L, NULL, NULL, 2000, 0, 0);
+            add(AF_INET, IPPROTO_UDP, L, P, NULL, NULL, 1000, 7, 0);
+            union ctf_inaddr L6 = v6n("fd00:1::", l), P6 = v6n("fd00:2::", p);
+            add(AF_INET6, IPPROTO_TCP, L6, P6, NULL, NULL, 3000, 0, 0);
+            add(AF_INET6, IPPROTO_UDP, P6, L6, NULL, NULL, 3001, 7, 0);
+        }
+        /* DNAT: a client talks to a floating IP; the reply comes from the
+         * VM's fixed address. */
+        union ctf_inaddr client = v4n(0x0a030000, l), fip = v4n(0x0a040000, l);
+        union ctf_inaddr fixed = v4n(0x0a010000, l);
+        add(AF_INET, IPPROTO_TCP, client, fip, &fixed, &client, 4000, 0, 0);
+        /* SNAT: the VM talks out; the reply goes to the host's address. */
+        union ctf_inaddr out = v4("8.8.8.8"), snat = v4n(0x0a050000, 1);
+        add(AF_INET, IPPROTO_UDP, fixed, out, &out, &snat, (uint16_t) (5000 + l), 0, 0);
+    }
+    for (uint32_t i = 0; i < BACKGROUND; i++) {
+        add(AF_INET, IPPROTO_UDP, v4n(0xac100000, i / 50), v4n(0xc0a80000, i % 50), NULL, NULL,
+            (uint16_t) (10000 + i), (uint16_t) (i % 3 == 0 ? 7 : 0), 0);
+    }
+}
+
+/* ---- The naive model. ---- */
+
+static bool
+in_list(const struct ctf_prefix_list *l, bool any, int family, const union ctf_inaddr *a)
+{
+    if (any) {
+        return true;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (ctf_prefix_contains(&l->items[i], family, a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+model_pair(const struct flush_job *j, int f, const union ctf_inaddr *s, const union ctf_inaddr *d)
+{
+    return (in_list(&j->local, j->local_any, f, s) && in_list(&j->peers, j->peers_any, f, d))
+        || (in_list(&j->local, j->local_any, f, d) && in_list(&j->peers, j->peers_any, f, s));
+}
+
+static bool
+model_match(const struct flush_job *j, const struct ctgen_entry *e)
+{
+    if (j->has_zone && e->zone != j->zone) {
+        return false;
+    }
+    if (j->has_mark && (e->mark & j->mark_mask) != (j->mark & j->mark_mask)) {
+        return false;
+    }
+    const union ctf_inaddr *rs = e->nat ? &e->reply_src : &e->orig_dst;
+    const union ctf_inaddr *rd = e->nat ? &e->reply_dst : &e->orig_src;
+    return model_pair(j, e->family, &e->orig_src, &e->orig_dst)
+        || model_pair(j, e->family, rs, rd);
+}
+
+/* ---- The kernel side. ---- */
+
+/* What identifies an entry of our table in a dump. */
+struct seen_key {
+    int family;
+    uint8_t proto;
+    uint16_t zone;
+    uint32_t mark;
+    union ctf_inaddr os, od, rs, rd;
+};
+
+struct seen {
+    struct seen_key *keys;
+    size_t n;
+};
+
+static int
+seen_cb(const void *nlh, size_t len, void *aux)
+{
+    struct seen *s = aux;
+    struct ct_entry e;
+    if (ctmsg_parse_entry(nlh, len, &e)) {
+        return 0;
+    }
+    struct seen_key *k = &s->keys[s->n++];
+    memset(k, 0, sizeof *k);
+    k->family = e.family;
+    k->proto = e.l4proto;
+    k->zone = e.zone;
+    k->mark = e.mark;
+    k->os = e.orig.src;
+    k->od = e.orig.dst;
+    k->rs = e.reply.src;
+    k->rd = e.reply.dst;
+    return 0;
+}
+
+static struct seen_key
+key_of(const struct ctgen_entry *e)
+{
+    struct seen_key k;
+    memset(&k, 0, sizeof k);
+    k.family = e->family;
+    k.proto = e->l4proto;
+    k.zone = e->zone;
+    k.mark = e->mark;
+    k.os = e->orig_src;
+    k.od = e->orig_dst;
+    k.rs = e->nat ? e->reply_src : e->orig_dst;
+    k.rd = e->nat ? e->reply_dst : e->orig_src;
+    return k;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct seen_key));
+}
+
+static void
+dump_table(struct seen *s)
+{
+    struct ctsock sock;
+    char req[CTMSG_MAX_LEN];
+
+    s->keys = calloc(table_n + 16, sizeof *s->keys);
+    s->n = 0;
+    assert_int_equal(ctsock_open(&sock, 0), 0);
+    size_t n = ctmsg_build_dump(req, sizeof req, ctsock_next_seq(&sock), AF_UNSPEC, NULL,
+                                NULL, NULL);
+    assert_int_equal(ctsock_dump(&sock, req, n, seen_cb, s), 0);
+    ctsock_close(&sock);
+    qsort(s->keys, s->n, sizeof *s->keys, key_cmp);
+}
+
+static void
+reset_table(void)
+{
+    struct ctsock sock;
+    struct ctgen_stats st;
+    char msg[CTMSG_MAX_LEN];
+
+    assert_int_equal(ctsock_open(&sock, 0), 0);
+    size_t n = ctmsg_build_flush(msg, sizeof msg, ctsock_next_seq(&sock), AF_UNSPEC, true);
+    assert_int_equal(ctsock_request(&sock, msg, n), 0);
+    assert_int_equal(ctgen_insert(&sock, table, table_n, &st), 0);
+    assert_int_equal(st.inserted, table_n);
+    ctsock_close(&sock);
+    assert_int_equal(engine_table_count(), table_n);
+}
+
+static bool
+job_has_v6(const struct flush_job *job)
+{
+    for (size_t i = 0; i < job->local.n; i++) {
+        if (job->local.items[i].family == AF_INET6) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Runs job with strategy and checks the survivors are exactly the model's. */
+static void
+check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
+          size_t max_peers, size_t expect_min_deleted)
+{
+    struct engine_opts opts;
+    struct engine_stats st;
+    char err[256];
+    struct seen after;
+
+    reset_table();
+    engine_opts_init(&opts);
+    opts.caps = &caps;
+    opts.force = strategy;
+    opts.max_local = max_local;
+    opts.max_peers = max_peers;
+    int rc = engine_run(job, &opts, &st, err, sizeof err);
+    if (strategy == CT_STRATEGY_FILTERED_FLUSH && job_has_v6(job) && !caps.filtered_flush_v6) {
+        /* Unproven for IPv6 (6.18 deletes the NON-matching entries): the
+         * engine must refuse and leave the table alone. */
+        assert_int_equal(rc, ENOTSUP);
+        assert_int_equal(engine_table_count(), table_n);
+        return;
+    }
+    if (rc) {
+        print_error("engine_run: %s\n", err);
+    }
+    assert_int_equal(rc, 0);
+    if (strategy != CT_STRATEGY_AUTO) {
+        assert_int_equal(st.strategy, strategy);
+    }
+
+    /* Expected survivors. */
+    struct seen_key *want = calloc(table_n, sizeof *want);
+    size_t n_want = 0;
+    for (size_t i = 0; i < table_n; i++) {
+        if (!model_match(job, &table[i])) {
+            want[n_want++] = key_of(&table[i]);
+        }
+    }
+    qsort(want, n_want, sizeof *want, key_cmp);
+    dump_table(&after);
+
+    size_t gone = table_n - n_want;
+    assert_true(gone >= expect_min_deleted);    /* The job was not vacuous. */
+    assert_int_equal(st.deleted, gone);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(after.n, n_want);
+    for (size_t i = 0; i < n_want; i++) {
+        assert_memory_equal(&after.keys[i], &want[i], sizeof *want);
+    }
+    free(want);
+    free(after.keys);
+}
+
+static void
+job_set(struct flush_job *job, const char *local, const char *peers)
+{
+    char err[128];
+    flush_job_init(job);
+    if (!strcmp(local, "any")) {
+        job->local_any = true;
+    } else {
+        assert_int_equal(ctf_prefix_list_parse(&job->local, local, err, sizeof err), 0);
+    }
+    if (!strcmp(peers, "any")) {
+        job->peers_any = true;
+    } else {
+        assert_int_equal(ctf_prefix_list_parse(&job->peers, peers, err, sizeof err), 0);
+    }
+}
+
+static const enum ct_strategy addr_strategies[] = {
+    CT_STRATEGY_DUMP, CT_STRATEGY_FILTERED_FLUSH, CT_STRATEGY_AUTO,
+};
+
+static void
+test_one_local_any_peer(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "10.1.0.3", "any");
+        /* 10 peers x 3 entries, the DNAT'd and the SNAT'd entry. */
+        check_job(&job, addr_strategies[i], 0, 0, 32);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_v6_local(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "fd00:1::4,fd00:1::5", "any");
+        check_job(&job, addr_strategies[i], 0, 0, 40);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_locals_x_peers(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "10.1.0.1,10.1.0.2,fd00:1::1", "10.2.0.1,10.2.0.2,fd00:2::2");
+        check_job(&job, addr_strategies[i], 0, 0, 12);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_zone(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "10.1.0.7", "any");
+        job.has_zone = true;
+        job.zone = 7;
+        check_job(&job, addr_strategies[i], 0, 0, 10);
+        flush_job_destroy(&job);
+        /* Zone 0 is a zone too, not "every zone". */
+        job_set(&job, "10.1.0.8", "any");
+        job.has_zone = true;
+        job.zone = 0;
+        check_job(&job, addr_strategies[i], 0, 0, 22);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_whole_zone(void **state)
+{
+    (void) state;
+    const enum ct_strategy s[] = { CT_STRATEGY_ZONE_FLUSH, CT_STRATEGY_DUMP, CT_STRATEGY_AUTO };
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "any", "any");
+        job.has_zone = true;
+        job.zone = 7;
+        check_job(&job, s[i], 0, 0, 1000);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_nat_reply_tuple(void **state)
+{
+    (void) state;
+    /* The VM's fixed address appears only in the reply tuple of the DNAT'd
+     * entry, and the host's SNAT address only in a reply tuple. */
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "10.1.0.9", "10.3.0.9");
+        check_job(&job, addr_strategies[i], 0, 0, 1);
+        flush_job_destroy(&job);
+        job_set(&job, "10.5.0.1", "any");
+        check_job(&job, addr_strategies[i], 0, 0, LOCALS);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_cidrs_dump_only(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    job_set(&job, "10.1.0.0/29", "10.2.0.0/30,fd00:2::/120");
+    check_job(&job, CT_STRATEGY_DUMP, 0, 0, 50);
+    check_job(&job, CT_STRATEGY_AUTO, 0, 0, 50);
+
+    /* A filtered flush cannot express a CIDR: refused, table untouched. */
+    struct engine_opts opts;
+    struct engine_stats st;
+    char err[256];
+    reset_table();
+    engine_opts_init(&opts);
+    opts.caps = &caps;
+    opts.force = CT_STRATEGY_FILTERED_FLUSH;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), EINVAL);
+    assert_int_equal(engine_table_count(), table_n);
+    flush_job_destroy(&job);
+}
+
+static void
+test_chunking(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < 3; i++) {
+        struct flush_job job;
+        job_set(&job, "10.1.0.1,10.1.0.2,10.1.0.3", "10.2.0.1,10.2.0.2");
+        check_job(&job, addr_strategies[i], 1, 1, 18);
+        flush_job_destroy(&job);
+    }
+}
+
+static void
+test_mark(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    job_set(&job, "10.1.0.0/24", "any");
+    job.has_mark = true;
+    job.mark = 2;
+    job.mark_mask = 3;
+    check_job(&job, CT_STRATEGY_DUMP, 0, 0, 50);
+    check_job(&job, CT_STRATEGY_AUTO, 0, 0, 50);
+    flush_job_destroy(&job);
+}
+
+/* A kernel that failed a probe is never sent that kind of message. */
+static void
+test_unproven_never_sent(void **state)
+{
+    (void) state;
+    struct ct_caps none;
+    struct engine_opts opts;
+    struct engine_stats st;
+    char err[256];
+    struct flush_job job;
+
+    ct_caps_init_unproven(&none, "forced unsupported");
+    reset_table();
+    engine_opts_init(&opts);
+    opts.caps = &none;
+
+    job_set(&job, "any", "any");
+    job.has_zone = true;
+    job.zone = 7;
+    opts.force = CT_STRATEGY_ZONE_FLUSH;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), ENOTSUP);
+    assert_int_equal(engine_table_count(), table_n);
+    /* Auto falls back to the dump path, which still does the job. */
+    opts.force = CT_STRATEGY_AUTO;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), 0);
+    assert_int_equal(st.strategy, CT_STRATEGY_DUMP);
+    assert_true(st.deleted >= 1000);
+    flush_job_destroy(&job);
+
+    reset_table();
+    job_set(&job, "10.1.0.3", "any");
+    opts.force = CT_STRATEGY_FILTERED_FLUSH;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), ENOTSUP);
+    assert_int_equal(engine_table_count(), table_n);
+    opts.force = CT_STRATEGY_AUTO;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), 0);
+    assert_int_equal(st.strategy, CT_STRATEGY_DUMP);
+    flush_job_destroy(&job);
+}
+
+/* Many locals at once over a larger table: one dump, bulk deletes. */
+static void
+test_bulk(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    job_set(&job, "10.1.0.0/27,172.16.0.0/26", "any");
+    check_job(&job, CT_STRATEGY_AUTO, 0, 0, 2000);
+    flush_job_destroy(&job);
+}
+
+int
+main(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)\n");
+        return 77;
+    }
+    if (unshare(CLONE_NEWNET) < 0) {
+        fprintf(stderr, "skipped: cannot create a network namespace: %s\n", strerror(errno));
+        return 77;
+    }
+    log_init("test_engine_netns", LOG_LVL_WARNING, false);
+    if (probe_run(&caps, false) || !caps.probed) {
+        fprintf(stderr, "probe: %s\n", caps.note);
+    }
+    /* The strategies under test must all be proven on the kernels we run
+     * CI on (6.12+). An older kernel skips rather than pretending. */
+    if (!caps.zone_flush || !caps.filtered_flush || !caps.filtered_flush_zone
+        || !caps.filtered_flush_zone_default) {
+        char desc[512];
+        fprintf(stderr, "skipped: kernel lacks proven flush kinds: %s\n",
+                probe_describe(&caps, desc, sizeof desc));
+        return 77;
+    }
+    build_table();
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_local_any_peer),
+        cmocka_unit_test(test_v6_local),
+        cmocka_unit_test(test_locals_x_peers),
+        cmocka_unit_test(test_zone),
+        cmocka_unit_test(test_whole_zone),
+        cmocka_unit_test(test_nat_reply_tuple),
+        cmocka_unit_test(test_cidrs_dump_only),
+        cmocka_unit_test(test_chunking),
+        cmocka_unit_test(test_mark),
+        cmocka_unit_test(test_unproven_never_sent),
+        cmocka_unit_test(test_bulk),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(table);
+    return rc;
+}
