@@ -113,7 +113,16 @@ struct dump_ctx {
     struct ctsock *del;
     int err;                    /* First hard error from the delete socket. */
     unsigned int seen;
+    uint64_t deleted_before;    /* stats->deleted when this run started. */
 };
+
+/* Deletes confirmed so far: sent, minus what the kernel has reported back. */
+static void
+dump_update_deleted(struct dump_ctx *d)
+{
+    const struct ctsock_batch_stats *b = &d->del->bstats;
+    d->run->stats->deleted = d->deleted_before + b->sent - b->enoent - b->failed;
+}
 
 static int
 dump_entry_cb(const void *nlh, size_t len, void *aux)
@@ -124,6 +133,7 @@ dump_entry_cb(const void *nlh, size_t len, void *aux)
 
     st->scanned++;
     if (++d->seen % ENGINE_PROGRESS_EVERY == 0) {
+        dump_update_deleted(d);
         engine_progress(d->run, false);
     }
     if (ctmsg_parse_entry(nlh, len, &e)) {
@@ -151,7 +161,7 @@ dump_entry_cb(const void *nlh, size_t len, void *aux)
 static int
 engine_dump_family(struct engine_run *r, const struct flush_job *job,
                    const struct job_matcher *m, struct ctsock *del, int family,
-                   char *errbuf, size_t errlen)
+                   uint64_t deleted_before, char *errbuf, size_t errlen)
 {
     const struct ct_caps *caps = r->opts->caps;
     uint16_t zone = job->zone;
@@ -160,7 +170,7 @@ engine_dump_family(struct engine_run *r, const struct flush_job *job,
 
     for (unsigned int attempt = 0;; attempt++) {
         struct ctsock dumper;
-        struct dump_ctx d = { r, m, del, 0, 0 };
+        struct dump_ctx d = { r, m, del, 0, 0, deleted_before };
         int err = ctsock_open(&dumper, 0);
 
         if (err) {
@@ -212,14 +222,16 @@ engine_run_dump(struct engine_run *r, const struct flush_job *job,
         return err;
     }
 
+    uint64_t deleted_before = r->stats->deleted;
     unsigned int fams = job_matcher_families(&m);
     for (unsigned int pass = 0; !err && pass < ENGINE_MAX_VERIFY_PASSES; pass++) {
         uint64_t lost_before = del.bstats.lost_reports;
         if (!err && (fams & ADDRSET_HAS_V4)) {
-            err = engine_dump_family(r, job, &m, &del, AF_INET, errbuf, errlen);
+            err = engine_dump_family(r, job, &m, &del, AF_INET, deleted_before, errbuf, errlen);
         }
         if (!err && (fams & ADDRSET_HAS_V6)) {
-            err = engine_dump_family(r, job, &m, &del, AF_INET6, errbuf, errlen);
+            err = engine_dump_family(r, job, &m, &del, AF_INET6, deleted_before,
+                                     errbuf, errlen);
         }
         if (!err) {
             err = ctsock_batch_flush(&del);
@@ -239,7 +251,7 @@ engine_run_dump(struct engine_run *r, const struct flush_job *job,
     struct ctsock_batch_stats *b = &del.bstats;
     r->stats->already_gone += b->enoent;
     r->stats->errors += b->failed;
-    r->stats->deleted += b->sent - b->enoent - b->failed;
+    r->stats->deleted = deleted_before + b->sent - b->enoent - b->failed;
     if (b->failed) {
         log_warnx("%llu deletes failed (last: %s)", (unsigned long long) b->failed,
                   strerror(b->last_errno));
