@@ -27,7 +27,13 @@ run_suite() {
     local dir=$1; shift
     cmake -S "$top" -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j"$(nproc)" >/dev/null
-    ctest --test-dir "$dir" --output-on-failure --no-tests=error
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error | tee "$dir/ctest.log"
+    # A netns test skips (exit 77) when it lacks root or kernel features. CI
+    # is root on a known kernel: a skip there means a test did not run.
+    if [[ -n ${CI:-} ]] && grep -q "Skipped" "$dir/ctest.log"; then
+        echo "CI: tests were skipped; every test must run in CI" >&2
+        return 1
+    fi
 }
 
 echo "== build and test (RelWithDebInfo)"
@@ -39,17 +45,20 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     run_suite "$top/build-asan" -DCTF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
 echo "== unit and engine tests under valgrind memcheck"
-ctest --test-dir "$top/build" --output-on-failure -L unit \
-    --overwrite MemoryCheckCommand=/usr/bin/valgrind \
-    --overwrite "MemoryCheckCommandOptions=--leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite" \
-    -T memcheck >/dev/null || {
-    echo "valgrind found errors:" >&2
-    cat "$top"/build/Testing/Temporary/MemoryChecker.*.log >&2 2>/dev/null || true
-    exit 1
-}
-# ctest -T memcheck does not fail on defects by itself: check the logs.
-if grep -l "ERROR SUMMARY: [1-9]\|definitely lost: [1-9]" "$top"/build/Testing/Temporary/MemoryChecker.*.log 2>/dev/null; then
-    echo "valgrind reported errors or leaks" >&2
-    exit 1
-fi
+# The test binaries themselves (the ovsdb test is a shell script around a
+# client and is covered by the sanitizer run).
+fail=0
+for t in "$top"/build/tests/unit/test_* "$top"/build/tests/netns/test_*; do
+    [[ -x $t && -f $t ]] || continue
+    log=$top/build/valgrind-$(basename "$t").log
+    if ! valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 --log-file="$log" "$t" >/dev/null 2>&1; then
+        echo "valgrind: $(basename "$t") failed or reported errors:" >&2
+        cat "$log" >&2
+        fail=1
+    else
+        echo "valgrind: $(basename "$t") clean"
+    fi
+done
+((fail)) && exit 1
 echo "== all tests passed"

@@ -107,6 +107,9 @@ ctgen_put(struct ctsock *sock, struct nf_conntrack *ct, const struct ctgen_entry
     }
     ctgen_set_entry(ct, e);
 
+    /* nfct_nlmsg_build leaves some padding unwritten; none of it may leave
+     * the process uninitialised. */
+    memset(buf, 0, CTGEN_MSG_MAX);
     nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
     nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;

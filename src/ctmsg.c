@@ -26,7 +26,8 @@ ctmsg_start(void *buf, size_t len, uint32_t seq, uint16_t type, uint16_t flags,
     if (len < CTMSG_MAX_LEN) {
         return NULL;
     }
-    memset(buf, 0, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof *nfg));
+    /* Whole: padding the kernel never reads still leaves the process. */
+    memset(buf, 0, CTMSG_MAX_LEN);
     nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
     nlh->nlmsg_flags = NLM_F_REQUEST | flags;

@@ -199,6 +199,7 @@ ctsock_batch_reserve(struct ctsock *s, size_t maxlen)
 void
 ctsock_batch_commit(struct ctsock *s, size_t len)
 {
+    memset(s->batch + s->batch_len + len, 0, MNL_ALIGN(len) - len);
     s->batch_len += MNL_ALIGN(len);
     s->batch_msgs++;
 }
