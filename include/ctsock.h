@@ -20,7 +20,8 @@ struct ctsock_batch_stats {
     uint64_t enoent;        /* Already gone: counted, not failed. */
     uint64_t eexist;        /* Already there (inserts): counted, not failed. */
     uint64_t failed;        /* Any other error. */
-    uint64_t lost_reports;  /* Error reports lost to ENOBUFS (unknown outcome). */
+    uint64_t lost_reports;  /* ENOBUFS events: some error reports were lost
+                             * (how many is unknown, so outcomes are too). */
     int last_errno;         /* Last "failed" errno, for the log. */
 };
 
@@ -53,9 +54,9 @@ void ctsock_batch_commit(struct ctsock *, size_t len);
  * Returns 0 or a positive errno for a failed send. */
 int ctsock_batch_flush(struct ctsock *);
 
-/* Sends one request with NLM_F_ACK and waits for its answer.
+/* Sends one request, setting NLM_F_ACK in it, and waits for its answer.
  * Returns 0 or the kernel's positive errno. */
-int ctsock_request(struct ctsock *, const void *msg, size_t len);
+int ctsock_request(struct ctsock *, void *msg, size_t len);
 
 /* Runs a dump: cb is called for every message of type IPCTNL_MSG_CT_NEW.
  * Returns 0 when the dump is complete, ENOBUFS if the kernel dropped part of

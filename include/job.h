@@ -52,6 +52,12 @@ int flush_job_split(const struct flush_job *, size_t max_local, size_t max_peers
                     struct flush_job **out, size_t *n_out);
 void flush_job_array_free(struct flush_job *, size_t n);
 
+/* The part of a job that can match entries of one family: its local and
+ * peer prefixes of that family ("any" sides stay "any"). Returns 0, or
+ * ENOENT if that part matches nothing or the local side is "any" (then *out
+ * is left unset), or ENOMEM. */
+int flush_job_family_part(const struct flush_job *, int family, struct flush_job *out);
+
 /* One conntrack entry as the matcher needs it. */
 struct ct_tuple_addrs {
     union ctf_inaddr src;

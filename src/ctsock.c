@@ -205,10 +205,13 @@ ctsock_batch_commit(struct ctsock *s, size_t len)
 }
 
 int
-ctsock_request(struct ctsock *s, const void *msg, size_t len)
+ctsock_request(struct ctsock *s, void *msg, size_t len)
 {
-    const struct nlmsghdr *req = msg;
+    struct nlmsghdr *req = msg;
     int fd = mnl_socket_get_fd(s->nl);
+
+    /* Without it a success is silent and we would wait forever. */
+    req->nlmsg_flags |= NLM_F_ACK;
 
     if (mnl_socket_sendto(s->nl, msg, len) < 0) {
         return errno;

@@ -226,12 +226,12 @@ engine_run_dump(struct engine_run *r, const struct flush_job *job,
     unsigned int fams = job_matcher_families(&m);
     for (unsigned int pass = 0; !err && pass < ENGINE_MAX_VERIFY_PASSES; pass++) {
         uint64_t lost_before = del.bstats.lost_reports;
-        if (!err && (fams & ADDRSET_HAS_V4)) {
-            err = engine_dump_family(r, job, &m, &del, AF_INET, deleted_before, errbuf, errlen);
-        }
-        if (!err && (fams & ADDRSET_HAS_V6)) {
-            err = engine_dump_family(r, job, &m, &del, AF_INET6, deleted_before,
-                                     errbuf, errlen);
+        /* One dump per family the job can match; both families in one
+         * AF_UNSPEC dump, since every dump walks the whole hash table. */
+        int family = fams == (ADDRSET_HAS_V4 | ADDRSET_HAS_V6) ? AF_UNSPEC
+                     : fams & ADDRSET_HAS_V4 ? AF_INET : AF_INET6;
+        if (fams) {
+            err = engine_dump_family(r, job, &m, &del, family, deleted_before, errbuf, errlen);
         }
         if (!err) {
             err = ctsock_batch_flush(&del);
@@ -265,7 +265,7 @@ engine_run_dump(struct engine_run *r, const struct flush_job *job,
 
 /* One acknowledged flush request; accounts for what the walk removed. */
 static int
-engine_kernel_walk(struct engine_run *r, struct ctsock *s, const void *msg, size_t len,
+engine_kernel_walk(struct engine_run *r, struct ctsock *s, void *msg, size_t len,
                    char *errbuf, size_t errlen)
 {
     uint64_t before = engine_table_count();
@@ -379,6 +379,77 @@ engine_run_zone_flush(struct engine_run *r, const struct flush_job *job,
     return err;
 }
 
+static int
+engine_run_planned(struct engine_run *r, const struct flush_job *job,
+                   const struct ct_plan *plan, char *errbuf, size_t errlen)
+{
+    r->stats->strategy = plan->strategy;
+    switch (plan->strategy) {
+    case CT_STRATEGY_ZONE_FLUSH:
+        return engine_run_zone_flush(r, job, errbuf, errlen);
+    case CT_STRATEGY_FILTERED_FLUSH:
+        return engine_run_filtered(r, job, errbuf, errlen);
+    case CT_STRATEGY_DUMP:
+    case CT_STRATEGY_AUTO:
+    default:
+        return engine_run_dump(r, job, errbuf, errlen);
+    }
+}
+
+/* Plans each family of a chunk on its own (a kernel may be proven for one
+ * family and not the other, and the costs differ), but runs one dump for
+ * both when both want the dump. */
+static int
+engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, size_t n,
+                 char *errbuf, size_t errlen)
+{
+    const struct engine_opts *o = r->opts;
+    uint64_t count = engine_table_count();
+    struct flush_job part[2];
+    struct ct_plan plan[2];
+    bool have[2];
+    int err = 0;
+
+    r->stats->chunks++;
+    for (int f = 0; f < 2; f++) {
+        have[f] = flush_job_family_part(chunk, f ? AF_INET6 : AF_INET, &part[f]) == 0;
+    }
+    if (!have[0] || !have[1]) {
+        /* One family (or a whole-zone job): plan it as it is. */
+        for (int f = 0; f < 2; f++) {
+            if (have[f]) {
+                flush_job_destroy(&part[f]);
+            }
+        }
+        err = planner_choose(chunk, o->caps, count, o->force, &plan[0]);
+        if (err) {
+            snprintf(errbuf, errlen, "%s", plan[0].reason);
+            return err;
+        }
+        log_debug("chunk %zu/%zu: %s", i + 1, n, plan[0].reason);
+        return engine_run_planned(r, chunk, &plan[0], errbuf, errlen);
+    }
+
+    for (int f = 0; !err && f < 2; f++) {
+        err = planner_choose(&part[f], o->caps, count, o->force, &plan[f]);
+        if (err) {
+            snprintf(errbuf, errlen, "%s: %s", f ? "IPv6" : "IPv4", plan[f].reason);
+        }
+    }
+    if (!err && plan[0].strategy == CT_STRATEGY_DUMP && plan[1].strategy == CT_STRATEGY_DUMP) {
+        log_debug("chunk %zu/%zu: dump (both families, one pass)", i + 1, n);
+        err = engine_run_planned(r, chunk, &plan[0], errbuf, errlen);
+    } else {
+        for (int f = 0; !err && f < 2; f++) {
+            log_debug("chunk %zu/%zu %s: %s", i + 1, n, f ? "IPv6" : "IPv4", plan[f].reason);
+            err = engine_run_planned(r, &part[f], &plan[f], errbuf, errlen);
+        }
+    }
+    flush_job_destroy(&part[0]);
+    flush_job_destroy(&part[1]);
+    return err;
+}
+
 int
 engine_run(const struct flush_job *job, const struct engine_opts *opts,
            struct engine_stats *stats, char *errbuf, size_t errlen)
@@ -409,28 +480,7 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
     stats->table_before = engine_table_count();
 
     for (size_t i = 0; !err && i < n_chunks; i++) {
-        struct ct_plan plan;
-        err = planner_choose(&chunks[i], o.caps, engine_table_count(), o.force, &plan);
-        if (err) {
-            snprintf(errbuf, errlen, "%s", plan.reason);
-            break;
-        }
-        log_debug("chunk %zu/%zu: %s", i + 1, n_chunks, plan.reason);
-        stats->strategy = plan.strategy;
-        stats->chunks++;
-        switch (plan.strategy) {
-        case CT_STRATEGY_ZONE_FLUSH:
-            err = engine_run_zone_flush(&r, &chunks[i], errbuf, errlen);
-            break;
-        case CT_STRATEGY_FILTERED_FLUSH:
-            err = engine_run_filtered(&r, &chunks[i], errbuf, errlen);
-            break;
-        case CT_STRATEGY_DUMP:
-        case CT_STRATEGY_AUTO:
-        default:
-            err = engine_run_dump(&r, &chunks[i], errbuf, errlen);
-            break;
-        }
+        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, errbuf, errlen);
         engine_progress(&r, true);
     }
     flush_job_array_free(chunks, n_chunks);

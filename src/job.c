@@ -149,6 +149,45 @@ flush_job_array_free(struct flush_job *jobs, size_t n)
     free(jobs);
 }
 
+static int
+list_family(struct ctf_prefix_list *dst, const struct ctf_prefix_list *src, int family)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->items[i].family == family) {
+            int err = ctf_prefix_list_add(dst, &src->items[i]);
+            if (err) {
+                return err;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+flush_job_family_part(const struct flush_job *job, int family, struct flush_job *out)
+{
+    int err;
+
+    if (job->local_any) {
+        return ENOENT;
+    }
+    flush_job_init(out);
+    *out = *job;
+    memset(&out->local, 0, sizeof out->local);
+    memset(&out->peers, 0, sizeof out->peers);
+    err = list_family(&out->local, &job->local, family);
+    if (!err && !job->peers_any) {
+        err = list_family(&out->peers, &job->peers, family);
+    }
+    if (!err && (!out->local.n || (!job->peers_any && !out->peers.n))) {
+        err = ENOENT;
+    }
+    if (err) {
+        flush_job_destroy(out);
+    }
+    return err;
+}
+
 int
 job_matcher_init(struct job_matcher *m, const struct flush_job *job)
 {

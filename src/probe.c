@@ -208,7 +208,7 @@ pred_filter(const struct probe_entry *p, const void *arg)
 /* Refills the table, sends msg, and checks that exactly `expect_gone` of
  * family `family` went (AF_UNSPEC: of both), and nothing else. */
 static bool
-probe_one(struct ctsock *s, const void *msg, size_t len, int family,
+probe_one(struct ctsock *s, void *msg, size_t len, int family,
           unsigned int expect_gone, const char *what)
 {
     struct probe_seen seen;
