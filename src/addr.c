@@ -234,6 +234,7 @@ ctf_prefix_list_parse(struct ctf_prefix_list *l, const char *s,
             }
             char *bigger = realloc(text, cap * 2);
             if (!bigger) {
+                err = ENOMEM;
                 break;
             }
             text = bigger;

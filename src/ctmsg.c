@@ -145,7 +145,7 @@ ctmsg_parse_entry(const void *msg, size_t len, struct ct_entry *e)
 
     memset(e, 0, sizeof *e);
     if (len < MNL_NLMSG_HDRLEN + sizeof *nfg || nlh->nlmsg_len < MNL_NLMSG_HDRLEN
-        || nlh->nlmsg_len > len) {
+        || nlh->nlmsg_len > len || nlh->nlmsg_len % NLMSG_ALIGNTO) {
         return EINVAL;
     }
     if (nlh->nlmsg_type >> 8 != NFNL_SUBSYS_CTNETLINK
@@ -194,6 +194,9 @@ ctmsg_parse_entry(const void *msg, size_t len, struct ct_entry *e)
         default:
             break;
         }
+    }
+    if ((const void *) attr != mnl_nlmsg_get_payload_tail(nlh)) {
+        return EINVAL;          /* A malformed or truncated attribute. */
     }
     if (!orig || !nest_ok(orig, 0)) {
         return EINVAL;

@@ -51,7 +51,7 @@ json_raw(struct json_out *j, const char *s, size_t n)
 static void __attribute__((format(printf, 2, 3)))
 json_rawf(struct json_out *j, const char *fmt, ...)
 {
-    char tmp[64];
+    char tmp[320];              /* "%.3f" of -DBL_MAX: 314 characters. */
     va_list ap;
 
     va_start(ap, fmt);
@@ -87,6 +87,10 @@ json_value_prefix(struct json_out *j)
 static void
 json_open(struct json_out *j, char c)
 {
+    if (j->depth >= JSON_MAX_DEPTH) {
+        j->oom = true;          /* Too deep: the output is void. */
+        return;
+    }
     json_value_prefix(j);
     json_raw(j, &c, 1);
     if (j->depth < JSON_MAX_DEPTH) {

@@ -179,12 +179,12 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
 
     if (zone_flush_ok) {
         double ms = walk_cost_ms(caps, table_count, 1);
-        if (ms < plan->est_ms) {
-            plan->strategy = CT_STRATEGY_ZONE_FLUSH;
-            plan->est_ms = ms;
-            snprintf(plan->reason, sizeof plan->reason,
-                     "zone-flush: 1 walk est %.1f ms < dump est %.1f ms", ms, dump_ms);
-        }
+        plan->strategy = CT_STRATEGY_ZONE_FLUSH;
+        plan->est_ms = ms;
+        snprintf(plan->reason, sizeof plan->reason,
+                 "zone-flush: 1 in-kernel walk est %.1f ms (dump est %.1f ms + deletes)",
+                 ms, dump_ms);
+        return 0;
     }
     if (filtered_ok) {
         double ms = walk_cost_ms(caps, table_count, fwalks);
