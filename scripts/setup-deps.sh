@@ -10,7 +10,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 packages=(
     build-essential cmake pkg-config
     libmnl-dev libnetfilter-conntrack-dev libevent-dev libcmocka-dev
-    conntrack iproute2 valgrind
+    conntrack iproute2 util-linux valgrind python3
     openvswitch-common openvswitch-switch openvswitch-source libssl-dev
 )
 

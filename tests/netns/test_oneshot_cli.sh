@@ -1,0 +1,90 @@
+#!/bin/bash
+# ctflushd --oneshot as a script would use it: exit codes and messages on bad
+# input, one JSON object on stdout, and the entries really gone from the
+# kernel table of a private namespace (checked against ctfill's own count).
+#
+#   test_oneshot_cli.sh BUILD_DIR
+set -u -o pipefail
+
+build=${1:?usage: test_oneshot_cli.sh BUILD_DIR}
+ctflushd=$build/ctflushd
+ctfill=$build/ctfill
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "SKIP: needs root" >&2
+    exit 77
+fi
+
+fails=0
+check() {   # check NAME WANT_RC WANT_STDERR_SUBSTRING -- CMD...
+    local name=$1 want_rc=$2 want_err=$3
+    shift 4
+    local err rc
+    err=$("$@" 2>&1 >/dev/null)
+    rc=$?
+    if [[ $rc -ne $want_rc || $err != *"$want_err"* ]]; then
+        echo "FAIL $name: rc=$rc (want $want_rc), stderr: $err" >&2
+        fails=$((fails + 1))
+    else
+        echo "ok   $name"
+    fi
+}
+
+check bad-address 2 "bad address or prefix '10.1.2.300'" -- \
+    "$ctflushd" --oneshot --local 10.1.2.300
+check host-bits 2 "bad address or prefix '10.1.2.3/24'" -- \
+    "$ctflushd" --oneshot --local 10.1.2.3/24
+check unknown-option 2 "unknown or incomplete option '--frobnicate'" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --frobnicate
+check no-local 2 "needs --local" -- "$ctflushd" --oneshot
+check bad-zone 2 "is not a zone" -- "$ctflushd" --oneshot --local 10.0.0.1 --zone 65536
+check everything 2 "refusing to flush every entry" -- \
+    "$ctflushd" --oneshot --local any --peers any
+check missing-file 2 "/nonexistent/list: No such file" -- \
+    "$ctflushd" --oneshot --local @/nonexistent/list
+check bad-strategy 2 "unknown strategy" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --strategy fastest
+# Without CAP_NET_ADMIN: refused before touching anything.
+check no-cap-net-admin 4 "CAP_NET_ADMIN is needed" -- \
+    setpriv --inh-caps=-all --bounding-set=-net_admin "$ctflushd" --oneshot --local 10.0.0.1
+
+# A real job in a private namespace.
+out=$(unshare -n bash -c '
+    set -e
+    spec=total=20000,locals=50,peers=50,nat-pct=20,v6-pct=20,seed=3
+    "$1" -q --gen "$spec"
+    want=$("$1" --gen "$spec" --local 10.1.0.1,10.1.0.2,fd00:1::1 --peers any --print-matching)
+    before=$("$1" --count)
+    json=$("$2" --oneshot --local 10.1.0.1,10.1.0.2,fd00:1::1 --json)
+    after=$("$1" --count)
+    echo "$want $before $after"
+    echo "$json"
+' _ "$ctfill" "$ctflushd")
+rc=$?
+read -r want before after <<<"$(head -n1 <<<"$out")"
+json=$(tail -n1 <<<"$out")
+if [[ $rc -ne 0 ]]; then
+    echo "FAIL real-job: rc=$rc: $out" >&2
+    fails=$((fails + 1))
+elif ! python3 -c '
+import json, sys
+o = json.loads(sys.argv[1])
+want = int(sys.argv[2])
+for k in ("strategy", "scanned", "matched", "deleted", "errors", "elapsed_ms"):
+    assert k in o, k
+assert o["deleted"] == want and o["errors"] == 0, o
+' "$json" "$want"; then
+    echo "FAIL real-job: JSON $json (want $want deleted)" >&2
+    fails=$((fails + 1))
+elif ((before - after != want || want == 0)); then
+    echo "FAIL real-job: table $before -> $after, want $want gone" >&2
+    fails=$((fails + 1))
+else
+    echo "ok   real-job ($want entries gone, JSON parses)"
+fi
+
+if ((fails)); then
+    echo "$fails failed" >&2
+    exit 1
+fi
+echo PASS
