@@ -16,7 +16,8 @@
 #include "planner.h"
 
 struct engine_stats {
-    enum ct_strategy strategy;
+    enum ct_strategy strategy;  /* The last one used. */
+    unsigned int strategies_used;   /* Bit (1 << strategy) for each one used. */
     uint64_t table_before;      /* nf_conntrack_count when the job started. */
     uint64_t scanned;           /* Entries looked at (walks count each pass). */
     uint64_t matched;           /* Entries that matched the job. */
@@ -49,6 +50,10 @@ void engine_opts_init(struct engine_opts *);
  * a positive errno with a reason in errbuf. */
 int engine_run(const struct flush_job *, const struct engine_opts *,
                struct engine_stats *, char *errbuf, size_t errlen);
+
+/* "dump", or "filtered-flush+dump" when a job's families went different
+ * ways. */
+const char *engine_strategies_name(const struct engine_stats *, char *buf, size_t len);
 
 /* nf_conntrack_count of the current namespace, or 0 if unreadable. */
 uint64_t engine_table_count(void);

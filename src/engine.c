@@ -37,6 +37,25 @@ engine_opts_init(struct engine_opts *o)
     o->progress_interval_ms = 250;
 }
 
+const char *
+engine_strategies_name(const struct engine_stats *st, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (int s = CT_STRATEGY_DUMP; s <= CT_STRATEGY_ZONE_FLUSH; s++) {
+        if (st->strategies_used & (1u << s)) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? "+" : "",
+                             ct_strategy_name((enum ct_strategy) s));
+            if (n < 0 || (size_t) n >= len - used) {
+                break;
+            }
+            used += (size_t) n;
+        }
+    }
+    return used ? buf : ct_strategy_name(st->strategy);
+}
+
 uint64_t
 engine_table_count(void)
 {
@@ -384,6 +403,7 @@ engine_run_planned(struct engine_run *r, const struct flush_job *job,
                    const struct ct_plan *plan, char *errbuf, size_t errlen)
 {
     r->stats->strategy = plan->strategy;
+    r->stats->strategies_used |= 1u << plan->strategy;
     switch (plan->strategy) {
     case CT_STRATEGY_ZONE_FLUSH:
         return engine_run_zone_flush(r, job, errbuf, errlen);

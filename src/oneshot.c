@@ -266,12 +266,13 @@ oneshot_main(int argc, char *argv[])
         rc = strstr(err, "Operation not permitted") ? EXIT_NOPRIV : EXIT_JOB_FAILED;
         goto out;
     }
+    char names[64];
     if (json) {
         struct json_out j;
         json_init(&j);
         json_object_begin(&j);
         json_key(&j, "strategy");
-        json_string(&j, ct_strategy_name(stats.strategy));
+        json_string(&j, engine_strategies_name(&stats, names, sizeof names));
         json_key(&j, "scanned");
         json_u64(&j, stats.scanned);
         json_key(&j, "matched");
@@ -298,7 +299,7 @@ oneshot_main(int argc, char *argv[])
     } else {
         printf("strategy %s: scanned %" PRIu64 ", matched %" PRIu64 ", deleted %" PRIu64
                ", already gone %" PRIu64 ", errors %" PRIu64 " in %.1f ms\n",
-               ct_strategy_name(stats.strategy), stats.scanned, stats.matched,
+               engine_strategies_name(&stats, names, sizeof names), stats.scanned, stats.matched,
                stats.deleted, stats.already_gone, stats.errors, stats.elapsed_ms);
     }
     rc = stats.errors ? EXIT_JOB_FAILED : 0;
