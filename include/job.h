@@ -36,6 +36,12 @@ void flush_job_init(struct flush_job *);
 void flush_job_destroy(struct flush_job *);
 int flush_job_copy(struct flush_job *dst, const struct flush_job *src);
 
+/* Sets one side of a job from text as operators write it: "any", or an
+ * address/CIDR list (comma separated, or @FILE). Returns 0, or EINVAL (and
+ * others from ctf_prefix_list_parse) with the reason in errbuf. */
+int flush_job_parse_side(struct ctf_prefix_list *, bool *any, const char *text,
+                         char *errbuf, size_t errlen);
+
 /* Checks a job is one ctflushd may run. "Everything, everywhere" (both sets
  * any and no zone) is refused: that is `conntrack -F`, not a targeted flush.
  * Returns 0 or EINVAL with a reason in errbuf. */

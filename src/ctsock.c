@@ -204,11 +204,22 @@ ctsock_batch_commit(struct ctsock *s, size_t len)
     s->batch_msgs++;
 }
 
+/* One blocking read into rxbuf: its length, or -errno. */
+static ssize_t
+ctsock_recv(struct ctsock *s)
+{
+    for (;;) {
+        ssize_t n = recv(mnl_socket_get_fd(s->nl), s->rxbuf, s->rxbuf_len, 0);
+        if (n >= 0 || errno != EINTR) {
+            return n < 0 ? -errno : n;
+        }
+    }
+}
+
 int
 ctsock_request(struct ctsock *s, void *msg, size_t len)
 {
     struct nlmsghdr *req = msg;
-    int fd = mnl_socket_get_fd(s->nl);
 
     /* Without it a success is silent and we would wait forever. */
     req->nlmsg_flags |= NLM_F_ACK;
@@ -217,12 +228,9 @@ ctsock_request(struct ctsock *s, void *msg, size_t len)
         return errno;
     }
     for (;;) {
-        ssize_t n = recv(fd, s->rxbuf, s->rxbuf_len, 0);
+        ssize_t n = ctsock_recv(s);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
+            return (int) -n;
         }
         const struct nlmsghdr *nlh = (const struct nlmsghdr *) s->rxbuf;
         int left = (int) n;
@@ -253,18 +261,14 @@ ctsock_dump(struct ctsock *s, const void *req, size_t req_len,
             ctsock_dump_cb *cb, void *aux)
 {
     const struct nlmsghdr *rq = req;
-    int fd = mnl_socket_get_fd(s->nl);
 
     if (mnl_socket_sendto(s->nl, req, req_len) < 0) {
         return errno;
     }
     for (;;) {
-        ssize_t n = recv(fd, s->rxbuf, s->rxbuf_len, 0);
+        ssize_t n = ctsock_recv(s);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            int err = errno;
+            int err = (int) -n;
             if (err == ENOBUFS) {
                 /* The kernel dropped part of the dump. The dump itself is
                  * over for the kernel; flush what might still be queued so

@@ -42,6 +42,23 @@ flush_job_copy(struct flush_job *dst, const struct flush_job *src)
 }
 
 int
+flush_job_parse_side(struct ctf_prefix_list *list, bool *any, const char *text,
+                     char *errbuf, size_t errlen)
+{
+    if (!strcmp(text, "any")) {
+        *any = true;
+        return 0;
+    }
+    *any = false;
+    int err = ctf_prefix_list_parse(list, text, errbuf, errlen);
+    if (!err && !list->n) {
+        snprintf(errbuf, errlen, "no address given");
+        err = EINVAL;
+    }
+    return err;
+}
+
+int
 flush_job_validate(const struct flush_job *job, char *errbuf, size_t errlen)
 {
     if (!job->local_any && !job->local.n) {

@@ -62,16 +62,8 @@ parse_set(const char *arg, const char *what, struct ctf_prefix_list *list, bool 
 {
     char err[256];
 
-    if (!strcmp(arg, "any")) {
-        *any = true;
-        return 0;
-    }
-    if (ctf_prefix_list_parse(list, arg, err, sizeof err)) {
+    if (flush_job_parse_side(list, any, arg, err, sizeof err)) {
         fprintf(stderr, "ctflushd: --%s: %s\n", what, err);
-        return EINVAL;
-    }
-    if (!list->n) {
-        fprintf(stderr, "ctflushd: --%s: no address given\n", what);
         return EINVAL;
     }
     return 0;
@@ -155,7 +147,6 @@ oneshot_main(int argc, char *argv[])
             have_local = true;
             break;
         case OPT_PEERS:
-            job.peers_any = false;
             if (parse_set(optarg, "peers", &job.peers, &job.peers_any)) {
                 goto out;
             }

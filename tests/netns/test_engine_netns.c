@@ -320,17 +320,10 @@ static void
 job_set(struct flush_job *job, const char *local, const char *peers)
 {
     char err[128];
+
     flush_job_init(job);
-    if (!strcmp(local, "any")) {
-        job->local_any = true;
-    } else {
-        assert_int_equal(ctf_prefix_list_parse(&job->local, local, err, sizeof err), 0);
-    }
-    if (!strcmp(peers, "any")) {
-        job->peers_any = true;
-    } else {
-        assert_int_equal(ctf_prefix_list_parse(&job->peers, peers, err, sizeof err), 0);
-    }
+    assert_int_equal(flush_job_parse_side(&job->local, &job->local_any, local, err, sizeof err), 0);
+    assert_int_equal(flush_job_parse_side(&job->peers, &job->peers_any, peers, err, sizeof err), 0);
 }
 
 static const enum ct_strategy addr_strategies[] = {

@@ -27,15 +27,9 @@ job_make(struct flush_job *job, const char *local, const char *peers)
     char err[128];
 
     flush_job_init(job);
-    if (!strcmp(local, "any")) {
-        job->local_any = true;
-    } else if (ctf_prefix_list_parse(&job->local, local, err, sizeof err)) {
-        fail_msg("helper: local '%s': %s", local, err);
-    }
-    if (!strcmp(peers, "any")) {
-        job->peers_any = true;
-    } else if (ctf_prefix_list_parse(&job->peers, peers, err, sizeof err)) {
-        fail_msg("helper: peers '%s': %s", peers, err);
+    if (flush_job_parse_side(&job->local, &job->local_any, local, err, sizeof err)
+        || flush_job_parse_side(&job->peers, &job->peers_any, peers, err, sizeof err)) {
+        fail_msg("helper: '%s' x '%s': %s", local, peers, err);
     }
 }
 
