@@ -252,9 +252,10 @@ oneshot_main(int argc, char *argv[])
     }
     opts.caps = &caps;
 
-    if (engine_run(&job, &opts, &stats, err, sizeof err)) {
+    int run_err = engine_run(&job, &opts, &stats, err, sizeof err);
+    if (run_err) {
         fprintf(stderr, "ctflushd: %s\n", err);
-        rc = strstr(err, "Operation not permitted") ? EXIT_NOPRIV : EXIT_JOB_FAILED;
+        rc = run_err == EPERM ? EXIT_NOPRIV : EXIT_JOB_FAILED;
         goto out;
     }
     char names[64];
