@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "unit_helpers.h"
 
 /* ---- Seam: realloc that fails on request. ---- */
 
@@ -115,17 +116,6 @@ expect_bad(const char *s)
     if (err != EINVAL) {
         fail_msg("'%s' should be rejected with EINVAL, got %d", s, err);
     }
-}
-
-static struct ctf_prefix
-pfx(const char *s)
-{
-    struct ctf_prefix p;
-
-    if (ctf_prefix_parse(s, &p)) {
-        fail_msg("helper: '%s' does not parse", s);
-    }
-    return p;
 }
 
 static union ctf_inaddr

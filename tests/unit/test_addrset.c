@@ -16,17 +16,7 @@
 
 #include "addr.h"
 #include "addrset.h"
-
-static struct ctf_prefix
-pfx(const char *s)
-{
-    struct ctf_prefix p;
-
-    if (ctf_prefix_parse(s, &p)) {
-        fail_msg("helper: '%s' does not parse", s);
-    }
-    return p;
-}
+#include "unit_helpers.h"
 
 static void
 add(struct addrset *s, const char *p)

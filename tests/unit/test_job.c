@@ -17,21 +17,9 @@
 
 #include "addr.h"
 #include "job.h"
+#include "unit_helpers.h"
 
 /* ---- Helpers. ---- */
-
-/* Fills a job from text: "any" or a list for each side. */
-static void
-job_make(struct flush_job *job, const char *local, const char *peers)
-{
-    char err[128];
-
-    flush_job_init(job);
-    if (flush_job_parse_side(&job->local, &job->local_any, local, err, sizeof err)
-        || flush_job_parse_side(&job->peers, &job->peers_any, peers, err, sizeof err)) {
-        fail_msg("helper: '%s' x '%s': %s", local, peers, err);
-    }
-}
 
 static union ctf_inaddr
 ina(const char *s)

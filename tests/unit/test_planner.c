@@ -19,20 +19,9 @@
 #include "addr.h"
 #include "job.h"
 #include "planner.h"
+#include "unit_helpers.h"
 
 /* ---- Helpers. ---- */
-
-static void
-job_make(struct flush_job *job, const char *local, const char *peers)
-{
-    char err[128];
-
-    flush_job_init(job);
-    if (flush_job_parse_side(&job->local, &job->local_any, local, err, sizeof err)
-        || flush_job_parse_side(&job->peers, &job->peers_any, peers, err, sizeof err)) {
-        fail_msg("helper: '%s' x '%s': %s", local, peers, err);
-    }
-}
 
 /* n distinct hosts of one family, appended to l. */
 static void
