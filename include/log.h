@@ -33,7 +33,7 @@ struct log_ratelimit {
 /* True if a line may be printed now; reports suppressed counts as it goes. */
 bool log_ratelimit_ok(struct log_ratelimit *);
 
-uint64_t time_msec(void);       /* CLOCK_MONOTONIC in milliseconds. */
-double time_sec_f(void);        /* CLOCK_MONOTONIC in seconds, as a double. */
+uint64_t ctf_time_msec(void);       /* CLOCK_MONOTONIC in milliseconds. */
+double ctf_time_sec_f(void);        /* CLOCK_MONOTONIC in seconds, as a double. */
 
 #endif

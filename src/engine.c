@@ -88,7 +88,7 @@ struct engine_run {
 static void
 engine_progress(struct engine_run *r, bool force)
 {
-    uint64_t now = time_msec();
+    uint64_t now = ctf_time_msec();
 
     if (!r->opts->progress) {
         return;
@@ -97,7 +97,7 @@ engine_progress(struct engine_run *r, bool force)
         return;
     }
     r->next_progress_ms = now + r->opts->progress_interval_ms;
-    r->stats->elapsed_ms = (time_sec_f() - r->t0) * 1e3;
+    r->stats->elapsed_ms = (ctf_time_sec_f() - r->t0) * 1e3;
     r->opts->progress(r->stats, r->opts->progress_aux);
 }
 
@@ -114,13 +114,13 @@ engine_rate_limit(struct engine_run *r)
     if (r->rate_sent < rate) {
         return;
     }
-    uint64_t now = time_msec();
+    uint64_t now = ctf_time_msec();
     if (now - r->rate_t0_ms < 1000) {
         uint64_t ms = 1000 - (now - r->rate_t0_ms);
         struct timespec ts = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000 };
         nanosleep(&ts, NULL);
     }
-    r->rate_t0_ms = time_msec();
+    r->rate_t0_ms = ctf_time_msec();
     r->rate_sent = 0;
 }
 
@@ -474,7 +474,7 @@ int
 engine_run(const struct flush_job *job, const struct engine_opts *opts,
            struct engine_stats *stats, char *errbuf, size_t errlen)
 {
-    struct engine_run r = { opts, stats, time_sec_f(), 0, time_msec(), 0 };
+    struct engine_run r = { opts, stats, ctf_time_sec_f(), 0, ctf_time_msec(), 0 };
     struct ct_caps unproven;
     struct engine_opts o = *opts;
     struct flush_job *chunks = NULL;
@@ -504,6 +504,6 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
         engine_progress(&r, true);
     }
     flush_job_array_free(chunks, n_chunks);
-    stats->elapsed_ms = (time_sec_f() - r.t0) * 1e3;
+    stats->elapsed_ms = (ctf_time_sec_f() - r.t0) * 1e3;
     return err;
 }

@@ -144,7 +144,7 @@ json_key(struct json_out *j, const char *key)
 }
 
 void
-json_string(struct json_out *j, const char *s)
+json_str(struct json_out *j, const char *s)
 {
     json_value_prefix(j);
     json_quoted(j, s ? s : "");

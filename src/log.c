@@ -87,7 +87,7 @@ fatalx(const char *fmt, ...)
 }
 
 uint64_t
-time_msec(void)
+ctf_time_msec(void)
 {
     struct timespec ts;
 
@@ -96,7 +96,7 @@ time_msec(void)
 }
 
 double
-time_sec_f(void)
+ctf_time_sec_f(void)
 {
     struct timespec ts;
 
@@ -107,7 +107,7 @@ time_sec_f(void)
 bool
 log_ratelimit_ok(struct log_ratelimit *rl)
 {
-    uint64_t now = time_msec();
+    uint64_t now = ctf_time_msec();
 
     if (now - rl->window_start_ms >= 1000) {
         if (rl->suppressed) {

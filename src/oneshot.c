@@ -264,7 +264,7 @@ oneshot_main(int argc, char *argv[])
         json_init(&j);
         json_object_begin(&j);
         json_key(&j, "strategy");
-        json_string(&j, engine_strategies_name(&stats, names, sizeof names));
+        json_str(&j, engine_strategies_name(&stats, names, sizeof names));
         json_key(&j, "scanned");
         json_u64(&j, stats.scanned);
         json_key(&j, "matched");

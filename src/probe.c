@@ -283,12 +283,12 @@ calib_dump_ms(struct ctsock *s, const struct job_matcher *m)
 {
     char msg[CTMSG_MAX_LEN];
     size_t len = ctmsg_build_dump(msg, sizeof msg, ctsock_next_seq(s), AF_INET, NULL, NULL, NULL);
-    double t0 = time_sec_f();
+    double t0 = ctf_time_sec_f();
 
     if (ctsock_dump(s, msg, len, calib_cb, (void *) m)) {
         return -1;
     }
-    return (time_sec_f() - t0) * 1e3;
+    return (ctf_time_sec_f() - t0) * 1e3;
 }
 
 /* Times one filtered kernel walk that matches nothing. */
@@ -298,12 +298,12 @@ calib_walk_ms(struct ctsock *s, const union ctf_inaddr *nobody)
     char msg[CTMSG_MAX_LEN];
     struct ctmsg_filter f = { .family = AF_INET, .has_src = true, .src = *nobody };
     size_t len = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
-    double t0 = time_sec_f();
+    double t0 = ctf_time_sec_f();
 
     if (ctsock_request(s, msg, len)) {
         return -1;
     }
-    return (time_sec_f() - t0) * 1e3;
+    return (ctf_time_sec_f() - t0) * 1e3;
 }
 
 static int
@@ -486,10 +486,10 @@ probe_run(struct ct_caps *caps, bool calibrate)
 
     struct ct_caps got;
     size_t have = 0;
-    uint64_t deadline = time_msec() + PROBE_TIMEOUT_MS;
+    uint64_t deadline = ctf_time_msec() + PROBE_TIMEOUT_MS;
     int err = 0;
     while (have < sizeof got) {
-        uint64_t now = time_msec();
+        uint64_t now = ctf_time_msec();
         struct pollfd pfd = { fds[0], POLLIN, 0 };
         if (now >= deadline) {
             err = ETIMEDOUT;

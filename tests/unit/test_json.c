@@ -240,9 +240,9 @@ test_scalars_in_object(void **state)
     json_key(&j, "imin");
     json_i64(&j, INT64_MIN);
     json_key(&j, "s");
-    json_string(&j, "x");
+    json_str(&j, "x");
     json_key(&j, "null_s");
-    json_string(&j, NULL);
+    json_str(&j, NULL);
     json_key(&j, "t");
     json_bool(&j, true);
     json_key(&j, "f");
@@ -274,8 +274,8 @@ test_nested(void **state)
         json_key(&j, "local");
         json_array_begin(&j);
         if (i == 1) {
-            json_string(&j, "10.0.0.1");
-            json_string(&j, "fd00::1");
+            json_str(&j, "10.0.0.1");
+            json_str(&j, "fd00::1");
         }
         json_array_end(&j);
         json_key(&j, "stats");
@@ -318,7 +318,7 @@ test_top_level_array(void **state)
 
     json_init(&j);
     json_array_begin(&j);
-    json_string(&j, "a");
+    json_str(&j, "a");
     json_u64(&j, 0);
     json_bool(&j, false);
     json_null(&j);
@@ -338,8 +338,8 @@ test_value_ending_in_colon(void **state)
 
     json_init(&j);
     json_array_begin(&j);
-    json_string(&j, "a:");
-    json_string(&j, ":");
+    json_str(&j, "a:");
+    json_str(&j, ":");
     json_array_end(&j);
     expect_json(&j, "[\"a:\",\":\"]");
     json_destroy(&j);
@@ -347,7 +347,7 @@ test_value_ending_in_colon(void **state)
     json_init(&j);
     json_object_begin(&j);
     json_key(&j, "k:");
-    json_string(&j, "v:");
+    json_str(&j, "v:");
     json_key(&j, ":");
     json_u64(&j, 1);
     json_object_end(&j);
@@ -364,18 +364,18 @@ test_escaping(void **state)
     json_init(&j);
     json_object_begin(&j);
     json_key(&j, "q\"b\\k\n");
-    json_string(&j, "say \"hi\" \\ back\\slash");
+    json_str(&j, "say \"hi\" \\ back\\slash");
     json_key(&j, "ws");
-    json_string(&j, "a\nb\rc\td");
+    json_str(&j, "a\nb\rc\td");
     json_key(&j, "ctl");
     for (int i = 0; i < 32; i++) {
         ctl[i] = (char) (i + 1);            /* 0x01 .. 0x1f, */
     }
     ctl[31] = 0x7f;                         /* and DEL. */
     ctl[32] = '\0';
-    json_string(&j, ctl);
+    json_str(&j, ctl);
     json_key(&j, "utf8");
-    json_string(&j, "caf\xc3\xa9 \xe2\x82\xac /");
+    json_str(&j, "caf\xc3\xa9 \xe2\x82\xac /");
     json_object_end(&j);
     expect_json(&j, "{\"q\\\"b\\\\k\\n\":\"say \\\"hi\\\" \\\\ back\\\\slash\","
                     "\"ws\":\"a\\nb\\rc\\td\","
@@ -467,7 +467,7 @@ test_growth(void **state)
     json_array_begin(&j);
     for (unsigned int i = 0; i < 10000; i++) {
         snprintf(item, sizeof item, "10.0.%u.%u", i / 256, i % 256);
-        json_string(&j, item);
+        json_str(&j, item);
     }
     json_array_end(&j);
     const char *t = json_text(&j);

@@ -1,0 +1,116 @@
+/*
+ * config.h: ctflushd's settings. Every setting has a key in the config file
+ * (/etc/ctflushd/ctflushd.conf, "key = value" lines, '#' comments) and the
+ * same name as a long command-line option (--key VALUE); the command line
+ * wins over the file. SIGHUP re-reads the file and re-applies the command
+ * line; settings marked "restart" below keep their old value until restart
+ * (config_reload_diff says which changed).
+ *
+ * Owns: struct ctf_config and its strings.
+ */
+#ifndef CTF_CONFIG_H
+#define CTF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "planner.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/ctflushd/ctflushd.conf"
+#define CONFIG_MAX_KEYS 8           /* Entries in each ip-keys list. */
+
+struct ctf_config {
+    /* Where things are ("restart"). */
+    char *ovsdb;                    /* ovsdb: default unix:/run/openvswitch/db.sock. */
+    char *control;                  /* control: default /run/ctflushd/ctflushd.sock. */
+    char *control_group;            /* control-group: group allowed to connect
+                                     * (read-only) and, with control-group-write,
+                                     * to mutate; NULL: root only. */
+    bool control_group_write;       /* control-group-write: default no. */
+    unsigned int control_mode;      /* control-mode: octal, default 0660. */
+    char *state_dir;                /* state-dir: default /var/lib/ctflushd. */
+
+    /* How ports are read (reloadable; the watcher restarts). */
+    char *iface_ip_keys[CONFIG_MAX_KEYS];   /* iface-ip-keys: default "ip". */
+    size_t n_iface_ip_keys;
+    char *port_ip_keys[CONFIG_MAX_KEYS];    /* port-ip-keys: default "ip-address". */
+    size_t n_port_ip_keys;
+    char *zone_key;                 /* zone-key: default none. */
+    bool zone_from_vlan_tag;        /* zone-from-vlan-tag: default no. */
+
+    /* Jobs (reloadable). */
+    bool flush_on_add;              /* flush-on-add: default yes. */
+    unsigned int batch_window_ms;   /* batch-window-ms: default 200. */
+    size_t max_local;               /* max-local: default 1024. */
+    size_t max_peers;               /* max-peers: default 1024. */
+    size_t queue_max_jobs;          /* queue-max-jobs: default 4096. */
+    size_t queue_max_prefixes;      /* queue-max-prefixes: default 1048576. */
+    size_t history;                 /* history: default 100. */
+    unsigned int max_attempts;      /* max-attempts: default 5. */
+    unsigned int retry_base_ms;     /* retry-base-ms: default 1000. */
+    unsigned int retry_max_ms;      /* retry-max-ms: default 60000. */
+
+    /* Worker (reloadable; applies from the next job). */
+    unsigned int worker_timeout_ms; /* worker-timeout-ms: no progress for this
+                                     * long -> SIGKILL; default 30000. */
+    int worker_nice;                /* worker-nice: default 10. */
+    uint64_t max_delete_rate;       /* max-delete-rate: per second, 0 = no cap. */
+    enum ct_strategy strategy;      /* strategy: auto|dump|filtered-flush|zone-flush. */
+    size_t batch_bytes;             /* batch-bytes: delete bytes per sendmsg, 0 = default. */
+
+    /* Control clients (reloadable). */
+    unsigned int max_clients;       /* max-clients: default 1024. */
+    size_t max_request_bytes;       /* max-request-bytes: default 65536. */
+    unsigned int client_timeout_ms; /* client-timeout-ms: idle client cut; default 30000. */
+
+    enum log_level log_level;       /* log-level: err|warning|info|debug; default info. */
+};
+
+void config_init(struct ctf_config *);          /* Defaults. */
+void config_destroy(struct ctf_config *);
+int config_copy(struct ctf_config *dst, const struct ctf_config *src);  /* 0/ENOMEM */
+
+/* Sets one key from text. Returns 0, ENOENT (unknown key) or EINVAL (bad
+ * value), with the reason in err. */
+int config_set(struct ctf_config *, const char *key, const char *value,
+               char *err, size_t errlen);
+
+/* Applies a config file. Returns 0, ENOENT if it does not exist (callers
+ * decide whether that matters), or EINVAL with "FILE:LINE: reason" in err. */
+int config_load_file(struct ctf_config *, const char *path, char *err, size_t errlen);
+
+/* Command line: every key as --key VALUE or --key=VALUE, plus --config FILE,
+ * --help, --version, --oneshot (handled elsewhere). */
+struct config_cli {
+    const char *config_path;        /* --config, else CONFIG_DEFAULT_PATH. */
+    bool config_given;              /* A missing file is then an error. */
+    bool help;
+    bool version;
+    char **keys;                    /* Key/value pairs to apply after the file. */
+    char **values;
+    size_t n;
+};
+/* Returns 0 or EINVAL with the reason in err. The strings point into argv. */
+int config_parse_cli(int argc, char *argv[], struct config_cli *, char *err, size_t errlen);
+void config_cli_destroy(struct config_cli *);
+
+/* Defaults, then the file, then the command line. Returns 0 or EINVAL/ENOENT
+ * with the reason in err. */
+int config_build(const struct config_cli *, struct ctf_config *, char *err, size_t errlen);
+
+/* Names of "restart" settings that differ between old and new, comma
+ * separated, into buf ("" if none). */
+void config_restart_diff(const struct ctf_config *old, const struct ctf_config *new_,
+                         char *buf, size_t len);
+
+/* Writes "key = value" for every key (the effective configuration). */
+void config_dump(const struct ctf_config *, FILE *);
+
+/* Usage text for ctflushd --help. */
+void config_usage(FILE *);
+
+#endif

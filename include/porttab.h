@@ -1,0 +1,86 @@
+/*
+ * porttab.h: the parent's table of VM ports (name -> port_info), what it last
+ * saw in OVSDB merged with IPs set through the control API.
+ *
+ * Effective IPs: an operator's set-ips list wins over OVSDB's when both
+ * exist (it is the explicit word of the platform that owns the VM); with
+ * neither, the port has no IPs and its removal flushes nothing.
+ *
+ * Only ports that were seen in OVSDB can be "removed": a set-ips for a port
+ * that OVSDB has not shown yet waits for it and is never flushed by a
+ * resync.
+ *
+ * Owns: its entries and their port_info copies.
+ */
+#ifndef CTF_PORTTAB_H
+#define CTF_PORTTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "port.h"
+
+struct porttab_entry {
+    struct port_info ovsdb;     /* As OVSDB last showed it (name always set). */
+    struct ctf_prefix_list control_ips; /* From set-ips; used when has_control_ips. */
+    bool has_control_ips;
+    bool in_ovsdb;              /* Seen in OVSDB (now or, from the state file, before). */
+    bool seen_in_sync;          /* Marked during a resync snapshot. */
+    struct port_info effective; /* What a flush uses: ovsdb with control IPs applied. */
+    struct porttab_entry *next; /* Hash chain. */
+};
+
+struct porttab {
+    struct porttab_entry **buckets;
+    size_t n_buckets;           /* Power of two. */
+    size_t count;
+    bool in_sync;               /* Between sync_begin and sync_end. */
+};
+
+/* What an update changed, for the caller to turn into jobs. */
+struct porttab_change {
+    bool is_new;                /* The port was not in OVSDB before. */
+    bool target_changed;        /* Effective IPs or zone changed. */
+    struct port_info old;       /* Old effective info (valid if !is_new). */
+};
+
+void porttab_init(struct porttab *);
+void porttab_destroy(struct porttab *);
+
+const struct porttab_entry *porttab_find(const struct porttab *, const char *name);
+size_t porttab_count(const struct porttab *);
+
+/* OVSDB shows the port (new or changed). *change is filled (destroy its
+ * 'old' with port_info_destroy). During a sync the entry is marked seen.
+ * Returns 0 or ENOMEM. */
+int porttab_update(struct porttab *, const struct port_info *, struct porttab_change *);
+
+/* OVSDB no longer has the port: the entry is removed and its last effective
+ * info moved into *old. Returns 0, or ENOENT if it was not in OVSDB (a
+ * control-only entry stays). */
+int porttab_remove(struct porttab *, const char *name, struct port_info *old);
+
+/* Operator IPs (set-ips). An empty list clears them. Creates a control-only
+ * entry when the port is unknown. *change says whether the effective target
+ * changed. Returns 0 or ENOMEM. */
+int porttab_set_control_ips(struct porttab *, const char *name,
+                            const struct ctf_prefix_list *, struct porttab_change *);
+
+/* Resync: begin clears every seen mark; updates during the sync set them;
+ * end removes every in_ovsdb entry not seen and hands each one's effective
+ * info to gone_fn (the callee takes ownership of *gone). */
+void porttab_sync_begin(struct porttab *);
+typedef void porttab_gone_fn(struct port_info *gone, void *aux);
+void porttab_sync_end(struct porttab *, porttab_gone_fn *, void *aux);
+
+/* Restores an entry from the state file as it was: in_ovsdb, OVSDB info and
+ * control IPs. Returns 0, EEXIST or ENOMEM. */
+int porttab_restore(struct porttab *, const struct port_info *ovsdb, bool in_ovsdb,
+                    const struct ctf_prefix_list *control_ips, bool has_control_ips);
+
+/* Every entry, sorted by name, as a malloc'd array of pointers (free() it);
+ * NULL with *n = 0 when empty or out of memory. */
+const struct porttab_entry **porttab_sorted(const struct porttab *, size_t *n);
+
+#endif

@@ -1,0 +1,2 @@
+/* batch.c: being written; see include/batch.h. */
+#include "batch.h"

@@ -1,0 +1,2 @@
+/* config.c: being written; see include/config.h. */
+#include "config.h"

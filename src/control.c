@@ -1,0 +1,2 @@
+/* control.c: being written; see include/control.h. */
+#include "control.h"

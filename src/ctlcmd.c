@@ -1,0 +1,1 @@
+/* ctlcmd.c: being written. */

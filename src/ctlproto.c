@@ -1,0 +1,2 @@
+/* ctlproto.c: being written; see include/ctlproto.h. */
+#include "ctlproto.h"

@@ -1,0 +1,2 @@
+/* extids.c: being written; see include/extids.h. */
+#include "extids.h"

@@ -1,0 +1,2 @@
+/* jobq.c: being written; see include/jobq.h. */
+#include "jobq.h"

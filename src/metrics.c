@@ -1,0 +1,2 @@
+/* metrics.c: being written; see include/metrics.h. */
+#include "metrics.h"

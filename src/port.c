@@ -1,0 +1,2 @@
+/* port.c: being written; see include/port.h. */
+#include "port.h"

@@ -1,0 +1,1 @@
+/* ports.c: being written. */

@@ -1,0 +1,2 @@
+/* porttab.c: being written; see include/porttab.h. */
+#include "porttab.h"

@@ -1,0 +1,2 @@
+/* sdnotify.c: being written; see include/sdnotify.h. */
+#include "sdnotify.h"

@@ -1,0 +1,2 @@
+/* state.c: being written; see include/state.h. */
+#include "state.h"

@@ -1,0 +1,2 @@
+/* watcher.c: being written; see include/watcher.h. */
+#include "watcher.h"

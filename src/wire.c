@@ -1,0 +1,2 @@
+/* wire.c: being written; see include/wire.h. */
+#include "wire.h"
