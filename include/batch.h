@@ -62,6 +62,11 @@ void batch_destroy(struct batch *);
 int batch_add(struct batch *, enum batch_kind, const struct port_info *, uint64_t now_ms,
               bool *replug);
 
+/* A port is back: if a removal of the same VM (port_info_vm_key) with the
+ * same flush target is pending, drops it and returns true (a re-plug). Used
+ * on its own when flush-on-add is off. */
+bool batch_cancel_removal(struct batch *, const struct port_info *);
+
 /* When the open window closes, or 0 when nothing is pending. */
 uint64_t batch_deadline(const struct batch *);
 size_t batch_pending(const struct batch *);
