@@ -69,7 +69,8 @@ bool ctlproto_cmd_mutates(enum ctl_cmd);
 void ctlproto_request_init(struct ctlproto_request *);
 void ctlproto_request_destroy(struct ctlproto_request *);
 
-/* Parses one request line (without its newline). Returns 0, or EINVAL with
+/* Parses one request line (without its newline). Returns 0, or EINVAL (ENOMEM
+ * on allocation failure, code "internal") with
  * *code set to a CTL_E_* string and a message in msg. Unknown members are
  * ignored (forward compatibility); wrongly typed known members are errors. */
 int ctlproto_request_parse(const char *line, size_t len, struct ctlproto_request *,

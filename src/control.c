@@ -1,2 +1,1196 @@
-/* control.c: being written; see include/control.h. */
+/*
+ * control.c: the control socket, served from the parent's event loop.
+ *
+ * Each client has an input and an output evbuffer and three events: readable,
+ * writable and one timer. Nothing here blocks: reads take what the socket
+ * has, writes go out with MSG_DONTWAIT and what the socket does not take
+ * waits in the output buffer (bounded by max_output_bytes). Writes use
+ * MSG_NOSIGNAL so a client that goes away cannot raise SIGPIPE in the daemon,
+ * whatever its signal set-up.
+ *
+ * A client is never freed while anyone may hold a pointer to it: a handler,
+ * a control_foreach_watching callback and this file's own line loop all keep
+ * using the pointer after control_reply() may have found the client dead. So
+ * "killing" a client only closes its socket and marks it dead; the memory is
+ * released by a reaper event that runs from the event loop on its own.
+ */
 #include "control.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "json.h"
+#include "log.h"
+
+/* Defaults for limits given as zero (those of config.h where it has them).
+ * A zero client_timeout_ms is not replaced: it means "no timeouts". */
+#define CONTROL_DEFAULT_MAX_CLIENTS 1024
+#define CONTROL_DEFAULT_MAX_REQUEST (64u * 1024)
+#define CONTROL_DEFAULT_MAX_OUTPUT (4u * 1024 * 1024)
+
+/* Bytes read from one client per readable event: enough for a large request
+ * in a few reads, small enough that one busy client cannot starve the rest
+ * of the loop. */
+#define CONTROL_READ_CHUNK 16384
+
+/* Connections accepted per readable event on the listener, for the same
+ * fairness reason. */
+#define CONTROL_ACCEPT_BURST 32
+
+/* After accept() fails for lack of descriptors or memory the listener stays
+ * readable; without a pause the loop would spin on it. */
+#define CONTROL_ACCEPT_PAUSE_MS 500
+
+/* The peer groups SO_PEERGROUPS can return without a second call. */
+#define CONTROL_PEER_GROUPS 64
+
+struct control_client {
+    TAILQ_ENTRY(control_client) link;
+    struct control *ctl;
+    int fd;                         /* -1 once dead. */
+    struct event *ev_read;
+    struct event *ev_write;
+    struct event *ev_timer;
+    struct evbuffer *in;
+    struct evbuffer *out;
+    size_t scanned;                 /* Bytes of 'in' known to hold no '\n'. */
+
+    uid_t uid;                      /* SO_PEERCRED at accept time. */
+    gid_t gid;
+    pid_t pid;
+    bool may_write;                 /* Computed once, at accept. */
+
+    uint64_t last_progress_ms;      /* Last byte read or written, or accept. */
+    uint64_t request_start_ms;      /* First byte of the unfinished request. */
+    uint64_t replies;               /* Lines queued, to see if a handler replied. */
+
+    bool read_eof;                  /* Peer shut down its sending side. */
+    bool closing;                   /* Fatal error sent: flush, then close. */
+    bool dead;                      /* Socket closed; waiting for the reaper. */
+
+    bool watching;
+    uint64_t *watch_ids;
+    size_t n_watch;
+};
+
+TAILQ_HEAD(control_client_list, control_client);
+
+struct control {
+    struct event_base *base;
+    int fd;                         /* The listening socket. */
+    char *path;
+    dev_t dev;                      /* The socket file we bound, so that */
+    ino_t ino;                      /* close unlinks only our own. */
+    struct event *ev_accept;
+    struct event *ev_accept_pause;  /* Re-enables ev_accept after EMFILE. */
+    struct event *ev_reap;          /* Frees dead clients. */
+
+    struct control_auth auth;
+    struct control_limits limits;   /* Zeros already replaced by defaults. */
+    control_request_fn *handler;
+    void *aux;
+
+    struct control_client_list clients;     /* Live and dead (until reaped). */
+    struct control_stats stats;
+    struct log_ratelimit log_rl;    /* Lines a client can trigger at will. */
+};
+
+static void control_client_update(struct control_client *);
+static void control_client_timer_cb(evutil_socket_t, short, void *);
+
+static void
+control_limits_fill(struct control_limits *dst, const struct control_limits *src)
+{
+    if (src) {
+        *dst = *src;
+    } else {
+        memset(dst, 0, sizeof *dst);
+    }
+    if (!dst->max_clients) {
+        dst->max_clients = CONTROL_DEFAULT_MAX_CLIENTS;
+    }
+    if (!dst->max_request_bytes) {
+        dst->max_request_bytes = CONTROL_DEFAULT_MAX_REQUEST;
+    }
+    if (!dst->max_output_bytes) {
+        dst->max_output_bytes = CONTROL_DEFAULT_MAX_OUTPUT;
+    }
+}
+
+/* ---- Creating the listening socket. ---- */
+
+/* The directory part of 'path' must exist: the daemon (or systemd's
+ * RuntimeDirectory=) creates it with the right owner; creating it here would
+ * guess at ownership and permissions. */
+static int
+control_check_parent(const char *path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+
+    if (!slash) {
+        return 0;               /* Relative to the working directory. */
+    }
+    if (slash == path) {
+        snprintf(dir, sizeof dir, "/");
+    } else {
+        snprintf(dir, sizeof dir, "%.*s", (int) (slash - path), path);
+    }
+    if (stat(dir, &st)) {
+        int error = errno;
+        snprintf(err, errlen, "%s: directory %s: %s", path, dir, strerror(error));
+        return error;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: %s is not a directory", path, dir);
+        return ENOTDIR;
+    }
+    return 0;
+}
+
+/* Deals with whatever already exists at 'path'. A socket nobody listens on
+ * (connect() says ECONNREFUSED) is left over from a daemon that died and is
+ * removed; one that answers belongs to a running daemon, and starting a
+ * second one would steal its clients. Anything that is not a socket is not
+ * ours to delete. */
+static int
+control_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
+{
+    const char *path = sun->sun_path;
+    struct stat st;
+    int error = 0;
+    int fd;
+
+    if (lstat(path, &st)) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        error = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(error));
+        return error;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s: exists and is not a socket; not removing it", path);
+        return EEXIST;
+    }
+
+    /* Non-blocking, so that a live daemon with a full backlog cannot hang
+     * us here: that shows up as EAGAIN, which also means "alive". */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = errno;
+        snprintf(err, errlen, "%s: socket: %s", path, strerror(error));
+        return error;
+    }
+    if (!connect(fd, (const struct sockaddr *) sun, sizeof *sun)) {
+        snprintf(err, errlen, "%s: another daemon is serving on this socket", path);
+        error = EADDRINUSE;
+    } else if (errno == EAGAIN || errno == EINPROGRESS) {
+        snprintf(err, errlen, "%s: another daemon is serving on this socket "
+                 "(its backlog is full)", path);
+        error = EADDRINUSE;
+    } else if (errno == ECONNREFUSED) {
+        if (unlink(path) && errno != ENOENT) {
+            error = errno;
+            snprintf(err, errlen, "%s: removing stale socket: %s", path, strerror(error));
+        } else {
+            log_info("control: removed stale socket %s", path);
+        }
+    } else if (errno != ENOENT) {
+        error = errno;
+        snprintf(err, errlen, "%s: cannot tell whether the socket is in use: %s",
+                 path, strerror(error));
+    }
+    close(fd);
+    return error;
+}
+
+/* Binds and listens with the final owner and mode already in place. The
+ * umask makes bind() create the file 0600, so nobody but us can reach it in
+ * the moment before it gets its group and mode (and nobody can connect
+ * before listen() anyway). The path is changed with lchown() and only after
+ * lstat() says it is still a socket: the parent directory is expected to be
+ * writable by root alone, and these checks keep a mistake there from
+ * turning into a chmod of something else. */
+static int
+control_listen(struct control *ctl, const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    mode_t old_umask;
+    int error;
+    int fd;
+
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (!*path) {
+        snprintf(err, errlen, "control socket path is empty");
+        return EINVAL;
+    }
+    if (strlen(path) >= sizeof sun.sun_path) {
+        snprintf(err, errlen, "%s: path too long for a unix socket (%zu bytes at most)",
+                 path, sizeof sun.sun_path - 1);
+        return ENAMETOOLONG;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+
+    error = control_check_parent(path, err, errlen);
+    if (!error) {
+        error = control_clear_stale(&sun, err, errlen);
+    }
+    if (error) {
+        return error;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = errno;
+        snprintf(err, errlen, "%s: socket: %s", path, strerror(error));
+        return error;
+    }
+
+    /* umask is process-wide; any thread creating files meanwhile gets a
+     * stricter mode, never a looser one. */
+    old_umask = umask(0177);
+    if (bind(fd, (const struct sockaddr *) &sun, sizeof sun)) {
+        error = errno;
+        umask(old_umask);
+        snprintf(err, errlen, "%s: bind: %s", path, strerror(error));
+        close(fd);
+        return error;
+    }
+    umask(old_umask);
+
+    if (lstat(path, &st) || !S_ISSOCK(st.st_mode)) {
+        error = EEXIST;
+        snprintf(err, errlen, "%s: changed under us after bind", path);
+        close(fd);
+        return error;
+    }
+    ctl->dev = st.st_dev;
+    ctl->ino = st.st_ino;
+
+    if (ctl->auth.group != (gid_t) -1
+        && lchown(path, (uid_t) -1, ctl->auth.group)) {
+        error = errno;
+        snprintf(err, errlen, "%s: chown to group %u: %s", path,
+                 (unsigned int) ctl->auth.group, strerror(error));
+        goto fail;
+    }
+    if (lstat(path, &st) || st.st_ino != ctl->ino || st.st_dev != ctl->dev
+        || !S_ISSOCK(st.st_mode)) {
+        error = EEXIST;
+        snprintf(err, errlen, "%s: changed under us after bind", path);
+        goto fail;
+    }
+    if (chmod(path, ctl->auth.mode & 0777)) {
+        error = errno;
+        snprintf(err, errlen, "%s: chmod %03o: %s", path, ctl->auth.mode & 0777,
+                 strerror(error));
+        goto fail;
+    }
+    if (listen(fd, SOMAXCONN)) {
+        error = errno;
+        snprintf(err, errlen, "%s: listen: %s", path, strerror(error));
+        goto fail;
+    }
+    ctl->fd = fd;
+    return 0;
+
+fail:
+    close(fd);
+    if (!lstat(path, &st) && st.st_dev == ctl->dev && st.st_ino == ctl->ino) {
+        unlink(path);
+    }
+    return error;
+}
+
+/* ---- Client life cycle. ---- */
+
+/* Closes the client's socket now and frees it later (see the top of the
+ * file). Safe to call more than once. */
+static void
+control_client_kill(struct control_client *c)
+{
+    struct control *ctl = c->ctl;
+
+    if (c->dead) {
+        return;
+    }
+    c->dead = true;
+    event_del(c->ev_read);
+    event_del(c->ev_write);
+    event_del(c->ev_timer);
+    close(c->fd);
+    c->fd = -1;
+    free(c->watch_ids);
+    c->watch_ids = NULL;
+    c->n_watch = 0;
+    c->watching = false;
+    ctl->stats.clients--;
+    event_active(ctl->ev_reap, EV_TIMEOUT, 0);
+}
+
+static void
+control_client_free(struct control_client *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    if (c->ev_read) {
+        event_free(c->ev_read);
+    }
+    if (c->ev_write) {
+        event_free(c->ev_write);
+    }
+    if (c->ev_timer) {
+        event_free(c->ev_timer);
+    }
+    if (c->in) {
+        evbuffer_free(c->in);
+    }
+    if (c->out) {
+        evbuffer_free(c->out);
+    }
+    free(c->watch_ids);
+    free(c);
+}
+
+static void
+control_reap_cb(evutil_socket_t fd, short what, void *ctl_)
+{
+    struct control *ctl = ctl_;
+    struct control_client *c, *next;
+
+    for (c = TAILQ_FIRST(&ctl->clients); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->dead) {
+            TAILQ_REMOVE(&ctl->clients, c, link);
+            control_client_free(c);
+        }
+    }
+}
+
+/* Writes as much of the output buffer as the socket takes now. A peer that
+ * has gone (EPIPE, ECONNRESET) is killed. */
+static void
+control_client_flush(struct control_client *c)
+{
+    while (!c->dead && evbuffer_get_length(c->out)) {
+        struct evbuffer_iovec vec[16];
+        struct iovec iov[16];
+        struct msghdr msg;
+        int n = evbuffer_peek(c->out, -1, NULL, vec, 16);
+        ssize_t sent;
+
+        if (n > 16) {
+            n = 16;
+        }
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = vec[i].iov_base;
+            iov[i].iov_len = vec[i].iov_len;
+        }
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t) n;
+        sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                control_client_kill(c);
+            }
+            return;
+        }
+        evbuffer_drain(c->out, (size_t) sent);
+        c->last_progress_ms = ctf_time_msec();
+    }
+}
+
+/* Queues one line. A client whose unread output goes over the limit is
+ * not reading its replies and is dropped: holding on to more would let one
+ * stuck client eat the daemon's memory. */
+static void
+control_client_send(struct control_client *c, const char *text, size_t len)
+{
+    struct control *ctl = c->ctl;
+
+    if (c->dead || c->closing) {
+        return;
+    }
+    c->replies++;
+    if (evbuffer_add(c->out, text, len) || evbuffer_add(c->out, "\n", 1)) {
+        control_client_kill(c);
+        return;
+    }
+    control_client_flush(c);
+    if (c->dead) {
+        return;
+    }
+    if (evbuffer_get_length(c->out) > ctl->limits.max_output_bytes) {
+        ctl->stats.dropped_slow++;
+        if (log_ratelimit_ok(&ctl->log_rl)) {
+            log_warnx("control: dropping client pid %ld uid %u: %zu bytes of replies "
+                      "unread", (long) c->pid, (unsigned int) c->uid,
+                      evbuffer_get_length(c->out));
+        }
+        control_client_kill(c);
+        return;
+    }
+    if (evbuffer_get_length(c->out)) {
+        event_add(c->ev_write, NULL);
+    }
+}
+
+static void
+control_client_send_error(struct control_client *c, const char *code, const char *msg)
+{
+    struct json_out j;
+    const char *text;
+
+    json_init(&j);
+    ctlproto_reply_error(&j, code, msg);
+    text = json_text(&j);
+    if (text) {
+        control_client_send(c, text, j.len);
+    } else {
+        control_client_kill(c);
+    }
+    json_destroy(&j);
+}
+
+/* Sends a last error and closes once it is written: the input is discarded
+ * (the stream is out of sync or the client out of time). */
+static void
+control_client_fail(struct control_client *c, const char *code, const char *msg)
+{
+    control_client_send_error(c, code, msg);
+    if (c->dead) {
+        return;
+    }
+    c->closing = true;
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    c->scanned = 0;
+    control_client_update(c);
+}
+
+static void
+control_client_log_bad(struct control_client *c, const char *what, const char *msg)
+{
+    if (log_ratelimit_ok(&c->ctl->log_rl)) {
+        log_warnx("control: %s from pid %ld uid %u: %s", what, (long) c->pid,
+                  (unsigned int) c->uid, msg);
+    }
+}
+
+/* ---- Requests. ---- */
+
+static bool
+control_line_is_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!isspace((unsigned char) line[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One complete request line, without its newline. */
+static void
+control_client_request(struct control_client *c, const char *line, size_t len)
+{
+    struct control *ctl = c->ctl;
+    struct ctlproto_request req;
+    const char *code = CTL_E_INTERNAL;
+    char msg[256] = "";
+    uint64_t replies;
+    int error;
+
+    /* An empty line is not a request (a person typing into socat presses
+     * Enter); it gets no reply, so it must not count as one. */
+    if (control_line_is_blank(line, len)) {
+        return;
+    }
+    ctl->stats.requests++;
+    ctlproto_request_init(&req);
+    error = ctlproto_request_parse(line, len, &req, &code, msg, sizeof msg);
+    if (error) {
+        ctl->stats.errors++;
+        control_client_log_bad(c, "bad request", msg);
+        control_client_send_error(c, code, msg);
+        ctlproto_request_destroy(&req);
+        return;
+    }
+    if (ctlproto_cmd_mutates(req.cmd) && !c->may_write) {
+        ctl->stats.forbidden++;
+        snprintf(msg, sizeof msg, "'%s' changes the daemon's state: it needs uid 0%s",
+                 ctlproto_cmd_name(req.cmd),
+                 ctl->auth.group_write && ctl->auth.group != (gid_t) -1
+                 ? " or membership of the socket's group" : "");
+        control_client_log_bad(c, "forbidden request", msg);
+        control_client_send_error(c, CTL_E_FORBIDDEN, msg);
+        ctlproto_request_destroy(&req);
+        return;
+    }
+
+    replies = c->replies;
+    ctl->handler(c, &req, ctl->aux);
+    /* Every request gets exactly one reply line, or a client would wait
+     * forever; a handler that forgot is a bug, answered here. */
+    if (!c->dead && c->replies == replies && !c->watching) {
+        if (log_ratelimit_ok(&ctl->log_rl)) {
+            log_warnx("control: '%s' handler sent no reply", ctlproto_cmd_name(req.cmd));
+        }
+        control_client_send_error(c, CTL_E_INTERNAL, "the daemon sent no reply");
+    }
+    ctlproto_request_destroy(&req);
+}
+
+/* Replies to a client that is not reading them are held back: no further
+ * requests are handled while half of the output limit is waiting. The
+ * socket then fills and the client's own writes block, which is the
+ * back-pressure a pipelining client needs; one that never reads times out. */
+static bool
+control_client_gated(const struct control_client *c)
+{
+    return evbuffer_get_length(c->out) > c->ctl->limits.max_output_bytes / 2;
+}
+
+/* Handles every complete line in the input buffer. */
+static void
+control_client_process(struct control_client *c)
+{
+    struct control *ctl = c->ctl;
+    size_t max = ctl->limits.max_request_bytes;
+    bool too_large = false;
+
+    while (!c->dead && !c->closing && !control_client_gated(c)) {
+        size_t avail = evbuffer_get_length(c->in);
+        struct evbuffer_ptr start, eol;
+        size_t eol_len = 0;
+        unsigned char *line;
+
+        if (!avail) {
+            break;
+        }
+        /* Search only the bytes not searched before: a client sending one
+         * byte at a time must not cost a rescan of its whole line each. */
+        if (c->scanned > avail
+            || evbuffer_ptr_set(c->in, &start, c->scanned, EVBUFFER_PTR_SET)) {
+            c->scanned = 0;
+            evbuffer_ptr_set(c->in, &start, 0, EVBUFFER_PTR_SET);
+        }
+        eol = evbuffer_search_eol(c->in, &start, &eol_len, EVBUFFER_EOL_LF);
+        if (eol.pos < 0) {
+            c->scanned = avail;
+            if (avail > max) {
+                too_large = true;
+            } else if (c->read_eof) {
+                /* The last request may lack its newline ("printf ... | nc -U"). */
+                line = evbuffer_pullup(c->in, -1);
+                if (!line) {
+                    control_client_kill(c);
+                    return;
+                }
+                control_client_request(c, (const char *) line, avail);
+                evbuffer_drain(c->in, avail);
+                c->scanned = 0;
+            }
+            break;
+        }
+        if ((size_t) eol.pos > max) {
+            too_large = true;
+            break;
+        }
+        line = evbuffer_pullup(c->in, eol.pos + (ev_ssize_t) eol_len);
+        if (!line) {
+            control_client_kill(c);
+            return;
+        }
+        control_client_request(c, (const char *) line, (size_t) eol.pos);
+        if (c->dead) {
+            return;
+        }
+        evbuffer_drain(c->in, (size_t) eol.pos + eol_len);
+        c->scanned = 0;
+        c->last_progress_ms = ctf_time_msec();
+        c->request_start_ms = c->last_progress_ms;
+    }
+
+    if (too_large) {
+        char msg[128];
+
+        ctl->stats.errors++;
+        snprintf(msg, sizeof msg, "request line longer than %zu bytes", max);
+        control_client_log_bad(c, "oversized request", msg);
+        control_client_fail(c, CTL_E_TOO_LARGE, msg);
+    }
+}
+
+/* The moment the client's current state runs out, or UINT64_MAX if it has
+ * no deadline. */
+static uint64_t
+control_client_deadline(const struct control_client *c)
+{
+    uint64_t timeout = c->ctl->limits.client_timeout_ms;
+
+    if (!timeout) {
+        return UINT64_MAX;
+    }
+    if (!c->closing && evbuffer_get_length(c->in)) {
+        return c->request_start_ms + timeout;   /* No slow-drip extension. */
+    }
+    if (!c->closing && c->watching && !evbuffer_get_length(c->out)) {
+        return UINT64_MAX;
+    }
+    return c->last_progress_ms + timeout;
+}
+
+/* The timer is re-armed lazily: state changes only ever move a deadline
+ * later than the pending timer, so when it fires the deadline is
+ * recomputed and the timer set again if there is time left. */
+static void
+control_client_arm(struct control_client *c)
+{
+    uint64_t timeout = c->ctl->limits.client_timeout_ms;
+    uint64_t deadline, now, ms;
+    struct timeval tv;
+
+    if (c->dead || !timeout) {
+        return;
+    }
+    deadline = control_client_deadline(c);
+    now = ctf_time_msec();
+    ms = deadline == UINT64_MAX ? timeout : deadline > now ? deadline - now : 0;
+    tv.tv_sec = (time_t) (ms / 1000);
+    tv.tv_usec = (suseconds_t) (ms % 1000) * 1000;
+    event_add(c->ev_timer, &tv);
+}
+
+static void
+control_client_timer_cb(evutil_socket_t fd, short what, void *c_)
+{
+    struct control_client *c = c_;
+    struct control *ctl = c->ctl;
+    uint64_t deadline = control_client_deadline(c);
+
+    if (c->dead) {
+        return;
+    }
+    if (deadline == UINT64_MAX || ctf_time_msec() < deadline) {
+        control_client_arm(c);
+        return;
+    }
+    if (c->closing || c->read_eof) {
+        control_client_kill(c);         /* Could not hand over the last words. */
+    } else if (evbuffer_get_length(c->in)) {
+        char msg[128];
+
+        ctl->stats.timeouts++;
+        snprintf(msg, sizeof msg, "request not completed within %u ms",
+                 ctl->limits.client_timeout_ms);
+        control_client_log_bad(c, "stalled request", msg);
+        control_client_fail(c, CTL_E_TIMEOUT, msg);
+        if (!c->dead) {
+            control_client_arm(c);
+        }
+    } else if (evbuffer_get_length(c->out)) {
+        ctl->stats.dropped_slow++;
+        control_client_log_bad(c, "dropping client", "replies unread past the timeout");
+        control_client_kill(c);
+    } else {
+        control_client_kill(c);         /* Idle: a plain close. */
+    }
+}
+
+/* Sets the events to what the client's state calls for, and closes it once
+ * it has nothing left to do. */
+static void
+control_client_update(struct control_client *c)
+{
+    bool finished;
+
+    if (c->dead) {
+        return;
+    }
+    finished = c->closing
+               || (c->read_eof && !evbuffer_get_length(c->in) && !c->watching);
+    if (finished && !evbuffer_get_length(c->out)) {
+        control_client_kill(c);
+        return;
+    }
+    if (finished || c->read_eof || control_client_gated(c)) {
+        event_del(c->ev_read);
+    } else {
+        event_add(c->ev_read, NULL);
+    }
+    if (evbuffer_get_length(c->out)) {
+        event_add(c->ev_write, NULL);
+    } else {
+        event_del(c->ev_write);
+    }
+}
+
+static void
+control_client_read_cb(evutil_socket_t fd, short what, void *c_)
+{
+    struct control_client *c = c_;
+    bool was_empty = !evbuffer_get_length(c->in);
+    int n = evbuffer_read(c->in, c->fd, CONTROL_READ_CHUNK);
+
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return;
+        }
+        control_client_kill(c);     /* ECONNRESET and friends: nobody to answer. */
+        return;
+    }
+    c->last_progress_ms = ctf_time_msec();
+    if (n == 0) {
+        c->read_eof = true;
+    } else if (was_empty) {
+        c->request_start_ms = c->last_progress_ms;
+    }
+    control_client_process(c);
+    control_client_update(c);
+}
+
+static void
+control_client_write_cb(evutil_socket_t fd, short what, void *c_)
+{
+    struct control_client *c = c_;
+
+    control_client_flush(c);
+    if (c->dead) {
+        return;
+    }
+    /* Lines held back while the output was full can go now. */
+    control_client_process(c);
+    control_client_update(c);
+}
+
+/* Supplementary groups of the peer as they were at connect() time, which
+ * SO_PEERGROUPS (Linux 4.13) reports from the socket itself: no race with
+ * the peer exiting or changing credentials, and no NSS lookup that could
+ * block the loop (getgrouplist() may ask LDAP). Older kernels fall back to
+ * the Groups: line of /proc/<pid>/status. */
+static bool
+control_peer_in_group(int fd, pid_t pid, gid_t group)
+{
+    gid_t groups[CONTROL_PEER_GROUPS];
+    socklen_t len = sizeof groups;
+    char path[64];
+    char line[4096];
+    bool found = false;
+    FILE *f;
+
+    if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
+        for (size_t i = 0; i < len / sizeof groups[0]; i++) {
+            if (groups[i] == group) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (errno == ERANGE && len > sizeof groups) {
+        gid_t *all = malloc(len);
+
+        if (all && !getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len)) {
+            for (size_t i = 0; i < len / sizeof all[0]; i++) {
+                if (all[i] == group) {
+                    found = true;
+                    break;
+                }
+            }
+        }
+        free(all);
+        return found;
+    }
+    if (pid <= 0) {
+        return false;
+    }
+    snprintf(path, sizeof path, "/proc/%ld/status", (long) pid);
+    f = fopen(path, "re");
+    if (!f) {
+        return false;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Groups:", 7)) {
+            char *p = line + 7;
+
+            for (;;) {
+                char *end;
+                unsigned long g = strtoul(p, &end, 10);
+
+                if (end == p) {
+                    break;
+                }
+                if (g == (unsigned long) group) {
+                    found = true;
+                    break;
+                }
+                p = end;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void
+control_refuse_busy(struct control *ctl, int fd)
+{
+    struct json_out j;
+    const char *text;
+
+    json_init(&j);
+    ctlproto_reply_error(&j, CTL_E_BUSY, "too many control clients; try again later");
+    text = json_text(&j);
+    if (text) {
+        /* Best effort: a fresh socket has room for one short line. */
+        char line[256];
+        int n = snprintf(line, sizeof line, "%s\n", text);
+
+        if (n > 0 && (size_t) n < sizeof line) {
+            ssize_t ignored = send(fd, line, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void) ignored;
+        }
+    }
+    json_destroy(&j);
+    close(fd);
+    ctl->stats.refused_busy++;
+}
+
+static void
+control_accept_one(struct control *ctl, int fd)
+{
+    struct control_client *c;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof cred) {
+        if (log_ratelimit_ok(&ctl->log_rl)) {
+            log_warn("control: SO_PEERCRED");
+        }
+        close(fd);
+        return;
+    }
+    if (ctl->stats.clients >= ctl->limits.max_clients) {
+        control_refuse_busy(ctl, fd);
+        return;
+    }
+
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->ctl = ctl;
+    c->fd = fd;
+    c->uid = cred.uid;
+    c->gid = cred.gid;
+    c->pid = cred.pid;
+    c->may_write = cred.uid == 0
+                   || (ctl->auth.group_write && ctl->auth.group != (gid_t) -1
+                       && (cred.gid == ctl->auth.group
+                           || control_peer_in_group(fd, cred.pid, ctl->auth.group)));
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->ev_read = event_new(ctl->base, fd, EV_READ | EV_PERSIST, control_client_read_cb, c);
+    c->ev_write = event_new(ctl->base, fd, EV_WRITE | EV_PERSIST,
+                            control_client_write_cb, c);
+    c->ev_timer = evtimer_new(ctl->base, control_client_timer_cb, c);
+    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer) {
+        control_client_free(c);
+        return;
+    }
+    c->last_progress_ms = ctf_time_msec();
+    c->request_start_ms = c->last_progress_ms;
+    TAILQ_INSERT_TAIL(&ctl->clients, c, link);
+    ctl->stats.accepted++;
+    ctl->stats.clients++;
+    event_add(c->ev_read, NULL);
+    control_client_arm(c);
+}
+
+static void
+control_accept_cb(evutil_socket_t lfd, short what, void *ctl_)
+{
+    struct control *ctl = ctl_;
+
+    for (int i = 0; i < CONTROL_ACCEPT_BURST; i++) {
+        int fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd >= 0) {
+            control_accept_one(ctl, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) {
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            struct timeval tv = { 0, CONTROL_ACCEPT_PAUSE_MS * 1000 };
+
+            if (log_ratelimit_ok(&ctl->log_rl)) {
+                log_warn("control: accept (pausing new connections)");
+            }
+            event_del(ctl->ev_accept);
+            event_add(ctl->ev_accept_pause, &tv);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            if (log_ratelimit_ok(&ctl->log_rl)) {
+                log_warn("control: accept");
+            }
+        }
+        break;
+    }
+}
+
+static void
+control_accept_resume_cb(evutil_socket_t fd, short what, void *ctl_)
+{
+    struct control *ctl = ctl_;
+
+    event_add(ctl->ev_accept, NULL);
+}
+
+/* ---- Public interface. ---- */
+
+int
+control_open(struct control **ctlp, struct event_base *base, const char *path,
+             const struct control_auth *auth, const struct control_limits *limits,
+             control_request_fn *handler, void *aux, char *err, size_t errlen)
+{
+    struct control *ctl;
+    int error;
+
+    *ctlp = NULL;
+    if (errlen) {
+        err[0] = '\0';
+    }
+    ctl = calloc(1, sizeof *ctl);
+    if (!ctl) {
+        snprintf(err, errlen, "out of memory");
+        return ENOMEM;
+    }
+    ctl->base = base;
+    ctl->fd = -1;
+    ctl->auth = *auth;
+    control_limits_fill(&ctl->limits, limits);
+    ctl->handler = handler;
+    ctl->aux = aux;
+    TAILQ_INIT(&ctl->clients);
+    ctl->log_rl = (struct log_ratelimit) LOG_RATELIMIT_INIT(10);
+
+    ctl->path = strdup(path);
+    if (!ctl->path) {
+        snprintf(err, errlen, "out of memory");
+        free(ctl);
+        return ENOMEM;
+    }
+    error = control_listen(ctl, path, err, errlen);
+    if (error) {
+        free(ctl->path);
+        free(ctl);
+        return error;
+    }
+
+    ctl->ev_accept = event_new(base, ctl->fd, EV_READ | EV_PERSIST, control_accept_cb, ctl);
+    ctl->ev_accept_pause = evtimer_new(base, control_accept_resume_cb, ctl);
+    ctl->ev_reap = event_new(base, -1, 0, control_reap_cb, ctl);
+    if (!ctl->ev_accept || !ctl->ev_accept_pause || !ctl->ev_reap
+        || event_add(ctl->ev_accept, NULL)) {
+        snprintf(err, errlen, "%s: cannot set up events", path);
+        control_close(ctl);
+        return ENOMEM;
+    }
+    *ctlp = ctl;
+    return 0;
+}
+
+void
+control_close(struct control *ctl)
+{
+    struct control_client *c;
+    struct stat st;
+
+    if (!ctl) {
+        return;
+    }
+    while ((c = TAILQ_FIRST(&ctl->clients))) {
+        TAILQ_REMOVE(&ctl->clients, c, link);
+        control_client_free(c);
+    }
+    if (ctl->ev_accept) {
+        event_free(ctl->ev_accept);
+    }
+    if (ctl->ev_accept_pause) {
+        event_free(ctl->ev_accept_pause);
+    }
+    if (ctl->ev_reap) {
+        event_free(ctl->ev_reap);
+    }
+    if (ctl->fd >= 0) {
+        close(ctl->fd);
+        /* Another daemon may have taken the path over since (after we were
+         * presumed dead); its socket is not ours to remove. */
+        if (!lstat(ctl->path, &st) && st.st_dev == ctl->dev && st.st_ino == ctl->ino) {
+            unlink(ctl->path);
+        }
+    }
+    free(ctl->path);
+    free(ctl);
+}
+
+void
+control_set_limits(struct control *ctl, const struct control_limits *limits)
+{
+    struct control_client *c;
+
+    control_limits_fill(&ctl->limits, limits);
+    /* A shorter timeout must take effect now, not when each pending timer
+     * (armed with the old one) fires. */
+    TAILQ_FOREACH (c, &ctl->clients, link) {
+        if (!c->dead) {
+            if (ctl->limits.client_timeout_ms) {
+                control_client_arm(c);
+            } else {
+                event_del(c->ev_timer);
+            }
+        }
+    }
+}
+
+void
+control_get_stats(const struct control *ctl, struct control_stats *stats)
+{
+    *stats = ctl->stats;
+}
+
+void
+control_reply(struct control_client *c, const char *json_text)
+{
+    size_t len;
+
+    if (!json_text) {
+        /* json_text() gives NULL when the reply ran out of memory. */
+        control_client_send_error(c, CTL_E_INTERNAL, "out of memory building the reply");
+        return;
+    }
+    /* A raw newline would split the reply into two lines and put every
+     * later reply out of step with its request. The JSON writer never emits
+     * one; text from elsewhere might. */
+    len = strlen(json_text);
+    if (memchr(json_text, '\n', len)) {
+        if (log_ratelimit_ok(&c->ctl->log_rl)) {
+            log_warnx("control: reply with a raw newline not sent");
+        }
+        control_client_send_error(c, CTL_E_INTERNAL, "malformed reply");
+        return;
+    }
+    control_client_send(c, json_text, len);
+}
+
+void
+control_reply_error(struct control_client *c, const char *code, const char *msg)
+{
+    control_client_send_error(c, code, msg);
+}
+
+bool
+control_client_may_write(const struct control_client *c)
+{
+    return c->may_write;
+}
+
+uid_t
+control_client_uid(const struct control_client *c)
+{
+    return c->uid;
+}
+
+pid_t
+control_client_pid(const struct control_client *c)
+{
+    return c->pid;
+}
+
+int
+control_client_watch(struct control_client *c, const uint64_t *ids, size_t n)
+{
+    uint64_t *copy = NULL;
+
+    if (c->dead) {
+        return 0;               /* Gone: nothing will be listed anyway. */
+    }
+    if (n) {
+        copy = malloc(n * sizeof *copy);
+        if (!copy) {
+            return ENOMEM;
+        }
+        memcpy(copy, ids, n * sizeof *copy);
+    }
+    free(c->watch_ids);
+    c->watch_ids = copy;
+    c->n_watch = n;
+    c->watching = true;
+    return 0;
+}
+
+void
+control_client_unwatch(struct control_client *c)
+{
+    if (!c->watching) {
+        return;
+    }
+    free(c->watch_ids);
+    c->watch_ids = NULL;
+    c->n_watch = 0;
+    c->watching = false;
+    /* The idle clock starts now, not at the last byte before the wait. */
+    c->last_progress_ms = ctf_time_msec();
+    /* A client that half-closed while watching is done once this drains. */
+    control_client_update(c);
+}
+
+const uint64_t *
+control_client_watched(const struct control_client *c, size_t *n)
+{
+    *n = c->n_watch;
+    return c->watch_ids;
+}
+
+void
+control_foreach_watching(struct control *ctl, control_client_fn *fn, void *aux)
+{
+    struct control_client *c;
+
+    /* Dead clients stay in the list until the reaper runs from the loop, so
+     * a callback that gets its client dropped does not break the walk. */
+    TAILQ_FOREACH (c, &ctl->clients, link) {
+        if (!c->dead && c->watching) {
+            fn(c, aux);
+        }
+    }
+}
