@@ -1,0 +1,692 @@
+/*
+ * ctlargs.c: ctflushctl's command line -> control request.
+ *
+ * Two token tables drive the parse: the global options, and the commands,
+ * each with the options it takes and a handler for its positional
+ * arguments. Global options may come before or after the command word, so
+ * both `ctflushctl --json status` and `ctflushctl status --json` work.
+ */
+#include "ctlargs.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "addr.h"
+#include "job.h"
+
+/* Limits the daemon enforces too (ctlproto.c): checking them here makes a
+ * bad value a usage error, with the usage shown, rather than a refusal. */
+#define CTLARGS_MAX_LIMIT 1000u
+#define CTLARGS_PORT_MAX 255
+
+/* Most positional arguments any command takes (set-ips PORT LIST). */
+#define CTLARGS_MAX_ARGS 2
+
+struct ctlargs_opt {
+    const char *name;           /* Without the leading "--". */
+    bool has_value;             /* Takes "--name VALUE" or "--name=VALUE". */
+    int (*set)(struct ctlargs *, const char *value, char *err, size_t errlen);
+};
+
+struct ctlargs_cmd {
+    const char *name;
+    enum ctl_cmd cmd;
+    bool is_help;               /* "help": no request is sent. */
+    const struct ctlargs_opt *opts;     /* NULL-name terminated, or NULL. */
+    size_t min_args;
+    size_t max_args;
+    /* Positional arguments, already counted against min/max_args. */
+    int (*args)(struct ctlargs *, const char *const pos[], size_t n,
+                char *err, size_t errlen);
+    /* Checks across options once all are seen; NULL if none needed. */
+    int (*finish)(struct ctlargs *, char *err, size_t errlen);
+    const char *synopsis;       /* Arguments after the command word. */
+    const char *summary;        /* One line for the help text. */
+};
+
+static int __attribute__((format(printf, 3, 4)))
+ctlargs_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return EINVAL;
+}
+
+/* Parses a whole unsigned number no greater than max: decimal digits, or
+ * "0x" and hex digits when hex_ok. No sign, no spaces, no octal: strtoull
+ * would take "-1" as UINT64_MAX and "010" as 8. */
+static int
+ctlargs_parse_uint(const char *s, bool hex_ok, uint64_t max, uint64_t *out)
+{
+    unsigned int base = 10;
+    uint64_t v = 0;
+
+    if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    }
+    if (!*s) {
+        return EINVAL;
+    }
+    for (; *s; s++) {
+        unsigned int d;
+
+        if (*s >= '0' && *s <= '9') {
+            d = (unsigned int) (*s - '0');
+        } else if (base == 16 && *s >= 'a' && *s <= 'f') {
+            d = (unsigned int) (*s - 'a' + 10);
+        } else if (base == 16 && *s >= 'A' && *s <= 'F') {
+            d = (unsigned int) (*s - 'A' + 10);
+        } else {
+            return EINVAL;
+        }
+        if (v > (max - d) / base) {
+            return ERANGE;
+        }
+        v = v * base + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Global options. */
+
+static int
+ctlargs_set_socket(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (!*value) {
+        return ctlargs_error(err, errlen, "--socket: empty path");
+    }
+    a->socket_path = value;
+    return 0;
+}
+
+static int
+ctlargs_set_json(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    a->json = true;
+    return 0;
+}
+
+/* SEC is seconds with up to three decimals ("10", "0.25"): a timeout finer
+ * than a millisecond means nothing here, and refusing it beats rounding it
+ * to zero. */
+static int
+ctlargs_set_timeout(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    const char *p = value;
+    uint64_t ms = 0;
+    unsigned int frac_digits = 0;
+
+    if (*p < '0' || *p > '9') {
+        goto bad;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        ms = ms * 10 + (uint64_t) (*p - '0');
+        if (ms > CTLARGS_MAX_TIMEOUT_MS / 1000) {
+            goto bad;
+        }
+    }
+    ms *= 1000;
+    if (*p == '.') {
+        uint64_t scale = 100;
+
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (++frac_digits > 3) {
+                goto bad;
+            }
+            ms += (uint64_t) (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (!frac_digits) {
+            goto bad;
+        }
+    }
+    if (*p || !ms || ms > CTLARGS_MAX_TIMEOUT_MS) {
+        goto bad;
+    }
+    a->timeout_ms = (unsigned int) ms;
+    return 0;
+
+bad:
+    return ctlargs_error(err, errlen, "--timeout: '%s' is not a number of seconds "
+                         "(0.001 to %u, at most 3 decimals)", value,
+                         CTLARGS_MAX_TIMEOUT_MS / 1000);
+}
+
+static int
+ctlargs_set_help(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    a->action = CTLARGS_HELP;
+    return 0;
+}
+
+static int
+ctlargs_set_version(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    a->action = CTLARGS_VERSION;
+    return 0;
+}
+
+static const struct ctlargs_opt ctlargs_global_opts[] = {
+    { "socket", true, ctlargs_set_socket },
+    { "json", false, ctlargs_set_json },
+    { "timeout", true, ctlargs_set_timeout },
+    { "help", false, ctlargs_set_help },
+    { "version", false, ctlargs_set_version },
+    { NULL, false, NULL },
+};
+
+/* jobs */
+
+static int
+ctlargs_set_limit(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    uint64_t v;
+
+    if (ctlargs_parse_uint(value, false, CTLARGS_MAX_LIMIT, &v)) {
+        return ctlargs_error(err, errlen, "--limit: '%s' is not a number (0-%u)",
+                             value, CTLARGS_MAX_LIMIT);
+    }
+    a->req.limit = (unsigned int) v;
+    return 0;
+}
+
+static const struct ctlargs_opt ctlargs_jobs_opts[] = {
+    { "limit", true, ctlargs_set_limit },
+    { NULL, false, NULL },
+};
+
+/* flush */
+
+static int
+ctlargs_set_side(const char *what, struct ctf_prefix_list *list, bool *any,
+                 const char *value, char *err, size_t errlen)
+{
+    char why[256];
+    int error = flush_job_parse_side(list, any, value, why, sizeof why);
+
+    if (error) {
+        ctlargs_error(err, errlen, "--%s: %s", what, why);
+    }
+    return error;
+}
+
+static int
+ctlargs_set_local(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    return ctlargs_set_side("local", &a->req.job.local, &a->req.job.local_any,
+                            value, err, errlen);
+}
+
+static int
+ctlargs_set_peers(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    return ctlargs_set_side("peers", &a->req.job.peers, &a->req.job.peers_any,
+                            value, err, errlen);
+}
+
+static int
+ctlargs_set_zone(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    uint64_t v;
+
+    if (ctlargs_parse_uint(value, false, UINT16_MAX, &v)) {
+        return ctlargs_error(err, errlen, "--zone: '%s' is not a zone (0-65535)", value);
+    }
+    a->req.job.has_zone = true;
+    a->req.job.zone = (uint16_t) v;
+    return 0;
+}
+
+/* MARK[/MASK], each decimal or 0x hex. A zero mask would match every entry
+ * whatever the mark, which is never what "--mark" means. */
+static int
+ctlargs_set_mark(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    char buf[64];
+    char *slash;
+    uint64_t mark, mask = UINT32_MAX;
+
+    if (strlen(value) >= sizeof buf) {
+        goto bad;
+    }
+    strcpy(buf, value);
+    slash = strchr(buf, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    if (ctlargs_parse_uint(buf, true, UINT32_MAX, &mark)
+        || (slash && (ctlargs_parse_uint(slash + 1, true, UINT32_MAX, &mask) || !mask))) {
+        goto bad;
+    }
+    if (mark & ~mask) {
+        /* mark(E) & MASK can never equal such a MARK: surely a typo. */
+        return ctlargs_error(err, errlen, "--mark: '%s' has bits outside the mask", value);
+    }
+    a->req.job.has_mark = true;
+    a->req.job.mark = (uint32_t) mark;
+    a->req.job.mark_mask = (uint32_t) mask;
+    return 0;
+
+bad:
+    return ctlargs_error(err, errlen, "--mark: '%s' is not MARK[/MASK] "
+                         "(32-bit numbers, decimal or 0x hex; MASK not 0)", value);
+}
+
+static int
+ctlargs_set_wait(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    a->req.wait = true;
+    return 0;
+}
+
+static const struct ctlargs_opt ctlargs_flush_opts[] = {
+    { "local", true, ctlargs_set_local },
+    { "peers", true, ctlargs_set_peers },
+    { "zone", true, ctlargs_set_zone },
+    { "mark", true, ctlargs_set_mark },
+    { "wait", false, ctlargs_set_wait },
+    { NULL, false, NULL },
+};
+
+static int
+ctlargs_flush_finish(struct ctlargs *a, char *err, size_t errlen)
+{
+    struct flush_job *job = &a->req.job;
+    char why[256];
+
+    if (!job->local_any && !job->local.n) {
+        return ctlargs_error(err, errlen, "flush needs --local LIST|any");
+    }
+    if (!job->peers_any && !job->peers.n) {
+        job->peers_any = true;          /* No --peers: any peer. */
+    }
+    if (flush_job_validate(job, why, sizeof why)) {
+        return ctlargs_error(err, errlen, "flush: %s", why);
+    }
+    return 0;
+}
+
+/* cancel */
+
+static int
+ctlargs_cancel_args(struct ctlargs *a, const char *const pos[], size_t n,
+                    char *err, size_t errlen)
+{
+    uint64_t id;
+
+    if (ctlargs_parse_uint(pos[0], false, UINT64_MAX, &id)) {
+        return ctlargs_error(err, errlen, "cancel: '%s' is not a job id", pos[0]);
+    }
+    a->req.id = id;
+    return 0;
+}
+
+/* pause */
+
+static int
+ctlargs_set_now(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    a->req.now = true;
+    return 0;
+}
+
+static const struct ctlargs_opt ctlargs_pause_opts[] = {
+    { "now", false, ctlargs_set_now },
+    { NULL, false, NULL },
+};
+
+/* The daemon's rule for port names (OVSDB Interface names). */
+static bool
+ctlargs_port_name_ok(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (!len || len > CTLARGS_PORT_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char) s[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* set-ips PORT LIST. Only a literally empty LIST clears the port's IPs: a
+ * list that merely parses to nothing (a file of comments, ",") is more
+ * likely a mistake than a request to clear. */
+static int
+ctlargs_set_ips_args(struct ctlargs *a, const char *const pos[], size_t n,
+                     char *err, size_t errlen)
+{
+    char why[256];
+    int error;
+
+    if (!ctlargs_port_name_ok(pos[0])) {
+        return ctlargs_error(err, errlen, "set-ips: '%s' is not a port name (1-%d "
+                             "printable characters, no blanks)", pos[0], CTLARGS_PORT_MAX);
+    }
+    a->req.port = strdup(pos[0]);
+    if (!a->req.port) {
+        ctlargs_error(err, errlen, "out of memory");
+        return ENOMEM;
+    }
+    if (!*pos[1]) {
+        return 0;
+    }
+    error = ctf_prefix_list_parse(&a->req.ips, pos[1], why, sizeof why);
+    if (error) {
+        ctlargs_error(err, errlen, "set-ips: %s", why);
+        return error;
+    }
+    if (!a->req.ips.n) {
+        return ctlargs_error(err, errlen, "set-ips: no address in '%s' "
+                             "(give \"\" to clear the port's IPs)", pos[1]);
+    }
+    return 0;
+}
+
+/* help [COMMAND] */
+
+static const struct ctlargs_cmd *ctlargs_find_cmd(const char *name);
+
+static int
+ctlargs_help_args(struct ctlargs *a, const char *const pos[], size_t n,
+                  char *err, size_t errlen)
+{
+    a->action = CTLARGS_HELP;
+    if (n) {
+        if (!ctlargs_find_cmd(pos[0])) {
+            return ctlargs_error(err, errlen, "help: unknown command '%s'", pos[0]);
+        }
+        a->help_topic = pos[0];
+    }
+    return 0;
+}
+
+static const struct ctlargs_cmd ctlargs_cmds[] = {
+    { "status", CTL_CMD_STATUS, false, NULL, 0, 0, NULL, NULL, "",
+      "the daemon's state: OVSDB, queue, running job, worker" },
+    { "jobs", CTL_CMD_JOBS, false, ctlargs_jobs_opts, 0, 0, NULL, NULL, "[--limit N]",
+      "queued, running and the last N finished jobs" },
+    { "ports", CTL_CMD_PORTS, false, NULL, 0, 0, NULL, NULL, "",
+      "the ports the daemon tracks, with their IPs and zones" },
+    { "flush", CTL_CMD_FLUSH, false, ctlargs_flush_opts, 0, 0, NULL, ctlargs_flush_finish,
+      "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]] [--wait]",
+      "queue a flush; --wait follows it to its end" },
+    { "cancel", CTL_CMD_CANCEL, false, NULL, 1, 1, ctlargs_cancel_args, NULL, "ID",
+      "cancel a queued or running job" },
+    { "pause", CTL_CMD_PAUSE, false, ctlargs_pause_opts, 0, 0, NULL, NULL, "[--now]",
+      "start no more jobs; --now also stops and requeues the running one" },
+    { "resume", CTL_CMD_RESUME, false, NULL, 0, 0, NULL, NULL, "",
+      "start jobs again" },
+    { "set-ips", CTL_CMD_SET_IPS, false, NULL, 2, 2, ctlargs_set_ips_args, NULL, "PORT LIST",
+      "set a port's IPs by hand (\"\" clears them)" },
+    { "metrics", CTL_CMD_METRICS, false, NULL, 0, 0, NULL, NULL, "",
+      "the metrics, in the Prometheus text format" },
+    { "reload", CTL_CMD_RELOAD, false, NULL, 0, 0, NULL, NULL, "",
+      "re-read the configuration file" },
+    { "help", CTL_CMD_N, true, NULL, 0, 1, ctlargs_help_args, NULL, "[COMMAND]",
+      "this text, or one command's" },
+};
+
+#define CTLARGS_N_CMDS (sizeof ctlargs_cmds / sizeof ctlargs_cmds[0])
+
+static const struct ctlargs_cmd *
+ctlargs_find_cmd(const char *name)
+{
+    for (size_t i = 0; i < CTLARGS_N_CMDS; i++) {
+        if (!strcmp(ctlargs_cmds[i].name, name)) {
+            return &ctlargs_cmds[i];
+        }
+    }
+    return NULL;
+}
+
+/* Finds "--name" or "--name=value" in a table; returns its index or -1. */
+static int
+ctlargs_find_opt(const struct ctlargs_opt *opts, const char *arg)
+{
+    const char *name = arg + 2;
+    size_t len = strcspn(name, "=");
+
+    for (int i = 0; opts && opts[i].name; i++) {
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Applies the option at argv[*i] and moves *i past its value. seen is a
+ * bitmap of the table's options already given: an option given twice is an
+ * error, because "last one wins" would silently drop one of two address
+ * lists. */
+static int
+ctlargs_apply_opt(struct ctlargs *a, const struct ctlargs_opt *opt, int idx,
+                  uint32_t *seen, int argc, char *const argv[], int *i,
+                  char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    const char *value = NULL;
+
+    if (*seen & (UINT32_C(1) << idx)) {
+        return ctlargs_error(err, errlen, "--%s given twice", opt->name);
+    }
+    *seen |= UINT32_C(1) << idx;
+    if (!opt->has_value) {
+        if (eq) {
+            return ctlargs_error(err, errlen, "--%s takes no value", opt->name);
+        }
+    } else if (eq) {
+        value = eq + 1;
+    } else if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2)) {
+        value = argv[++*i];
+    } else {
+        return ctlargs_error(err, errlen, "--%s needs a value", opt->name);
+    }
+    return opt->set(a, value, err, errlen);
+}
+
+void
+ctlargs_init(struct ctlargs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->action = CTLARGS_REQUEST;
+    a->timeout_ms = CTLARGS_DEFAULT_TIMEOUT_MS;
+    ctlproto_request_init(&a->req);
+}
+
+void
+ctlargs_destroy(struct ctlargs *a)
+{
+    if (a) {
+        ctlproto_request_destroy(&a->req);
+    }
+}
+
+int
+ctlargs_parse(struct ctlargs *a, int argc, char *const argv[], const char *env_socket,
+              char *err, size_t errlen)
+{
+    const struct ctlargs_cmd *cmd = NULL;
+    uint32_t seen_global = 0, seen_cmd = 0;
+    const char *pos[CTLARGS_MAX_ARGS];
+    size_t n_pos = 0;
+    bool only_args = false;     /* After "--": everything is an argument. */
+    int error;
+
+    if (err && errlen) {
+        err[0] = '\0';
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int idx;
+
+        if (!only_args && !strcmp(arg, "--")) {
+            if (!cmd) {
+                return ctlargs_error(err, errlen, "'--' before the command");
+            }
+            only_args = true;
+        } else if (!only_args && !strncmp(arg, "--", 2)) {
+            if (cmd && (idx = ctlargs_find_opt(cmd->opts, arg)) >= 0) {
+                error = ctlargs_apply_opt(a, &cmd->opts[idx], idx, &seen_cmd,
+                                          argc, argv, &i, err, errlen);
+            } else if ((idx = ctlargs_find_opt(ctlargs_global_opts, arg)) >= 0) {
+                error = ctlargs_apply_opt(a, &ctlargs_global_opts[idx], idx, &seen_global,
+                                          argc, argv, &i, err, errlen);
+            } else if (cmd) {
+                return ctlargs_error(err, errlen, "%s: unknown option '%.*s'", cmd->name,
+                                     (int) strcspn(arg, "="), arg);
+            } else {
+                return ctlargs_error(err, errlen, "unknown option '%.*s'",
+                                     (int) strcspn(arg, "="), arg);
+            }
+            if (error) {
+                return error;
+            }
+        } else if (!cmd) {
+            if (arg[0] == '-') {
+                return ctlargs_error(err, errlen, "unknown option '%s'", arg);
+            }
+            cmd = ctlargs_find_cmd(arg);
+            if (!cmd) {
+                return ctlargs_error(err, errlen, "unknown command '%s'", arg);
+            }
+            a->command = cmd->name;
+        } else {
+            if (n_pos >= cmd->max_args) {
+                return ctlargs_error(err, errlen, "%s: unexpected argument '%s'",
+                                     cmd->name, arg);
+            }
+            pos[n_pos++] = arg;
+        }
+    }
+    if (!cmd) {
+        if (a->action != CTLARGS_REQUEST) {
+            return 0;           /* --help or --version alone. */
+        }
+        return ctlargs_error(err, errlen, "no command given");
+    }
+    if (a->action == CTLARGS_VERSION) {
+        return 0;
+    }
+    if (a->action == CTLARGS_HELP && !cmd->is_help) {
+        /* "flush --help": that command's help, whatever else is missing. */
+        a->help_topic = cmd->name;
+        return 0;
+    }
+
+    if (n_pos < cmd->min_args) {
+        return ctlargs_error(err, errlen, "%s: missing argument (%s %s)", cmd->name,
+                             cmd->name, cmd->synopsis);
+    }
+    if (cmd->args) {
+        error = cmd->args(a, pos, n_pos, err, errlen);
+        if (error) {
+            return error;
+        }
+    }
+    if (cmd->finish) {
+        error = cmd->finish(a, err, errlen);
+        if (error) {
+            return error;
+        }
+    }
+    if (cmd->is_help) {
+        return 0;
+    }
+    a->req.cmd = cmd->cmd;
+
+    /* --socket beats the environment, which beats the default. */
+    if (!a->socket_path) {
+        a->socket_path = env_socket && *env_socket ? env_socket : CTLARGS_DEFAULT_SOCKET;
+    }
+    if (strlen(a->socket_path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path) {
+        return ctlargs_error(err, errlen, "socket path too long for a unix socket "
+                             "(%zu bytes at most): %s",
+                             sizeof ((struct sockaddr_un *) NULL)->sun_path - 1,
+                             a->socket_path);
+    }
+    return 0;
+}
+
+static void
+ctlargs_print_cmd(FILE *f, const struct ctlargs_cmd *cmd, bool summary)
+{
+    fprintf(f, "  %s%s%s\n", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
+    if (summary) {
+        fprintf(f, "      %s\n", cmd->summary);
+    }
+}
+
+void
+ctlargs_usage(FILE *f, const char *command)
+{
+    const struct ctlargs_cmd *cmd = command ? ctlargs_find_cmd(command) : NULL;
+
+    fprintf(f, "usage: ctflushctl [--socket PATH] [--json] [--timeout SEC] ");
+    if (cmd && !cmd->is_help) {
+        fprintf(f, "%s%s%s\n", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
+    } else {
+        fprintf(f, "COMMAND [ARGS]\n");
+        fprintf(f, "commands:");
+        for (size_t i = 0; i < CTLARGS_N_CMDS; i++) {
+            fprintf(f, " %s", ctlargs_cmds[i].name);
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "'ctflushctl help' describes them all.\n");
+}
+
+void
+ctlargs_help(FILE *f, const char *topic)
+{
+    const struct ctlargs_cmd *cmd = topic ? ctlargs_find_cmd(topic) : NULL;
+
+    if (cmd) {
+        fprintf(f, "usage: ctflushctl [OPTIONS] %s %s\n%s\n", cmd->name, cmd->synopsis,
+                cmd->summary);
+        return;
+    }
+    fprintf(f,
+"usage: ctflushctl [--socket PATH] [--json] [--timeout SEC] COMMAND [ARGS]\n"
+"\n"
+"Talks to ctflushd over its control socket.\n"
+"\n"
+"Commands:\n");
+    for (size_t i = 0; i < CTLARGS_N_CMDS; i++) {
+        ctlargs_print_cmd(f, &ctlargs_cmds[i], true);
+    }
+    fprintf(f,
+"\n"
+"LIST: comma-separated addresses or CIDRs, or @FILE with one or more per line\n"
+"('#' starts a comment); ctflushctl reads the file and sends the addresses.\n"
+"\n"
+"Options:\n"
+"  --socket PATH   the control socket (default: $" CTLARGS_SOCKET_ENV ", else\n"
+"                  " CTLARGS_DEFAULT_SOCKET ")\n"
+"  --json          print the result as one JSON object on stdout (for\n"
+"                  flush --wait, the final \"end\" event; for an error reply,\n"
+"                  {\"error\":{\"code\",\"message\"}})\n"
+"  --timeout SEC   wait at most SEC seconds for a reply (default %u); not\n"
+"                  applied while following a job with flush --wait\n"
+"\n"
+"Exit status: 0 success; 1 the request failed (error reply, or a waited-on\n"
+"job failed or was cancelled); 2 usage error; 3 the daemon could not be\n"
+"reached (connect failed, connection lost, timeout, unreadable reply).\n",
+            CTLARGS_DEFAULT_TIMEOUT_MS / 1000);
+}
