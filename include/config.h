@@ -4,9 +4,11 @@
  * same name as a long command-line option (--key VALUE); the command line
  * wins over the file. SIGHUP re-reads the file and re-applies the command
  * line; settings marked "restart" below keep their old value until restart
- * (config_reload_diff says which changed).
+ * (config_restart_diff says which changed).
  *
- * Owns: struct ctf_config and its strings.
+ * Owns: struct ctf_config and its strings. Defaults are static strings, so
+ * never free() a member or assign one directly: use config_set and
+ * config_destroy.
  */
 #ifndef CTF_CONFIG_H
 #define CTF_CONFIG_H
@@ -24,7 +26,7 @@
 #define CONFIG_MAX_KEYS 8           /* Entries in each ip-keys list. */
 
 struct ctf_config {
-    /* Where things are ("restart"). */
+    /* Where things are ("restart", except ovsdb: the watcher restarts). */
     char *ovsdb;                    /* ovsdb: default unix:/run/openvswitch/db.sock. */
     char *control;                  /* control: default /run/ctflushd/ctflushd.sock. */
     char *control_group;            /* control-group: group allowed to connect
@@ -99,7 +101,8 @@ int config_parse_cli(int argc, char *argv[], struct config_cli *, char *err, siz
 void config_cli_destroy(struct config_cli *);
 
 /* Defaults, then the file, then the command line. Returns 0 or EINVAL/ENOENT
- * with the reason in err. */
+ * (or the errno of an unreadable file) with the reason in err. *out is
+ * overwritten, not freed; on failure it holds the defaults. */
 int config_build(const struct config_cli *, struct ctf_config *, char *err, size_t errlen);
 
 /* Names of "restart" settings that differ between old and new, comma

@@ -38,7 +38,9 @@ struct engine_opts {
     size_t max_local;           /* Chunking: local prefixes per sub-job (0: all). */
     size_t max_peers;           /* Chunking: peer prefixes per sub-job (0: all). */
     size_t batch_bytes;         /* Bytes of delete requests per sendmsg (0: default). */
-    uint64_t max_delete_rate;   /* Deletes per second, 0 = unlimited. */
+    uint64_t max_delete_rate;   /* Deletes per second, 0 = unlimited. A cap
+                                 * means the dump path (kernel flushes cannot
+                                 * be paced) unless a strategy is forced. */
     engine_progress_fn *progress;
     void *progress_aux;
     unsigned int progress_interval_ms;

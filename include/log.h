@@ -35,5 +35,6 @@ bool log_ratelimit_ok(struct log_ratelimit *);
 
 uint64_t ctf_time_msec(void);       /* CLOCK_MONOTONIC in milliseconds. */
 double ctf_time_sec_f(void);        /* CLOCK_MONOTONIC in seconds, as a double. */
+double ctf_time_wall(void);         /* CLOCK_REALTIME in seconds (for display). */
 
 #endif

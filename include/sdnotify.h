@@ -20,7 +20,9 @@ struct sdnotify {
 };
 
 /* Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID. Returns 0 (also when
- * not under systemd: then fd = -1 and every send is a no-op) or an errno. */
+ * not under systemd: then fd = -1 and every send is a no-op) or an errno.
+ * Either way the struct may be used and must be closed; after a bad
+ * WATCHDOG_* value (EINVAL) the socket still works, without a watchdog. */
 int sdnotify_open(struct sdnotify *);
 /* Sends one state string ("READY=1\nSTATUS=..."), never blocking. Returns 0
  * or a positive errno. */

@@ -1,14 +1,603 @@
 /*
- * ctflushd.c: the ctflushd entry point.
+ * ctflushd.c: the parent process (see ctflushd.h): start-up, signals,
+ * sd_notify, reload, state saving and dispatch. `--oneshot` runs one job in
+ * the foreground instead (oneshot.c).
  *
- * `--oneshot` runs one job in the foreground. The long-running daemon (OVSDB
- * watcher, job queue, forked worker, control socket) is being built on top of
- * the same engine and is not in this version yet.
+ * Processes:
+ *   parent   this file: one libevent loop; owns the port table, the batch
+ *            window, the job queue, the control socket and the state file.
+ *            It never touches netlink or OVSDB and never waits on either.
+ *   watcher  watcher.c: the libopenvswitch IDL; posts port events.
+ *   worker   worker.c: the engine; runs one job at a time.
  */
-#include <stdio.h>
-#include <string.h>
+#include "ctflushd.h"
 
+#include <errno.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
 #include "oneshot.h"
+#include "probe.h"
+#include "wire.h"
+
+/* Coalesces state saves: at most one serialisation per this many ms. */
+#define CTFD_SAVE_DELAY_MS 100
+
+static void ctfd_save_cb(evutil_socket_t, short, void *);
+
+static struct timeval
+ctfd_tv(uint64_t ms)
+{
+    struct timeval tv = { .tv_sec = (time_t) (ms / 1000),
+                          .tv_usec = (suseconds_t) ((ms % 1000) * 1000) };
+    return tv;
+}
+
+void
+ctfd_job_params(const struct ctfd *d, struct wire_job_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->strategy = d->cfg.strategy;
+    p->max_local = (uint32_t) d->cfg.max_local;
+    p->max_peers = (uint32_t) d->cfg.max_peers;
+    p->batch_bytes = (uint32_t) d->cfg.batch_bytes;
+    p->max_delete_rate = d->cfg.max_delete_rate;
+    p->progress_interval_ms = 200;
+}
+
+static void
+ctfd_dispatch_cb(evutil_socket_t fd, short what, void *aux)
+{
+    (void) fd;
+    (void) what;
+    ctfd_dispatch(aux);
+}
+
+void
+ctfd_dispatch(struct ctfd *d)
+{
+    struct wire_job_params params;
+    struct qjob *q;
+
+    if (d->stopping || d->paused || !supervisor_is_idle(&d->worker)) {
+        return;
+    }
+    uint64_t now = ctf_time_msec();
+    q = jobq_peek(&d->queue, now);
+    if (!q) {
+        uint64_t next = jobq_next_ready_ms(&d->queue);
+        if (next) {
+            struct timeval tv = ctfd_tv(next > now ? next - now : 0);
+            evtimer_add(d->dispatch_timer, &tv);
+        }
+        return;
+    }
+    ctfd_job_params(d, &params);
+    int err = supervisor_run(&d->worker, q->id, &q->job, &params);
+    if (err) {
+        log_warnx("job %llu: cannot hand it to the worker: %s", (unsigned long long) q->id,
+                  strerror(err));
+        return;
+    }
+    uint64_t id = q->id;
+    jobq_start(&d->queue, q, ctf_time_wall());
+    ctlcmd_job_event(d, id, false);
+}
+
+/* Supervisor callbacks. */
+static void
+ctfd_worker_idle(void *aux)
+{
+    ctfd_dispatch(aux);
+}
+
+static void
+ctfd_worker_progress(uint64_t id, const struct engine_stats *st, void *aux)
+{
+    struct ctfd *d = aux;
+
+    jobq_progress(&d->queue, id, st);
+    ctlcmd_job_event(d, id, false);
+}
+
+static void
+ctfd_worker_done(uint64_t id, int err, bool retryable, bool stopped, const char *reason,
+                 const char *strategies, const struct engine_stats *st, void *aux)
+{
+    struct ctfd *d = aux;
+    const struct qjob *q;
+
+    if (stopped) {
+        /* We killed it: ctlcmd already decided whether the job is cancelled
+         * or goes back to the queue (pause --now) and did it. */
+        if (d->queue.running && d->queue.running->id == id) {
+            jobq_requeue_running(&d->queue);
+        }
+    } else {
+        enum job_state state = jobq_finish(&d->queue, id, err, retryable, reason,
+                                           strategies, st, ctf_time_msec(),
+                                           ctf_time_wall());
+        q = jobq_find(&d->queue, id);
+        switch (state) {
+        case JOB_DONE:
+            if (q) {
+                metrics_hist_observe(&d->job_duration, q->finished - q->started);
+            }
+            log_info("job %llu done: %llu deleted, %llu scanned, %s, %.0f ms",
+                     (unsigned long long) id, (unsigned long long) st->deleted,
+                     (unsigned long long) st->scanned, strategies, st->elapsed_ms);
+            break;
+        case JOB_QUEUED:
+            log_warnx("job %llu: attempt %u failed (%s): will retry",
+                      (unsigned long long) id, q ? q->attempts : 0, reason);
+            break;
+        default:
+            log_warnx("job %llu failed for good: %s", (unsigned long long) id, reason);
+            if (q) {
+                metrics_hist_observe(&d->job_duration, q->finished - q->started);
+            }
+            break;
+        }
+    }
+    ctlcmd_job_event(d, id, true);
+    ctfd_state_changed(d);
+    /* A crashed worker is restarting; a retried job may be backing off. */
+    ctfd_dispatch(d);
+}
+
+static const struct supervisor_ops ctfd_worker_ops = {
+    .idle = ctfd_worker_idle,
+    .progress = ctfd_worker_progress,
+    .done = ctfd_worker_done,
+};
+
+/* State. */
+void
+ctfd_state_changed(struct ctfd *d)
+{
+    d->state_dirty = true;
+    if (d->save_timer && !evtimer_pending(d->save_timer, NULL)) {
+        struct timeval tv = ctfd_tv(CTFD_SAVE_DELAY_MS);
+        evtimer_add(d->save_timer, &tv);
+    }
+}
+
+/* Serialises and hands the snapshot to the writer thread. Returns false
+ * when it cannot be done yet. */
+static bool
+ctfd_save(struct ctfd *d)
+{
+    struct json_out out;
+
+    /* A port in the batch window is gone from the table but its job is not
+     * queued yet: a snapshot now would lose its flush. The batch run that
+     * queues the job asks for a save again. */
+    if (batch_pending(&d->batch) && !d->stopping) {
+        return false;
+    }
+    json_init(&out);
+    state_serialize(&d->ports, &d->queue, &out);
+    const char *text = json_text(&out);
+    if (!text) {
+        json_destroy(&out);
+        log_warnx("state: out of memory serialising the state");
+        return false;
+    }
+    /* Hand the buffer over instead of copying it. */
+    char *buf = out.buf;
+    size_t len = out.len;
+    out.buf = NULL;
+    json_destroy(&out);
+    state_writer_submit(d->state, buf, len);
+    d->state_dirty = false;
+    return true;
+}
+
+static void
+ctfd_save_cb(evutil_socket_t fd, short what, void *aux)
+{
+    struct ctfd *d = aux;
+
+    (void) fd;
+    (void) what;
+    if (d->state_dirty && !ctfd_save(d)) {
+        struct timeval tv = ctfd_tv(CTFD_SAVE_DELAY_MS);
+        evtimer_add(d->save_timer, &tv);
+    }
+}
+
+/* Signals. libevent runs these from the loop, not in signal context. */
+static void
+ctfd_stop(struct ctfd *d, const char *why)
+{
+    if (d->stopping) {
+        return;
+    }
+    log_info("%s: stopping", why);
+    d->stopping = true;
+    sdnotify_send(&d->notify, "STOPPING=1");
+    event_base_loopexit(d->base, NULL);
+}
+
+static void
+ctfd_reap(struct ctfd *d)
+{
+    pid_t pid;
+    int status;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (!supervisor_reap(&d->worker, pid, status) && !ports_reap(d, pid, status)) {
+            log_debug("reaped unknown child %ld", (long) pid);
+        }
+    }
+}
+
+static void
+ctfd_signal_cb(evutil_socket_t sig, short what, void *aux)
+{
+    struct ctfd *d = aux;
+    char msg[256];
+
+    (void) what;
+    switch (sig) {
+    case SIGTERM:
+        ctfd_stop(d, "SIGTERM");
+        break;
+    case SIGINT:
+        ctfd_stop(d, "SIGINT");
+        break;
+    case SIGHUP:
+        ctfd_reload(d, msg, sizeof msg);
+        log_info("SIGHUP: %s", msg);
+        break;
+    case SIGCHLD:
+        ctfd_reap(d);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+ctfd_watchdog_cb(evutil_socket_t fd, short what, void *aux)
+{
+    struct ctfd *d = aux;
+    char status[256];
+
+    (void) fd;
+    (void) what;
+    /* This runs from the loop, so the loop is alive; the watcher must be
+     * alive too, or OVSDB removals would silently go unseen. Without a ping
+     * systemd restarts us, which restarts both. */
+    if (ports_watcher_healthy(d)) {
+        sdnotify_send(&d->notify, "WATCHDOG=1");
+    } else {
+        log_warnx("watchdog: the OVSDB watcher is silent: not pinging systemd");
+    }
+    snprintf(status, sizeof status,
+             "STATUS=%zu ports, %zu jobs queued, %s%s", porttab_count(&d->ports),
+             d->queue.n_queued, d->queue.running ? "flushing" : "idle",
+             d->paused ? ", paused" : "");
+    sdnotify_send(&d->notify, status);
+}
+
+static void
+ctfd_limits(const struct ctf_config *cfg, struct jobq_limits *l, struct control_limits *cl)
+{
+    jobq_limits_default(l);
+    l->max_jobs = cfg->queue_max_jobs;
+    l->max_prefixes = cfg->queue_max_prefixes;
+    l->max_local = cfg->max_local;
+    l->max_peers = cfg->max_peers;
+    l->history = cfg->history;
+    l->max_attempts = cfg->max_attempts;
+    l->backoff_base_ms = cfg->retry_base_ms;
+    l->backoff_max_ms = cfg->retry_max_ms;
+    cl->max_clients = cfg->max_clients;
+    cl->max_request_bytes = cfg->max_request_bytes;
+    cl->client_timeout_ms = cfg->client_timeout_ms;
+    cl->max_output_bytes = 16u << 20;
+}
+
+static bool
+ctfd_watcher_settings_differ(const struct ctf_config *a, const struct ctf_config *b)
+{
+    if (strcmp(a->ovsdb, b->ovsdb) || a->zone_from_vlan_tag != b->zone_from_vlan_tag
+        || (!a->zone_key) != (!b->zone_key) || (a->zone_key && strcmp(a->zone_key, b->zone_key))
+        || a->n_iface_ip_keys != b->n_iface_ip_keys || a->n_port_ip_keys != b->n_port_ip_keys) {
+        return true;
+    }
+    for (size_t i = 0; i < a->n_iface_ip_keys; i++) {
+        if (strcmp(a->iface_ip_keys[i], b->iface_ip_keys[i])) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < a->n_port_ip_keys; i++) {
+        if (strcmp(a->port_ip_keys[i], b->port_ip_keys[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+#define CTFD_SWAP(A, B) do { __typeof__(A) tmp_ = (A); (A) = (B); (B) = tmp_; } while (0)
+
+void
+ctfd_reload(struct ctfd *d, char *msg, size_t len)
+{
+    struct ctf_config fresh;
+    struct control_limits cl;
+    char err[512], restart[256];
+
+    config_init(&fresh);
+    if (config_build(&d->cli, &fresh, err, sizeof err)) {
+        snprintf(msg, len, "configuration not reloaded: %s", err);
+        log_warnx("reload: %s", err);
+        config_destroy(&fresh);
+        return;
+    }
+    config_restart_diff(&d->cfg, &fresh, restart, sizeof restart);
+    /* Where things are stays as it was until a restart. */
+    CTFD_SWAP(fresh.control, d->cfg.control);
+    CTFD_SWAP(fresh.control_group, d->cfg.control_group);
+    CTFD_SWAP(fresh.state_dir, d->cfg.state_dir);
+    fresh.control_group_write = d->cfg.control_group_write;
+    fresh.control_mode = d->cfg.control_mode;
+    bool rewatch = ctfd_watcher_settings_differ(&d->cfg, &fresh);
+
+    CTFD_SWAP(fresh, d->cfg);
+    config_destroy(&fresh);
+
+    log_init("ctflushd", d->cfg.log_level, true);
+    ctfd_limits(&d->cfg, &d->queue.limits, &cl);
+    control_set_limits(d->control, &cl);
+    d->batch.window_ms = d->cfg.batch_window_ms;
+    supervisor_set_timeout(&d->worker, d->cfg.worker_timeout_ms);
+    supervisor_set_nice(&d->worker, d->cfg.worker_nice);
+    if (rewatch && d->watch.pid > 0) {
+        /* The new watcher resyncs with the new rules. */
+        kill(d->watch.pid, SIGKILL);
+    }
+    snprintf(msg, len, "configuration reloaded%s%s%s", rewatch ? "; OVSDB watcher restarted" : "",
+             restart[0] ? "; needs a restart to change: " : "", restart);
+}
+
+static int
+ctfd_make_state_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        return errno;
+    }
+    if (stat(dir, &st) < 0) {
+        return errno;
+    }
+    return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+}
+
+static void
+ctfd_load_state(struct ctfd *d)
+{
+    char err[200];
+    int rc = state_load(d->cfg.state_dir, &d->ports, &d->queue, err, sizeof err);
+
+    switch (rc) {
+    case 0:
+        snprintf(d->state_load_msg, sizeof d->state_load_msg,
+                 "loaded %zu port(s) and %zu owed job(s)", porttab_count(&d->ports),
+                 d->queue.n_queued);
+        log_info("state: %s from %s", d->state_load_msg, d->cfg.state_dir);
+        break;
+    case ENOENT:
+        snprintf(d->state_load_msg, sizeof d->state_load_msg, "no state file: first start");
+        log_info("state: none in %s: first start", d->cfg.state_dir);
+        break;
+    default:
+        snprintf(d->state_load_msg, sizeof d->state_load_msg, "%s", err);
+        log_warnx("state: %s: starting empty", err);
+        break;
+    }
+}
+
+static int
+ctfd_open_control(struct ctfd *d)
+{
+    struct control_auth auth = { .group = (gid_t) -1, .group_write = d->cfg.control_group_write,
+                                 .mode = d->cfg.control_mode };
+    struct control_limits cl;
+    struct jobq_limits unused;
+    char err[256];
+
+    if (d->cfg.control_group && *d->cfg.control_group) {
+        char *end;
+        unsigned long gid = strtoul(d->cfg.control_group, &end, 10);
+        if (*end) {
+            struct group *gr = getgrnam(d->cfg.control_group);
+            if (!gr) {
+                log_warnx("control-group %s: no such group", d->cfg.control_group);
+                return ENOENT;
+            }
+            gid = gr->gr_gid;
+        }
+        auth.group = (gid_t) gid;
+    }
+    ctfd_limits(&d->cfg, &unused, &cl);
+    int rc = control_open(&d->control, d->base, d->cfg.control, &auth, &cl, ctlcmd_handle, d,
+                          err, sizeof err);
+    if (rc) {
+        log_warnx("control socket %s: %s", d->cfg.control, err);
+    }
+    return rc;
+}
+
+static int
+ctfd_events(struct ctfd *d)
+{
+    const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        d->sig_events[i] = evsignal_new(d->base, sigs[i], ctfd_signal_cb, d);
+        if (!d->sig_events[i] || evsignal_add(d->sig_events[i], NULL)) {
+            return ENOMEM;
+        }
+    }
+    d->dispatch_timer = evtimer_new(d->base, ctfd_dispatch_cb, d);
+    d->save_timer = evtimer_new(d->base, ctfd_save_cb, d);
+    if (!d->dispatch_timer || !d->save_timer) {
+        return ENOMEM;
+    }
+    if (d->notify.watchdog_usec) {
+        uint64_t ms = d->notify.watchdog_usec / 2000;
+        struct timeval tv = ctfd_tv(ms ? ms : 1);
+        d->watchdog_timer = event_new(d->base, -1, EV_PERSIST, ctfd_watchdog_cb, d);
+        if (!d->watchdog_timer || evtimer_add(d->watchdog_timer, &tv)) {
+            return ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static void
+ctfd_free_event(struct event **ev)
+{
+    if (*ev) {
+        event_free(*ev);
+        *ev = NULL;
+    }
+}
+
+static void
+ctfd_shutdown(struct ctfd *d)
+{
+    d->stopping = true;
+    control_close(d->control);
+    d->control = NULL;
+    supervisor_shutdown(&d->worker);
+    ports_watcher_stop(d);
+    /* Removals still in the batch window become queued jobs, so the saved
+     * state owes them; the last snapshot is written before we exit. */
+    ports_batch_run(d, true);
+    if (d->state) {
+        ctfd_save(d);
+        state_writer_stop(d->state);
+        d->state = NULL;
+    }
+    for (size_t i = 0; i < sizeof d->sig_events / sizeof d->sig_events[0]; i++) {
+        ctfd_free_event(&d->sig_events[i]);
+    }
+    ctfd_free_event(&d->batch_timer);
+    ctfd_free_event(&d->dispatch_timer);
+    ctfd_free_event(&d->save_timer);
+    ctfd_free_event(&d->watchdog_timer);
+    sdnotify_close(&d->notify);
+    batch_destroy(&d->batch);
+    jobq_destroy(&d->queue);
+    porttab_destroy(&d->ports);
+    config_destroy(&d->cfg);
+    config_cli_destroy(&d->cli);
+    event_base_free(d->base);
+}
+
+static int
+ctfd_main(int argc, char *argv[])
+{
+    struct ctfd d;
+    struct jobq_limits limits;
+    struct control_limits cl;
+    struct worker_config wcfg;
+    char err[512];
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    if (config_parse_cli(argc, argv, &d.cli, err, sizeof err)) {
+        fprintf(stderr, "ctflushd: %s\n", err);
+        fprintf(stderr, "Try 'ctflushd --help'.\n");
+        return 2;
+    }
+    if (d.cli.help) {
+        config_usage(stdout);
+        config_cli_destroy(&d.cli);
+        return 0;
+    }
+    if (d.cli.version) {
+        printf("ctflushd %s\n", CTF_VERSION);
+        config_cli_destroy(&d.cli);
+        return 0;
+    }
+    config_init(&d.cfg);
+    if (config_build(&d.cli, &d.cfg, err, sizeof err)) {
+        fprintf(stderr, "ctflushd: %s\n", err);
+        config_destroy(&d.cfg);
+        config_cli_destroy(&d.cli);
+        return 2;
+    }
+    log_init("ctflushd", d.cfg.log_level, true);
+    if (!probe_have_net_admin()) {
+        log_warnx("CAP_NET_ADMIN is needed to change the conntrack table");
+        config_destroy(&d.cfg);
+        config_cli_destroy(&d.cli);
+        return 4;
+    }
+    /* A client that hangs up must cost us an EPIPE, not the process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    d.start_wall = ctf_time_wall();
+    d.start_ms = ctf_time_msec();
+    porttab_init(&d.ports);
+    ctfd_limits(&d.cfg, &limits, &cl);
+    jobq_init(&d.queue, &limits);
+    batch_init(&d.batch, d.cfg.batch_window_ms);
+    metrics_hist_init(&d.job_duration);
+    if ((rc = sdnotify_open(&d.notify)) != 0) {
+        log_warnx("NOTIFY_SOCKET/WATCHDOG_*: %s: %s", strerror(rc),
+                  d.notify.fd >= 0 ? "no watchdog" : "not notifying systemd");
+    }
+
+    d.base = event_base_new();
+    if (!d.base) {
+        fatalx("cannot create the event loop");
+    }
+    rc = ctfd_make_state_dir(d.cfg.state_dir);
+    if (rc) {
+        log_warnx("state-dir %s: %s", d.cfg.state_dir, strerror(rc));
+        goto out;
+    }
+    ctfd_load_state(&d);
+    if ((rc = state_writer_start(&d.state, d.cfg.state_dir)) != 0) {
+        log_warnx("state writer: %s", strerror(rc));
+        goto out;
+    }
+    if ((rc = ctfd_events(&d)) != 0 || (rc = ctfd_open_control(&d)) != 0) {
+        goto out;
+    }
+    wcfg.nice = d.cfg.worker_nice;
+    wcfg.probe = true;
+    if ((rc = supervisor_init(&d.worker, d.base, &ctfd_worker_ops, &d, &wcfg,
+                              d.cfg.worker_timeout_ms)) != 0) {
+        goto out;
+    }
+    supervisor_start(&d.worker);
+    ports_watcher_start(&d);
+
+    log_info("ctflushd %s: watching %s, control %s, state %s", CTF_VERSION, d.cfg.ovsdb,
+             d.cfg.control, d.cfg.state_dir);
+    sdnotify_send(&d.notify, "READY=1\nSTATUS=watching OVSDB");
+    event_base_dispatch(d.base);
+    rc = 0;
+out:
+    ctfd_shutdown(&d);
+    return rc ? 1 : 0;
+}
 
 int
 main(int argc, char *argv[])
@@ -17,14 +606,6 @@ main(int argc, char *argv[])
         if (!strcmp(argv[i], "--oneshot")) {
             return oneshot_main(argc, argv);
         }
-        if (!strcmp(argv[i], "--version")) {
-            printf("ctflushd %s\n", CTF_VERSION);
-            return 0;
-        }
     }
-    fprintf(stderr,
-            "ctflushd %s: only --oneshot is available in this version; the daemon\n"
-            "mode (OVSDB watch, job queue, control socket) is not implemented yet.\n"
-            "Try 'ctflushd --oneshot --help'.\n", CTF_VERSION);
-    return 2;
+    return ctfd_main(argc, argv);
 }

@@ -1,1 +1,667 @@
-/* ctlcmd.c: being written. */
+/*
+ * ctlcmd.c: what each control command does, against the parent's state.
+ * control.c has already framed, parsed and authorised the request; replies
+ * follow the schemas in docs/protocol.md.
+ */
+#include "ctflushd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "planner.h"
+
+/* Prefixes shown per side of a job; the count says how many there are. */
+#define CTLCMD_SHOWN_PREFIXES 16
+
+static void
+ctlcmd_prefixes(struct json_out *o, const struct ctf_prefix_list *l, bool any, size_t limit)
+{
+    char buf[CTF_PREFIX_STRLEN];
+
+    if (any) {
+        json_str(o, "any");
+        return;
+    }
+    json_array_begin(o);
+    for (size_t i = 0; i < l->n && (!limit || i < limit); i++) {
+        json_str(o, ctf_prefix_format(&l->items[i], buf));
+    }
+    json_array_end(o);
+}
+
+static void
+ctlcmd_time(struct json_out *o, const char *key, double t)
+{
+    json_key(o, key);
+    if (t > 0) {
+        json_double(o, t);
+    } else {
+        json_null(o);
+    }
+}
+
+static void
+ctlcmd_job(struct json_out *o, const struct qjob *q)
+{
+    const struct engine_stats *st = &q->stats;
+
+    json_object_begin(o);
+    json_key(o, "id");
+    json_u64(o, q->id);
+    json_key(o, "origin");
+    json_str(o, job_origin_name(q->origin));
+    json_key(o, "state");
+    json_str(o, job_state_name(q->state));
+    json_key(o, "local");
+    ctlcmd_prefixes(o, &q->job.local, q->job.local_any, CTLCMD_SHOWN_PREFIXES);
+    json_key(o, "local_count");
+    json_u64(o, q->job.local_any ? 0 : q->job.local.n);
+    json_key(o, "peers");
+    ctlcmd_prefixes(o, &q->job.peers, q->job.peers_any, CTLCMD_SHOWN_PREFIXES);
+    json_key(o, "peers_count");
+    json_u64(o, q->job.peers_any ? 0 : q->job.peers.n);
+    json_key(o, "zone");
+    if (q->job.has_zone) {
+        json_u64(o, q->job.zone);
+    } else {
+        json_null(o);
+    }
+    json_key(o, "ports");
+    json_array_begin(o);
+    for (size_t i = 0; i < q->n_port_names; i++) {
+        json_str(o, q->ports[i]);
+    }
+    json_array_end(o);
+    json_key(o, "n_ports");
+    json_u64(o, q->n_ports);
+    json_key(o, "attempts");
+    json_u64(o, q->attempts);
+    ctlcmd_time(o, "created", q->created);
+    ctlcmd_time(o, "started", q->started);
+    ctlcmd_time(o, "finished", q->finished);
+    json_key(o, "duration_s");
+    if (q->started > 0 && q->finished > 0) {
+        json_double(o, q->finished - q->started);
+    } else if (q->state == JOB_RUNNING) {
+        json_double(o, st->elapsed_ms / 1000.0);
+    } else {
+        json_null(o);
+    }
+    json_key(o, "strategy");
+    json_str(o, q->strategy[0] ? q->strategy
+             : (q->state == JOB_RUNNING && st->strategy ? ct_strategy_name(st->strategy) : ""));
+    json_key(o, "scanned");
+    json_u64(o, st->scanned);
+    json_key(o, "matched");
+    json_u64(o, st->matched);
+    json_key(o, "deleted");
+    json_u64(o, st->deleted);
+    json_key(o, "already_gone");
+    json_u64(o, st->already_gone);
+    json_key(o, "errors");
+    json_u64(o, st->errors);
+    json_key(o, "rate");
+    json_double(o, st->elapsed_ms > 0 ? st->deleted * 1000.0 / st->elapsed_ms : 0.0);
+    json_key(o, "error");
+    json_str(o, q->error);
+    json_object_end(o);
+}
+
+static void
+ctlcmd_send(struct control_client *c, struct json_out *o)
+{
+    const char *text = json_text(o);
+
+    if (text) {
+        control_reply(c, text);
+    } else {
+        control_reply_error(c, CTL_E_INTERNAL, "out of memory");
+    }
+    json_destroy(o);
+}
+
+static void
+ctlcmd_status(struct ctfd *d, struct json_out *o)
+{
+    struct state_writer_status ws;
+    struct control_stats cs;
+
+    state_writer_get_status(d->state, &ws);
+    control_get_stats(d->control, &cs);
+    json_object_begin(o);
+    json_key(o, "version");
+    json_str(o, CTF_VERSION);
+    json_key(o, "uptime_s");
+    json_double(o, (ctf_time_msec() - d->start_ms) / 1000.0);
+    json_key(o, "pid");
+    json_u64(o, (uint64_t) getpid());
+    json_key(o, "ovsdb_connected");
+    json_bool(o, d->watch.connected);
+    json_key(o, "ovsdb");
+    json_object_begin(o);
+    json_key(o, "remote");
+    json_str(o, d->cfg.ovsdb);
+    json_key(o, "connected");
+    json_bool(o, d->watch.connected);
+    json_key(o, "synced");
+    json_bool(o, d->watch.synced_once);
+    json_key(o, "last_error");
+    json_str(o, d->watch.last_error);
+    json_key(o, "reconnects");
+    json_u64(o, d->watch.reconnects);
+    json_key(o, "watcher_pid");
+    json_u64(o, (uint64_t) (d->watch.pid > 0 ? d->watch.pid : 0));
+    json_key(o, "watcher_restarts");
+    json_u64(o, d->watch.restarts);
+    json_object_end(o);
+    json_key(o, "ports");
+    json_u64(o, porttab_count(&d->ports));
+    json_key(o, "queue_depth");
+    json_u64(o, d->queue.n_queued);
+    json_key(o, "queue_prefixes");
+    json_u64(o, d->queue.n_prefixes);
+    json_key(o, "batch_pending");
+    json_u64(o, batch_pending(&d->batch));
+    json_key(o, "paused");
+    json_bool(o, d->paused);
+    json_key(o, "running");
+    if (d->queue.running) {
+        ctlcmd_job(o, d->queue.running);
+    } else {
+        json_null(o);
+    }
+    json_key(o, "jobs_done");
+    json_u64(o, d->queue.counters.done);
+    json_key(o, "jobs_failed");
+    json_u64(o, d->queue.counters.failed);
+    json_key(o, "jobs_cancelled");
+    json_u64(o, d->queue.counters.cancelled);
+    json_key(o, "entries_deleted");
+    json_u64(o, d->queue.counters.entries_deleted);
+    json_key(o, "port_removals");
+    json_u64(o, d->counters.port_removals);
+    json_key(o, "replugs_cancelled");
+    json_u64(o, d->batch.replugs_cancelled);
+    json_key(o, "worker");
+    json_object_begin(o);
+    json_key(o, "pid");
+    json_u64(o, (uint64_t) (d->worker.pid > 0 ? d->worker.pid : 0));
+    json_key(o, "state");
+    json_str(o, supervisor_state_name(d->worker.state));
+    json_key(o, "starts");
+    json_u64(o, d->worker.starts);
+    json_key(o, "crashes");
+    json_u64(o, d->worker.crashes);
+    json_key(o, "hangs");
+    json_u64(o, d->worker.hangs);
+    json_key(o, "last_exit");
+    json_str(o, d->worker.last_exit);
+    json_key(o, "caps");
+    json_str(o, d->worker.caps);
+    json_object_end(o);
+    json_key(o, "state");
+    json_object_begin(o);
+    json_key(o, "ok");
+    json_bool(o, ws.last_error == 0);
+    json_key(o, "error");
+    json_str(o, ws.last_error ? ws.last_error_msg : "");
+    json_key(o, "writes");
+    json_u64(o, ws.writes);
+    json_key(o, "at_start");
+    json_str(o, d->state_load_msg);
+    json_object_end(o);
+    json_key(o, "control_clients");
+    json_u64(o, cs.clients);
+    json_object_end(o);
+}
+
+static void
+ctlcmd_jobs(struct ctfd *d, struct json_out *o, unsigned int limit)
+{
+    unsigned int n = 0;
+
+    json_object_begin(o);
+    json_key(o, "queued");
+    json_array_begin(o);
+    for (const struct qjob *q = d->queue.queue; q; q = q->next) {
+        ctlcmd_job(o, q);
+    }
+    json_array_end(o);
+    json_key(o, "running");
+    if (d->queue.running) {
+        ctlcmd_job(o, d->queue.running);
+    } else {
+        json_null(o);
+    }
+    json_key(o, "finished");
+    json_array_begin(o);
+    for (const struct qjob *q = d->queue.history; q && n < limit; q = q->next, n++) {
+        ctlcmd_job(o, q);
+    }
+    json_array_end(o);
+    json_object_end(o);
+}
+
+static void
+ctlcmd_ports(struct ctfd *d, struct json_out *o)
+{
+    size_t n = 0;
+    const struct porttab_entry **all = porttab_sorted(&d->ports, &n);
+
+    json_object_begin(o);
+    json_key(o, "ports");
+    json_array_begin(o);
+    for (size_t i = 0; i < n; i++) {
+        const struct port_info *pi = &all[i]->effective;
+        json_object_begin(o);
+        json_key(o, "name");
+        json_str(o, pi->name);
+        json_key(o, "iface_id");
+        if (pi->iface_id) {
+            json_str(o, pi->iface_id);
+        } else {
+            json_null(o);
+        }
+        json_key(o, "bridge");
+        if (pi->bridge) {
+            json_str(o, pi->bridge);
+        } else {
+            json_null(o);
+        }
+        json_key(o, "ofport");
+        json_i64(o, pi->ofport);
+        json_key(o, "ips");
+        ctlcmd_prefixes(o, &pi->ips, false, 0);
+        json_key(o, "ip_source");
+        json_str(o, port_ip_source_name(pi->ip_source));
+        json_key(o, "zone");
+        if (pi->has_zone) {
+            json_u64(o, pi->zone);
+        } else {
+            json_null(o);
+        }
+        json_key(o, "zone_source");
+        json_str(o, port_zone_source_name(pi->zone_source));
+        json_key(o, "in_ovsdb");
+        json_bool(o, all[i]->in_ovsdb);
+        json_key(o, "control_ips");
+        if (all[i]->has_control_ips) {
+            ctlcmd_prefixes(o, &all[i]->control_ips, false, 0);
+        } else {
+            json_null(o);
+        }
+        json_object_end(o);
+    }
+    json_array_end(o);
+    json_object_end(o);
+    free(all);
+}
+
+static void
+ctlcmd_metrics(struct ctfd *d, struct json_out *o)
+{
+    struct metrics_view v;
+    struct state_writer_status ws;
+    struct control_stats cs;
+
+    memset(&v, 0, sizeof v);
+    state_writer_get_status(d->state, &ws);
+    control_get_stats(d->control, &cs);
+    v.uptime_seconds = (ctf_time_msec() - d->start_ms) / 1000.0;
+    v.ports = porttab_count(&d->ports);
+    v.queue_jobs = d->queue.n_queued;
+    v.queue_prefixes = d->queue.n_prefixes;
+    v.running = d->queue.running != NULL;
+    v.paused = d->paused;
+    v.ovsdb_connected = d->watch.connected;
+    v.state_ok = ws.last_error == 0;
+    v.control_clients = cs.clients;
+    v.jobs_done = d->queue.counters.done;
+    v.jobs_failed = d->queue.counters.failed;
+    v.jobs_cancelled = d->queue.counters.cancelled;
+    v.job_retries = d->queue.counters.retries;
+    v.jobs_merged = d->queue.counters.merged;
+    v.entries_deleted = d->queue.counters.entries_deleted;
+    v.entries_scanned = d->queue.counters.entries_scanned;
+    v.port_removals = d->counters.port_removals;
+    v.port_adds = d->counters.port_adds;
+    v.replugs_cancelled = d->batch.replugs_cancelled;
+    v.worker_starts = d->worker.starts;
+    v.worker_crashes = d->worker.crashes;
+    v.worker_hangs = d->worker.hangs;
+    v.watcher_restarts = d->watch.restarts;
+    v.ovsdb_reconnects = d->watch.reconnects;
+    v.control_requests = cs.requests;
+    v.control_errors = cs.errors;
+    v.state_writes = ws.writes;
+    v.state_write_failures = ws.failures;
+    v.job_duration = &d->job_duration;
+
+    char *text = metrics_format(&v);
+    json_object_begin(o);
+    json_key(o, "text");
+    json_str(o, text ? text : "");
+    json_object_end(o);
+    free(text);
+}
+
+/* Writes {"event":"end",...} for a client whose jobs have all finished, or
+ * a progress event; returns true when the client is done waiting. */
+static bool
+ctlcmd_watch_report(struct ctfd *d, struct control_client *c, uint64_t changed_id)
+{
+    size_t n = 0;
+    const uint64_t *ids = control_client_watched(c, &n);
+    bool all_done = true, all_ok = true;
+    struct json_out o;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct qjob *q = jobq_find(&d->queue, ids[i]);
+        if (!q) {
+            all_ok = false;     /* Fell out of the history: cannot vouch. */
+            continue;
+        }
+        if (q->state == JOB_QUEUED || q->state == JOB_RUNNING) {
+            all_done = false;
+        } else if (q->state != JOB_DONE) {
+            all_ok = false;
+        }
+    }
+    json_init(&o);
+    json_object_begin(&o);
+    json_key(&o, "event");
+    if (all_done) {
+        json_str(&o, "end");
+        json_key(&o, "ok");
+        json_bool(&o, all_ok);
+        json_key(&o, "jobs");
+        json_array_begin(&o);
+        for (size_t i = 0; i < n; i++) {
+            const struct qjob *q = jobq_find(&d->queue, ids[i]);
+            if (q) {
+                ctlcmd_job(&o, q);
+            }
+        }
+        json_array_end(&o);
+    } else {
+        const struct qjob *q = jobq_find(&d->queue, changed_id);
+        json_str(&o, "progress");
+        json_key(&o, "job");
+        if (q) {
+            ctlcmd_job(&o, q);
+        } else {
+            json_null(&o);
+        }
+    }
+    json_object_end(&o);
+    ctlcmd_send(c, &o);
+    if (all_done) {
+        control_client_unwatch(c);
+    }
+    return all_done;
+}
+
+struct ctlcmd_event {
+    struct ctfd *d;
+    uint64_t id;
+};
+
+static void
+ctlcmd_event_client(struct control_client *c, void *aux)
+{
+    struct ctlcmd_event *ev = aux;
+    size_t n = 0;
+    const uint64_t *ids = control_client_watched(c, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == ev->id) {
+            ctlcmd_watch_report(ev->d, c, ev->id);
+            return;
+        }
+    }
+}
+
+void
+ctlcmd_job_event(struct ctfd *d, uint64_t job_id, bool ended)
+{
+    struct ctlcmd_event ev = { d, job_id };
+
+    (void) ended;
+    if (d->control) {
+        control_foreach_watching(d->control, ctlcmd_event_client, &ev);
+    }
+}
+
+static void
+ctlcmd_flush(struct ctfd *d, struct control_client *c, struct ctlproto_request *req)
+{
+    char err[256] = "";
+    uint64_t first = 0;
+    bool merged = false;
+    int rc = jobq_add(&d->queue, JOB_ORIGIN_MANUAL, &req->job, NULL, 0, ctf_time_wall(),
+                      &first, &merged, err, sizeof err);
+
+    if (rc == ENOSPC) {
+        control_reply_error(c, CTL_E_QUEUE_FULL, err[0] ? err : "the job queue is full");
+        return;
+    }
+    if (rc) {
+        control_reply_error(c, rc == EINVAL ? CTL_E_BAD_REQUEST : CTL_E_INTERNAL,
+                            err[0] ? err : strerror(rc));
+        return;
+    }
+    /* Chunks of one job get consecutive ids from first on. */
+    uint64_t ids[4096];
+    size_t n = 0;
+    if (merged) {
+        ids[n++] = first;
+    } else {
+        for (uint64_t id = first; id < d->queue.next_id && n < 4096; id++) {
+            ids[n++] = id;
+        }
+    }
+    log_info("control: pid %ld uid %ld queued manual job %llu%s", (long) control_client_pid(c),
+             (long) control_client_uid(c), (unsigned long long) first,
+             merged ? " (merged)" : "");
+
+    struct json_out o;
+    json_init(&o);
+    ctlproto_reply_ok_begin(&o);
+    json_object_begin(&o);
+    json_key(&o, "jobs");
+    json_array_begin(&o);
+    for (size_t i = 0; i < n; i++) {
+        json_u64(&o, ids[i]);
+    }
+    json_array_end(&o);
+    json_key(&o, "merged");
+    json_bool(&o, merged);
+    json_object_end(&o);
+    ctlproto_reply_end(&o);
+    ctlcmd_send(c, &o);
+
+    ctfd_state_changed(d);
+    if (req->wait) {
+        if (control_client_watch(c, ids, n)) {
+            control_reply_error(c, CTL_E_INTERNAL, "out of memory");
+        }
+    }
+    ctfd_dispatch(d);
+    if (req->wait && d->control) {
+        /* It may already be over (merged into a finished one, or refused). */
+        size_t nw = 0;
+        if (control_client_watched(c, &nw) && nw) {
+            bool over = true;
+            for (size_t i = 0; i < n; i++) {
+                const struct qjob *q = jobq_find(&d->queue, ids[i]);
+                if (q && (q->state == JOB_QUEUED || q->state == JOB_RUNNING)) {
+                    over = false;
+                }
+            }
+            if (over) {
+                ctlcmd_watch_report(d, c, first);
+            }
+        }
+    }
+}
+
+static void
+ctlcmd_cancel(struct ctfd *d, struct control_client *c, uint64_t id)
+{
+    const char *state = "cancelled";
+    int rc = jobq_cancel(&d->queue, id, ctf_time_wall());
+
+    if (rc == EBUSY) {
+        /* Running: stop the worker, then record the cancel. The worker's
+         * done() callback sees the job is no longer running. */
+        jobq_cancel_running(&d->queue, ctf_time_wall());
+        supervisor_stop_job(&d->worker);
+    } else if (rc == ENOENT) {
+        const struct qjob *q = jobq_find(&d->queue, id);
+        if (!q) {
+            control_reply_error(c, CTL_E_NOT_FOUND, "no such job");
+        } else {
+            char msg[96];
+            snprintf(msg, sizeof msg, "job %llu is already %s", (unsigned long long) id,
+                     job_state_name(q->state));
+            control_reply_error(c, CTL_E_BUSY, msg);
+        }
+        return;
+    } else if (rc) {
+        control_reply_error(c, CTL_E_INTERNAL, strerror(rc));
+        return;
+    }
+    log_info("control: uid %ld cancelled job %llu", (long) control_client_uid(c),
+             (unsigned long long) id);
+    ctlcmd_job_event(d, id, true);
+    ctfd_state_changed(d);
+
+    struct json_out o;
+    json_init(&o);
+    ctlproto_reply_ok_begin(&o);
+    json_object_begin(&o);
+    json_key(&o, "id");
+    json_u64(&o, id);
+    json_key(&o, "state");
+    json_str(&o, state);
+    json_object_end(&o);
+    ctlproto_reply_end(&o);
+    ctlcmd_send(c, &o);
+}
+
+void
+ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
+{
+    struct ctfd *d = aux;
+    struct json_out o;
+    char msg[512];
+
+    json_init(&o);
+    switch (req->cmd) {
+    case CTL_CMD_STATUS:
+        ctlproto_reply_ok_begin(&o);
+        ctlcmd_status(d, &o);
+        break;
+    case CTL_CMD_JOBS:
+        ctlproto_reply_ok_begin(&o);
+        ctlcmd_jobs(d, &o, req->limit);
+        break;
+    case CTL_CMD_PORTS:
+        ctlproto_reply_ok_begin(&o);
+        ctlcmd_ports(d, &o);
+        break;
+    case CTL_CMD_METRICS:
+        ctlproto_reply_ok_begin(&o);
+        ctlcmd_metrics(d, &o);
+        break;
+    case CTL_CMD_FLUSH:
+        json_destroy(&o);
+        ctlcmd_flush(d, c, req);
+        return;
+    case CTL_CMD_CANCEL:
+        json_destroy(&o);
+        ctlcmd_cancel(d, c, req->id);
+        return;
+    case CTL_CMD_PAUSE: {
+        bool requeued = false;
+        uint64_t rid = 0;
+        d->paused = true;
+        if (req->now && d->queue.running) {
+            rid = d->queue.running->id;
+            requeued = true;
+            /* Back at the head of the queue now, so the reply (and any
+             * status after it) is already true; the worker's done(stopped)
+             * then finds nothing running. */
+            jobq_requeue_running(&d->queue);
+            supervisor_stop_job(&d->worker);
+            ctfd_state_changed(d);
+        }
+        log_info("control: uid %ld paused dispatching%s", (long) control_client_uid(c),
+                 requeued ? " and stopped the running job" : "");
+        ctlproto_reply_ok_begin(&o);
+        json_object_begin(&o);
+        json_key(&o, "paused");
+        json_bool(&o, true);
+        json_key(&o, "requeued");
+        if (requeued) {
+            json_u64(&o, rid);
+        } else {
+            json_null(&o);
+        }
+        json_object_end(&o);
+        break;
+    }
+    case CTL_CMD_RESUME:
+        d->paused = false;
+        log_info("control: uid %ld resumed dispatching", (long) control_client_uid(c));
+        ctfd_dispatch(d);
+        ctlproto_reply_ok_begin(&o);
+        json_object_begin(&o);
+        json_key(&o, "paused");
+        json_bool(&o, false);
+        json_object_end(&o);
+        break;
+    case CTL_CMD_SET_IPS:
+        if (ports_set_ips(d, req->port, &req->ips)) {
+            json_destroy(&o);
+            control_reply_error(c, CTL_E_INTERNAL, "out of memory");
+            return;
+        }
+        log_info("control: uid %ld set %zu IP(s) on port %s", (long) control_client_uid(c),
+                 req->ips.n, req->port);
+        ctlproto_reply_ok_begin(&o);
+        json_object_begin(&o);
+        json_key(&o, "port");
+        json_str(&o, req->port);
+        json_key(&o, "ips");
+        ctlcmd_prefixes(&o, &req->ips, false, 0);
+        json_object_end(&o);
+        break;
+    case CTL_CMD_RELOAD: {
+        ctfd_reload(d, msg, sizeof msg);
+        log_info("control: uid %ld: %s", (long) control_client_uid(c), msg);
+        const char *restart = strstr(msg, "needs a restart to change: ");
+        ctlproto_reply_ok_begin(&o);
+        json_object_begin(&o);
+        json_key(&o, "reloaded");
+        json_bool(&o, strncmp(msg, "configuration not", 17) != 0);
+        json_key(&o, "message");
+        json_str(&o, msg);
+        json_key(&o, "restart_needed");
+        json_str(&o, restart ? restart + strlen("needs a restart to change: ") : "");
+        json_object_end(&o);
+        break;
+    }
+    default:
+        json_destroy(&o);
+        control_reply_error(c, CTL_E_UNKNOWN_CMD, "unknown command");
+        return;
+    }
+    ctlproto_reply_end(&o);
+    ctlcmd_send(c, &o);
+}

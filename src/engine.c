@@ -425,6 +425,10 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
 {
     const struct engine_opts *o = r->opts;
     uint64_t count = engine_table_count();
+    /* A kernel-side flush deletes at the kernel's pace: only the dump path
+     * can honour a delete-rate cap, so a cap rules the others out. */
+    enum ct_strategy force = o->force == CT_STRATEGY_AUTO && o->max_delete_rate
+                             ? CT_STRATEGY_DUMP : o->force;
     struct flush_job part[2];
     struct ct_plan plan[2];
     bool have[2];
@@ -441,7 +445,7 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
                 flush_job_destroy(&part[f]);
             }
         }
-        err = planner_choose(chunk, o->caps, count, o->force, &plan[0]);
+        err = planner_choose(chunk, o->caps, count, force, &plan[0]);
         if (err) {
             snprintf(errbuf, errlen, "%s", plan[0].reason);
             return err;
@@ -451,7 +455,7 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     }
 
     for (int f = 0; !err && f < 2; f++) {
-        err = planner_choose(&part[f], o->caps, count, o->force, &plan[f]);
+        err = planner_choose(&part[f], o->caps, count, force, &plan[f]);
         if (err) {
             snprintf(errbuf, errlen, "%s: %s", f ? "IPv6" : "IPv4", plan[f].reason);
         }

@@ -104,6 +104,15 @@ ctf_time_sec_f(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double
+ctf_time_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 bool
 log_ratelimit_ok(struct log_ratelimit *rl)
 {

@@ -69,28 +69,6 @@ parse_set(const char *arg, const char *what, struct ctf_prefix_list *list, bool 
     return 0;
 }
 
-/* CAP_NET_ADMIN in the effective set, read from /proc (no libcap needed). */
-static bool
-have_net_admin(void)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    char line[256];
-    bool ok = false;
-
-    if (!f) {
-        return true;            /* Cannot tell: let the kernel say. */
-    }
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long eff;
-        if (sscanf(line, "CapEff: %llx", &eff) == 1) {
-            ok = eff & (1ULL << 12);
-            break;
-        }
-    }
-    fclose(f);
-    return ok;
-}
-
 static void
 oneshot_progress(const struct engine_stats *st, void *aux)
 {
@@ -233,7 +211,7 @@ oneshot_main(int argc, char *argv[])
         fprintf(stderr, "ctflushd: %s\n", err);
         goto out;
     }
-    if (!have_net_admin()) {
+    if (!probe_have_net_admin()) {
         fprintf(stderr, "ctflushd: CAP_NET_ADMIN is needed to change the conntrack table\n");
         rc = EXIT_NOPRIV;
         goto out;

@@ -1,1 +1,402 @@
-/* supervisor.c: being written. */
+/*
+ * supervisor.c: the parent's side of the batch worker (see supervisor.h).
+ *
+ * The worker is long-lived rather than forked per job: the kernel probe it
+ * runs at start (a throwaway namespace, a few hundred entries, calibration)
+ * costs far more than a small job, and a long-lived worker keeps its probe
+ * result. What a per-job fork would buy, a clean slate after a failure, we
+ * get anyway: any failure kills the worker and a fresh one is forked.
+ */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+
+#define SUPERVISOR_RESTART_MIN_MS 100
+#define SUPERVISOR_RESTART_MAX_MS 30000
+
+static struct log_ratelimit supervisor_rl = LOG_RATELIMIT_INIT(5);  /* Crash loops. */
+
+static void supervisor_read_cb(struct bufferevent *, void *);
+static void supervisor_event_cb(struct bufferevent *, short, void *);
+
+const char *
+supervisor_state_name(enum supervisor_state s)
+{
+    switch (s) {
+    case SUPERVISOR_DOWN: return "down";
+    case SUPERVISOR_STARTING: return "starting";
+    case SUPERVISOR_IDLE: return "idle";
+    case SUPERVISOR_RUNNING: return "running";
+    case SUPERVISOR_RESTARTING: return "restarting";
+    }
+    return "?";
+}
+
+static void
+supervisor_arm_hang_timer(struct supervisor *s)
+{
+    struct timeval tv = {
+        .tv_sec = s->timeout_ms / 1000,
+        .tv_usec = (s->timeout_ms % 1000) * 1000,
+    };
+    evtimer_add(s->hang_timer, &tv);
+}
+
+static void
+supervisor_kill(struct supervisor *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+    }
+}
+
+static void
+supervisor_hang_cb(evutil_socket_t fd, short what, void *aux)
+{
+    struct supervisor *s = aux;
+
+    (void) fd;
+    (void) what;
+    if (s->pid <= 0) {
+        return;
+    }
+    s->hangs++;
+    s->hang_killed = true;
+    log_warnx("worker %ld: no progress for %u ms while %s: killing it",
+              (long) s->pid, s->timeout_ms, supervisor_state_name(s->state));
+    supervisor_kill(s);
+}
+
+static void
+supervisor_restart_cb(evutil_socket_t fd, short what, void *aux)
+{
+    (void) fd;
+    (void) what;
+    supervisor_start(aux);
+}
+
+int
+supervisor_init(struct supervisor *s, struct event_base *base,
+                const struct supervisor_ops *ops, void *aux,
+                const struct worker_config *wcfg, unsigned int timeout_ms)
+{
+    memset(s, 0, sizeof *s);
+    s->base = base;
+    s->ops = ops;
+    s->aux = aux;
+    s->wcfg = *wcfg;
+    s->timeout_ms = timeout_ms ? timeout_ms : 30000;
+    s->fd = -1;
+    s->hang_timer = evtimer_new(base, supervisor_hang_cb, s);
+    s->restart_timer = evtimer_new(base, supervisor_restart_cb, s);
+    if (!s->hang_timer || !s->restart_timer) {
+        return ENOMEM;
+    }
+    snprintf(s->caps, sizeof s->caps, "unknown (worker not started)");
+    return 0;
+}
+
+static void
+supervisor_schedule_restart(struct supervisor *s)
+{
+    unsigned int ms = SUPERVISOR_RESTART_MIN_MS;
+
+    for (unsigned int i = 0; i < s->quick_failures && ms < SUPERVISOR_RESTART_MAX_MS; i++) {
+        ms *= 2;
+    }
+    if (ms > SUPERVISOR_RESTART_MAX_MS) {
+        ms = SUPERVISOR_RESTART_MAX_MS;
+    }
+    s->state = SUPERVISOR_RESTARTING;
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    evtimer_add(s->restart_timer, &tv);
+}
+
+int
+supervisor_start(struct supervisor *s)
+{
+    pid_t pid;
+    int fd;
+    int err;
+
+    if (s->pid > 0) {
+        return EBUSY;
+    }
+    err = proc_spawn("ctflushd-work", worker_main, &s->wcfg, &pid, &fd);
+    if (err) {
+        log_warnx("worker: cannot fork: %s", strerror(err));
+        s->quick_failures++;
+        supervisor_schedule_restart(s);
+        return err;
+    }
+    s->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!s->bev) {
+        close(fd);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        s->quick_failures++;
+        supervisor_schedule_restart(s);
+        return ENOMEM;
+    }
+    bufferevent_setcb(s->bev, supervisor_read_cb, NULL, supervisor_event_cb, s);
+    bufferevent_enable(s->bev, EV_READ);
+    s->pid = pid;
+    s->fd = fd;
+    s->state = SUPERVISOR_STARTING;
+    s->stopping = false;
+    s->starts++;
+    snprintf(s->caps, sizeof s->caps, "probing the kernel");
+    /* The probe gets the same allowance as a job step. */
+    supervisor_arm_hang_timer(s);
+    log_debug("worker %ld started", (long) pid);
+    return 0;
+}
+
+bool
+supervisor_is_idle(const struct supervisor *s)
+{
+    return s->state == SUPERVISOR_IDLE;
+}
+
+int
+supervisor_run(struct supervisor *s, uint64_t job_id, const struct flush_job *job,
+               const struct wire_job_params *params)
+{
+    struct wbuf b;
+    int err;
+
+    if (s->state != SUPERVISOR_IDLE) {
+        return EBUSY;
+    }
+    wbuf_init(&b);
+    wbuf_put_u64(&b, job_id);
+    wbuf_put_job(&b, job);
+    wbuf_put_job_params(&b, params);
+    err = proc_channel_send(s->bev, WIRE_K_JOB, &b);
+    wbuf_destroy(&b);
+    if (err) {
+        return err;
+    }
+    s->state = SUPERVISOR_RUNNING;
+    s->job_id = job_id;
+    memset(&s->last, 0, sizeof s->last);
+    supervisor_arm_hang_timer(s);
+    return 0;
+}
+
+void
+supervisor_stop_job(struct supervisor *s)
+{
+    if (s->state == SUPERVISOR_RUNNING && s->pid > 0) {
+        s->stopping = true;
+        supervisor_kill(s);
+    }
+}
+
+/* One message from the worker. Returns false if it is malformed: the
+ * channel is then torn down, as a worker we cannot understand is broken. */
+static bool
+supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t len)
+{
+    struct rbuf r;
+
+    rbuf_init(&r, p, len);
+    if (type == WIRE_K_READY) {
+        char *desc = rbuf_get_str(&r);
+        if (!rbuf_ok(&r) || s->state != SUPERVISOR_STARTING) {
+            free(desc);
+            return false;
+        }
+        snprintf(s->caps, sizeof s->caps, "%s", desc ? desc : "");
+        free(desc);
+        evtimer_del(s->hang_timer);
+        s->state = SUPERVISOR_IDLE;
+        s->quick_failures = 0;
+        log_info("worker %ld ready: %s", (long) s->pid, s->caps);
+        s->ops->idle(s->aux);
+        return true;
+    }
+    if (type == WIRE_K_PROGRESS) {
+        struct engine_stats st;
+        uint64_t id = rbuf_get_u64(&r);
+        rbuf_get_engine_stats(&r, &st);
+        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || id != s->job_id) {
+            return false;
+        }
+        s->last = st;
+        supervisor_arm_hang_timer(s);
+        s->ops->progress(id, &st, s->aux);
+        return true;
+    }
+    if (type == WIRE_K_DONE) {
+        struct engine_stats st;
+        uint64_t id = rbuf_get_u64(&r);
+        int err = (int) rbuf_get_u32(&r);
+        char *reason = rbuf_get_str(&r);
+        char *names = rbuf_get_str(&r);
+        rbuf_get_engine_stats(&r, &st);
+        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || id != s->job_id) {
+            free(reason);
+            free(names);
+            return false;
+        }
+        evtimer_del(s->hang_timer);
+        s->state = SUPERVISOR_IDLE;
+        /* The engine refusing a job (a forced strategy the kernel cannot
+         * do, no privileges) will refuse it again; anything else may pass
+         * on a later try. */
+        bool retryable = !(err == EINVAL || err == ENOTSUP || err == EPERM);
+        s->ops->done(id, err, retryable, false, reason ? reason : "",
+                     names ? names : "", &st, s->aux);
+        free(reason);
+        free(names);
+        s->ops->idle(s->aux);
+        return true;
+    }
+    return false;
+}
+
+static void
+supervisor_read_cb(struct bufferevent *bev, void *aux)
+{
+    struct supervisor *s = aux;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    const uint8_t *payload;
+    uint32_t type = 0;
+    size_t len = 0;
+    int rc;
+
+    while ((rc = proc_channel_next(in, &type, &payload, &len)) > 0) {
+        if (!supervisor_handle(s, type, payload, len)) {
+            break;
+        }
+        proc_channel_drain(in, len);
+        if (!s->bev) {
+            return;             /* A callback shut us down. */
+        }
+    }
+    if (rc != 0) {
+        /* A worker we cannot understand is broken: replace it. */
+        log_warnx("worker %ld: malformed message (type %u): killing it",
+                  (long) s->pid, type);
+        bufferevent_disable(bev, EV_READ);
+        supervisor_kill(s);
+    }
+}
+
+static void
+supervisor_event_cb(struct bufferevent *bev, short what, void *aux)
+{
+    struct supervisor *s = aux;
+
+    (void) bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        /* The worker closed its end: it is exiting or broken. The reaper
+         * does the accounting once the process is really gone. */
+        bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+        supervisor_kill(s);
+    }
+}
+
+bool
+supervisor_reap(struct supervisor *s, pid_t pid, int status)
+{
+    char how[64];
+
+    if (pid <= 0 || pid != s->pid) {
+        return false;
+    }
+    bool hung = s->hang_killed;
+    s->hang_killed = false;
+    if (hung) {
+        snprintf(how, sizeof how, "hung (silent for %u ms)", s->timeout_ms);
+    } else {
+        proc_status_str(status, how, sizeof how);
+    }
+    snprintf(s->last_exit, sizeof s->last_exit, "%s", how);
+    if (s->bev) {
+        bufferevent_free(s->bev);
+        s->bev = NULL;
+    }
+    s->fd = -1;
+    s->pid = 0;
+    evtimer_del(s->hang_timer);
+
+    enum supervisor_state was = s->state;
+    bool stopped = s->stopping;
+    s->stopping = false;
+    if (!stopped && !hung) {
+        s->crashes++;
+    }
+    if (!stopped && log_ratelimit_ok(&supervisor_rl)) {
+        log_warnx("worker %ld %s while %s", (long) pid, how,
+                  supervisor_state_name(was));
+    }
+    if (stopped) {
+        s->quick_failures = 0;
+    } else {
+        s->quick_failures++;
+    }
+    if (was == SUPERVISOR_DOWN) {
+        return true;            /* Shutting down. */
+    }
+    supervisor_schedule_restart(s);
+    if (was == SUPERVISOR_RUNNING) {
+        char reason[128];
+        if (stopped) {
+            snprintf(reason, sizeof reason, "stopped by request");
+        } else {
+            snprintf(reason, sizeof reason, "worker %s", how);
+        }
+        s->ops->done(s->job_id, stopped ? ECANCELED : ECHILD, true, stopped, reason,
+                     "", &s->last, s->aux);
+    }
+    return true;
+}
+
+void
+supervisor_set_timeout(struct supervisor *s, unsigned int timeout_ms)
+{
+    s->timeout_ms = timeout_ms ? timeout_ms : 30000;
+}
+
+void
+supervisor_set_nice(struct supervisor *s, int nice)
+{
+    s->wcfg.nice = nice;
+}
+
+void
+supervisor_shutdown(struct supervisor *s)
+{
+    s->state = SUPERVISOR_DOWN;
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    if (s->bev) {
+        bufferevent_free(s->bev);
+        s->bev = NULL;
+    }
+    if (s->hang_timer) {
+        event_free(s->hang_timer);
+        s->hang_timer = NULL;
+    }
+    if (s->restart_timer) {
+        event_free(s->restart_timer);
+        s->restart_timer = NULL;
+    }
+}

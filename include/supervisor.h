@@ -1,0 +1,90 @@
+/*
+ * supervisor.h: the parent's side of the batch worker. It starts the worker,
+ * hands it one job at a time, relays progress, and notices a worker that
+ * dies (any signal, any exit) or hangs (no message within the timeout: it is
+ * SIGKILLed). Either way the job is reported as failed-retryable to the
+ * caller, which still owns it (jobq.h), and a new worker is started with a
+ * backoff so a worker that crashes at once cannot spin.
+ *
+ * Owns: the worker's pid, channel, timers and receive buffer.
+ */
+#ifndef CTF_SUPERVISOR_H
+#define CTF_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine.h"
+#include "job.h"
+#include "wire.h"
+#include "worker.h"
+
+struct event_base;
+struct event;
+struct bufferevent;
+
+enum supervisor_state {
+    SUPERVISOR_DOWN,            /* Not started, or shut down. */
+    SUPERVISOR_STARTING,        /* Forked; waiting for READY (the probe). */
+    SUPERVISOR_IDLE,            /* Ready for a job. */
+    SUPERVISOR_RUNNING,         /* A job is out. */
+    SUPERVISOR_RESTARTING,      /* Waiting out the restart backoff. */
+};
+
+struct supervisor_ops {
+    /* The worker can take a job (after READY or after a job ended). */
+    void (*idle)(void *aux);
+    void (*progress)(uint64_t job_id, const struct engine_stats *, void *aux);
+    /* The job ended: err 0 = done. retryable is false for errors the job
+     * itself causes (the engine refused it); a crash, hang or stop is
+     * retryable. stopped is true when supervisor_stop_job caused it. */
+    void (*done)(uint64_t job_id, int err, bool retryable, bool stopped, const char *reason,
+                 const char *strategies, const struct engine_stats *, void *aux);
+};
+
+struct supervisor {
+    struct event_base *base;
+    const struct supervisor_ops *ops;
+    void *aux;
+    struct worker_config wcfg;
+    unsigned int timeout_ms;    /* No message for this long: hang. */
+    enum supervisor_state state;
+    pid_t pid;                  /* 0 when no worker process exists. */
+    int fd;
+    struct bufferevent *bev;
+    struct event *hang_timer;
+    struct event *restart_timer;
+    uint64_t job_id;            /* Valid in RUNNING. */
+    struct engine_stats last;   /* Last progress of the running job. */
+    bool stopping;              /* supervisor_stop_job asked for the kill. */
+    bool hang_killed;           /* The hang timer asked for it. */
+    unsigned int quick_failures;    /* Consecutive deaths, for the backoff. */
+    uint64_t starts;
+    uint64_t crashes;           /* Died by a signal or exited non-zero, unasked. */
+    uint64_t hangs;             /* Killed for silence. */
+    char caps[256];             /* The worker's capability summary. */
+    char last_exit[64];         /* How the last worker ended. */
+};
+
+int supervisor_init(struct supervisor *, struct event_base *, const struct supervisor_ops *,
+                    void *aux, const struct worker_config *, unsigned int timeout_ms);
+/* Forks the worker. Returns 0 or an errno (then a restart is scheduled). */
+int supervisor_start(struct supervisor *);
+bool supervisor_is_idle(const struct supervisor *);
+/* Sends a job to an idle worker. Returns 0, EBUSY or an errno (the job was
+ * not sent; the caller keeps it queued). */
+int supervisor_run(struct supervisor *, uint64_t job_id, const struct flush_job *,
+                   const struct wire_job_params *);
+/* Kills the worker running job_id (cancel, pause --now): done() follows
+ * with stopped = true, and a new worker starts. */
+void supervisor_stop_job(struct supervisor *);
+/* The SIGCHLD handler found pid exited with status: true if it was ours. */
+bool supervisor_reap(struct supervisor *, pid_t, int status);
+void supervisor_set_timeout(struct supervisor *, unsigned int timeout_ms);
+void supervisor_set_nice(struct supervisor *, int nice);
+const char *supervisor_state_name(enum supervisor_state);
+/* Kills the worker (if any) and releases everything. */
+void supervisor_shutdown(struct supervisor *);
+
+#endif

@@ -1,0 +1,295 @@
+#!/usr/bin/python3
+"""ctflushd as a daemon: OVSDB port removals -> entries gone from the kernel.
+
+Each scenario builds its own World (private ovsdb-server, network namespace,
+daemon) and checks the kernel table with conntrack(8):
+
+  kube-ovn      Interface external_ids:ip; del-port -> its entries are gone
+                within 1 s, every other entry is intact; ports present at
+                start are never flushed
+  antrea        Port external_ids:ip-address
+  ovn-zone      ct-zone-<iface-id> on the bridge: only that zone is flushed
+  ipv6          a dual-stack port
+  batch         50 ports deleted in one transaction -> one coalesced job
+  replug        a port that comes back inside the window -> nothing flushed
+  stale-on-add  a new port's IP loses the entries a previous owner left
+  set-ips       IPs given through the control API (neutron) are flushed
+  restart       daemon SIGKILLed, ports deleted, daemon started -> flushed
+  ovsdb-restart ovsdb-server restarted under the daemon -> still flushed
+  worker-kill   worker SIGKILLed mid-job -> retried and completed
+  worker-hang   worker SIGSTOPped mid-job -> killed after the timeout, retried
+
+    test_daemon.py BUILD_DIR
+"""
+
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ctfd_world import World, check, entries_for, run_tests, wait_for  # noqa: E402
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+# Sanitizer builds run several times slower; only the deadlines stretch.
+SLOW = float(os.environ.get("CTFD_TIME_SCALE", "1"))
+PEERS = ["10.9.0.%d" % j for j in range(1, 21)]
+
+
+def gone_within(w, ips, seconds, zone=None):
+    t0 = time.monotonic()
+    wait_for(lambda: all(w.count(ip, zone) == 0 for ip in ips), seconds * SLOW,
+             "entries of %s to go" % ",".join(ips))
+    return time.monotonic() - t0
+
+
+def finished_jobs(w):
+    return w.jobs()["finished"]
+
+
+def t_kube_ovn():
+    ips = ["10.0.1.%d" % i for i in range(1, 11)]
+    others = ["10.8.0.1", "10.8.0.2"]
+    with World(BUILD, "kovn") as w:
+        for i, ip in enumerate(ips):
+            w.add_port("tap%d" % i, iface_ids={"iface-id": "vm%d" % i, "ip": ip})
+        w.fill(entries_for(ips, PEERS, per_pair=2) + entries_for(others, PEERS))
+        w.start_daemon()
+        check(w.total() == 440, "table filled: 400 port entries + 40 unrelated")
+        time.sleep(0.5)
+        check(w.count() == 440, "ports present at start are not flushed")
+        st = w.ctl("status")
+        check(st["ports"] == 11 and st["ovsdb_connected"],
+              "status: 11 ports (10 VMs and br-int itself), OVSDB connected")
+
+        w.del_ports(["tap0", "tap1", "tap2"])
+        took = gone_within(w, ips[:3], 1.0)
+        check(True, "deleted ports' entries gone in %.2f s (limit 1 s)" % took)
+        ents = w.entries()
+        check(all(w.count(ip, entries=ents) == 40 for ip in ips[3:]),
+              "the other ports' entries are intact (40 each)")
+        check(all(w.count(ip, entries=ents) == 20 for ip in others),
+              "unrelated entries are intact")
+        job = [j for j in finished_jobs(w) if j["origin"] == "port-remove"]
+        check(len(job) == 1 and job[0]["state"] == "done" and job[0]["deleted"] == 120
+              and sorted(job[0]["ports"]) == ["tap0", "tap1", "tap2"],
+              "one port-remove job, 120 deleted, naming the 3 ports")
+        check(w.ctl("status")["ports"] == 8, "the port table has 8 ports left")
+
+
+def t_antrea():
+    with World(BUILD, "antrea") as w:
+        w.add_port("antrea-a", port_ids={"ip-address": "10.10.1.5"},
+                   iface_ids={"iface-id": "pod-a"})
+        w.add_port("antrea-b", port_ids={"ip-address": "10.10.1.6"})
+        w.fill(entries_for(["10.10.1.5", "10.10.1.6"], PEERS))
+        w.start_daemon()
+        ports = {p["name"]: p for p in w.ctl("ports")["ports"]}
+        check(ports["antrea-a"]["ips"] == ["10.10.1.5"] and ports["antrea-a"]["ip_source"] == "port",
+              "Antrea's Port external_ids:ip-address read")
+        w.del_ports(["antrea-a"])
+        gone_within(w, ["10.10.1.5"], 1.0)
+        check(w.count("10.10.1.6") == 20, "the other Antrea port is intact")
+
+
+def t_ovn_zone():
+    with World(BUILD, "ovn") as w:
+        w.vsctl("br-set-external-id", "br-int", "ct-zone-lsp1", "5")
+        w.vsctl("br-set-external-id", "br-int", "ct-zone-lsp2", "6")
+        w.add_port("ovn-p1", iface_ids={"iface-id": "lsp1", "ip": "192.168.0.10"})
+        w.add_port("ovn-p2", iface_ids={"iface-id": "lsp2", "ip": "192.168.0.10"})
+        # The same IP in two zones: two logical switches with overlapping
+        # subnets. Only zone 5 belongs to the deleted port.
+        w.fill(entries_for(["192.168.0.10"], PEERS, zone=5)
+               + entries_for(["192.168.0.10"], PEERS, zone=6))
+        w.start_daemon()
+        ports = {p["name"]: p for p in w.ctl("ports")["ports"]}
+        check(ports["ovn-p1"]["zone"] == 5 and ports["ovn-p1"]["zone_source"] == "ovn",
+              "OVN ct-zone-<iface-id> read from the bridge")
+        w.del_ports(["ovn-p1"])
+        gone_within(w, ["192.168.0.10"], 1.0, zone=5)
+        check(w.count("192.168.0.10", zone=6) == 20, "zone 6 entries of the same IP intact")
+        job = finished_jobs(w)[0]
+        check(job["zone"] == 5, "the job was limited to zone 5")
+
+
+def t_ipv6():
+    with World(BUILD, "ipv6") as w:
+        w.add_port("tap6", iface_ids={"ip": "10.0.6.6,fd00:6::6"})
+        w.add_port("tap7", iface_ids={"ip": "fd00:6::7/64"})
+        peers6 = ["fd00:9::%x" % j for j in range(1, 11)]
+        w.fill(entries_for(["10.0.6.6"], PEERS) + entries_for(["fd00:6::6", "fd00:6::7"], peers6))
+        w.start_daemon()
+        w.del_ports(["tap6"])
+        gone_within(w, ["10.0.6.6", "fd00:6::6"], 1.0)
+        check(w.count("fd00:6::7") == 10, "the other IPv6 port (given as /64) is intact")
+
+
+def t_batch():
+    ips = ["10.0.%d.%d" % (20 + i // 200, 1 + i % 200) for i in range(60)]
+    with World(BUILD, "batch") as w:
+        cmd = []
+        for i, ip in enumerate(ips):
+            cmd += ["--", "add-port", "br-int", "b%d" % i, "--", "set", "Interface", "b%d" % i,
+                    'external_ids:ip="%s"' % ip]
+        w.vsctl(*cmd[1:])
+        w.fill(entries_for(ips, PEERS[:5]))
+        w.start_daemon()
+        before = {j["id"] for j in finished_jobs(w)}
+        w.del_ports(["b%d" % i for i in range(50)])
+        gone_within(w, ips[:50], 2.0)
+        new = [j for j in finished_jobs(w) if j["id"] not in before]
+        check(len(new) == 1 and new[0]["n_ports"] == 50 and new[0]["local_count"] == 50,
+              "50 ports deleted in one transaction -> one coalesced job of 50 ports")
+        check(new[0]["deleted"] == 250, "it deleted their 250 entries")
+        check(w.count() == 50, "the 10 remaining ports' entries are intact")
+
+
+def t_replug():
+    with World(BUILD, "replug", daemon_args=["--batch-window-ms", "1500"]) as w:
+        w.add_port("tapr", iface_ids={"iface-id": "vm-r", "ip": "10.0.3.3"})
+        w.fill(entries_for(["10.0.3.3"], PEERS))
+        w.start_daemon()
+        w.del_ports(["tapr"])
+        w.add_port("tapr", iface_ids={"iface-id": "vm-r", "ip": "10.0.3.3"})
+        time.sleep(2.5)
+        st = w.wait_idle()
+        check(w.count("10.0.3.3") == 20, "re-plugged port's sessions survive")
+        check(st["replugs_cancelled"] == 1, "status counts one cancelled removal")
+        check(not finished_jobs(w), "no job ran")
+        # Re-plugged with a different IP: that is a different VM's address.
+        w.del_ports(["tapr"])
+        w.add_port("tapr", iface_ids={"iface-id": "vm-r", "ip": "10.0.3.4"})
+        gone_within(w, ["10.0.3.3"], 3.0)
+        check(True, "re-plug with another IP does not cancel the removal")
+
+
+def t_stale_on_add():
+    with World(BUILD, "stale") as w:
+        w.fill(entries_for(["10.0.4.4"], PEERS) + entries_for(["10.0.4.5"], PEERS))
+        w.start_daemon()
+        w.add_port("tapn", iface_ids={"iface-id": "new-vm", "ip": "10.0.4.4"})
+        gone_within(w, ["10.0.4.4"], 1.0)
+        check(w.count("10.0.4.5") == 20, "only the new port's IP was flushed")
+        job = finished_jobs(w)[0]
+        check(job["origin"] == "port-add", "by a port-add job")
+
+
+def t_set_ips():
+    with World(BUILD, "setips") as w:
+        # neutron keeps no IPs in OVSDB: the agent tells us.
+        w.add_port("qvo1", iface_ids={"iface-id": "neutron-port-1"})
+        w.fill(entries_for(["10.0.5.5"], PEERS) + entries_for(["10.0.5.6"], PEERS))
+        w.start_daemon()
+        w.ctl("set-ips", "qvo1", "10.0.5.5")
+        ports = {p["name"]: p for p in w.ctl("ports")["ports"]}
+        check(ports["qvo1"]["ips"] == ["10.0.5.5"] and ports["qvo1"]["ip_source"] == "control",
+              "set-ips shows in ports")
+        w.stop_daemon()
+        w.start_daemon()
+        ports = {p["name"]: p for p in w.ctl("ports")["ports"]}
+        check(ports["qvo1"]["ips"] == ["10.0.5.5"], "set-ips survives a restart")
+        w.del_ports(["qvo1"])
+        gone_within(w, ["10.0.5.5"], 1.0)
+        check(w.count("10.0.5.6") == 20, "other entries intact")
+
+
+def t_restart():
+    ips = ["10.0.8.%d" % i for i in range(1, 6)]
+    with World(BUILD, "restart") as w:
+        for i, ip in enumerate(ips):
+            w.add_port("tapk%d" % i, iface_ids={"ip": ip})
+        w.fill(entries_for(ips, PEERS))
+        w.start_daemon()
+        # The port table is saved within ~100 ms of the first snapshot.
+        wait_for(lambda: w.ctl("status")["state"]["writes"] > 0, 5 * SLOW, "a state save")
+        w.stop_daemon(signal.SIGKILL)
+        w.del_ports(["tapk0", "tapk1"])
+        time.sleep(0.3)
+        check(w.count() == 100, "nothing flushed while the daemon is down")
+        w.start_daemon()
+        gone_within(w, ips[:2], 2.0)
+        check(all(w.count(ip) == 20 for ip in ips[2:]), "present ports untouched after restart")
+        rc = w.stop_daemon(signal.SIGTERM)
+        check(rc == 0, "SIGTERM: clean exit 0")
+
+
+def t_ovsdb_restart():
+    with World(BUILD, "ovsrst") as w:
+        w.add_port("tapo1", iface_ids={"ip": "10.0.9.1"})
+        w.add_port("tapo2", iface_ids={"ip": "10.0.9.2"})
+        w.fill(entries_for(["10.0.9.1", "10.0.9.2"], PEERS))
+        w.start_daemon()
+        w.stop_ovsdb()
+        wait_for(lambda: not w.ctl("status")["ovsdb_connected"], 10 * SLOW,
+                 "status to show OVSDB disconnected")
+        check(True, "status shows OVSDB disconnected")
+        w.start_ovsdb()
+        wait_for(lambda: w.ctl("status")["ovsdb_connected"], 20 * SLOW, "reconnect")
+        time.sleep(0.5)
+        check(w.count() == 40, "a reconnect flushes nothing by itself")
+        w.del_ports(["tapo1"])
+        gone_within(w, ["10.0.9.1"], 1.0)
+        check(w.count("10.0.9.2") == 20, "the other port is intact")
+
+
+def slow_world(name, extra):
+    w = World(BUILD, name, daemon_args=["--max-delete-rate", "8000",
+                                        "--retry-base-ms", "200"] + extra)
+    w.add_port("tapslow", iface_ids={"ip": "10.0.11.1"})
+    peers = ["10.9.%d.%d" % (a, b) for a in range(1, 101) for b in range(1, 201)]
+    w.fill(entries_for(["10.0.11.1"], peers))      # 20000 entries: ~2.5 s at the cap
+    w.fill(entries_for(["10.0.11.2"], peers[:100]))
+    w.start_daemon()
+    return w
+
+
+def running_job(w):
+    st = w.ctl("status")
+    r = st["running"]
+    return st if r and r["deleted"] > 0 else None
+
+
+def t_worker_kill():
+    with slow_world("wkill", []) as w:
+        w.del_ports(["tapslow"])
+        st = wait_for(lambda: running_job(w), 10 * SLOW, "the job to be running")
+        os.kill(st["worker"]["pid"], signal.SIGKILL)
+        gone_within(w, ["10.0.11.1"], 30)
+        job = finished_jobs(w)[0]
+        st = w.ctl("status")
+        check(job["state"] == "done" and job["attempts"] >= 2,
+              "the job was retried and completed (attempts %d)" % job["attempts"])
+        check(st["worker"]["crashes"] >= 1 and st["worker"]["pid"] > 0,
+              "status counts the crash and a new worker runs")
+        check(w.count("10.0.11.2") == 100, "other entries intact")
+
+
+def t_worker_hang():
+    with slow_world("whang", ["--worker-timeout-ms", "1500"]) as w:
+        w.del_ports(["tapslow"])
+        st = wait_for(lambda: running_job(w), 10 * SLOW, "the job to be running")
+        os.kill(st["worker"]["pid"], signal.SIGSTOP)
+        gone_within(w, ["10.0.11.1"], 30)
+        job = finished_jobs(w)[0]
+        check(job["state"] == "done" and job["attempts"] >= 2, "the hung job was retried")
+        check(w.ctl("status")["worker"]["hangs"] >= 1, "status counts the hang")
+
+
+TESTS = [
+    ("kube-ovn", t_kube_ovn),
+    ("antrea", t_antrea),
+    ("ovn-zone", t_ovn_zone),
+    ("ipv6", t_ipv6),
+    ("batch", t_batch),
+    ("replug", t_replug),
+    ("stale-on-add", t_stale_on_add),
+    ("set-ips", t_set_ips),
+    ("restart", t_restart),
+    ("ovsdb-restart", t_ovsdb_restart),
+    ("worker-kill", t_worker_kill),
+    ("worker-hang", t_worker_hang),
+]
+
+if __name__ == "__main__":
+    run_tests(TESTS)
