@@ -34,6 +34,11 @@ void proc_channel_drain(struct evbuffer *, size_t len);
 /* Queues one message. Returns 0, EMSGSIZE or ENOMEM. */
 int proc_channel_send(struct bufferevent *, uint32_t type, const struct wbuf *);
 
+/* Drops every capability (effective, permitted, inheritable) and sets
+ * no_new_privs, for a child that needs none (the OVSDB watcher only reads a
+ * unix socket). Returns 0 or an errno. */
+int proc_drop_privileges(void);
+
 /* "exited 0", "exited 3", "killed by SIGKILL": for logs and status. */
 const char *proc_status_str(int status, char *buf, size_t len);
 

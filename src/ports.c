@@ -72,7 +72,15 @@ static void
 ports_watcher_main(int fd, void *arg)
 {
     struct ports_watch_args *a = arg;
+    int err = proc_drop_privileges();
 
+    /* The watcher only talks to ovsdb-server over a socket: it keeps no
+     * capability, so a bug in it (or in libopenvswitch) cannot touch the
+     * conntrack table. */
+    if (err) {
+        log_warnx("watcher: cannot drop privileges: %s", strerror(err));
+        exit(1);
+    }
     watcher_main(fd, &a->wc);
 }
 

@@ -59,6 +59,10 @@ def t_kube_ovn():
         time.sleep(0.5)
         check(w.count() == 440, "ports present at start are not flushed")
         st = w.ctl("status")
+        with open("/proc/%d/status" % st["ovsdb"]["watcher_pid"]) as f:
+            caps = {l.split(":")[0]: l.split()[1] for l in f if l.startswith("Cap")}
+        check(int(caps["CapEff"], 16) == 0 and int(caps["CapPrm"], 16) == 0,
+              "the OVSDB watcher holds no capability")
         check(st["ports"] == 11 and st["ovsdb_connected"],
               "status: 11 ports (10 VMs and br-int itself), OVSDB connected")
 
