@@ -25,6 +25,10 @@
 
 #define SUPERVISOR_RESTART_MIN_MS 100
 #define SUPERVISOR_RESTART_MAX_MS 30000
+/* The probe sends nothing until it is done, and on a busy host with a big
+ * table its calibration walks take seconds: it gets its own allowance, or
+ * a short worker-timeout-ms would kill every worker before READY. */
+#define SUPERVISOR_PROBE_TIMEOUT_MS 120000
 
 static struct log_ratelimit supervisor_rl = LOG_RATELIMIT_INIT(5);  /* Crash loops. */
 
@@ -44,12 +48,22 @@ supervisor_state_name(enum supervisor_state s)
     return "?";
 }
 
+static unsigned int
+supervisor_allowance_ms(const struct supervisor *s)
+{
+    if (s->state == SUPERVISOR_STARTING && s->timeout_ms < SUPERVISOR_PROBE_TIMEOUT_MS) {
+        return SUPERVISOR_PROBE_TIMEOUT_MS;
+    }
+    return s->timeout_ms;
+}
+
 static void
 supervisor_arm_hang_timer(struct supervisor *s)
 {
+    unsigned int ms = supervisor_allowance_ms(s);
     struct timeval tv = {
-        .tv_sec = s->timeout_ms / 1000,
-        .tv_usec = (s->timeout_ms % 1000) * 1000,
+        .tv_sec = ms / 1000,
+        .tv_usec = (ms % 1000) * 1000,
     };
     evtimer_add(s->hang_timer, &tv);
 }
@@ -75,7 +89,7 @@ supervisor_hang_cb(evutil_socket_t fd, short what, void *aux)
     s->hangs++;
     s->hang_killed = true;
     log_warnx("worker %ld: no progress for %u ms while %s: killing it",
-              (long) s->pid, s->timeout_ms, supervisor_state_name(s->state));
+              (long) s->pid, supervisor_allowance_ms(s), supervisor_state_name(s->state));
     supervisor_kill(s);
 }
 
@@ -158,7 +172,7 @@ supervisor_start(struct supervisor *s)
     s->stopping = false;
     s->starts++;
     snprintf(s->caps, sizeof s->caps, "probing the kernel");
-    /* The probe gets the same allowance as a job step. */
+    /* The probe has its own allowance: supervisor_allowance_ms. */
     supervisor_arm_hang_timer(s);
     log_debug("worker %ld started", (long) pid);
     return 0;
@@ -321,7 +335,7 @@ supervisor_reap(struct supervisor *s, pid_t pid, int status)
     bool hung = s->hang_killed;
     s->hang_killed = false;
     if (hung) {
-        snprintf(how, sizeof how, "hung (silent for %u ms)", s->timeout_ms);
+        snprintf(how, sizeof how, "hung (silent for %u ms)", supervisor_allowance_ms(s));
     } else {
         proc_status_str(status, how, sizeof how);
     }
