@@ -81,7 +81,7 @@ struct engine_run {
     struct engine_stats *stats;
     double t0;
     uint64_t next_progress_ms;
-    uint64_t rate_t0_ms;        /* Rate cap: start of the current second. */
+    uint64_t rate_t0_ms;        /* Rate cap: start of the current slice. */
     uint64_t rate_sent;         /* Deletes sent in it. */
 };
 
@@ -101,7 +101,12 @@ engine_progress(struct engine_run *r, bool force)
     r->opts->progress(r->stats, r->opts->progress_aux);
 }
 
-/* Holds deletes back to max_delete_rate per second. */
+/* Holds deletes back to max_delete_rate per second, in slices of about
+ * ENGINE_RATE_SLICE_MS: a smooth rate rather than a burst each second, and
+ * a progress report during every wait, so that a throttled worker never
+ * looks hung to the parent. */
+#define ENGINE_RATE_SLICE_MS 100
+
 static void
 engine_rate_limit(struct engine_run *r)
 {
@@ -110,17 +115,26 @@ engine_rate_limit(struct engine_run *r)
     if (!rate) {
         return;
     }
-    r->rate_sent++;
-    if (r->rate_sent < rate) {
+    uint64_t per_slice = rate * ENGINE_RATE_SLICE_MS / 1000;
+    if (!per_slice) {
+        per_slice = 1;
+    }
+    if (++r->rate_sent < per_slice) {
         return;
     }
+    uint64_t slice_ms = per_slice * 1000 / rate;
     uint64_t now = ctf_time_msec();
-    if (now - r->rate_t0_ms < 1000) {
-        uint64_t ms = 1000 - (now - r->rate_t0_ms);
+    while (now - r->rate_t0_ms < slice_ms) {
+        uint64_t ms = slice_ms - (now - r->rate_t0_ms);
+        if (ms > ENGINE_RATE_SLICE_MS) {
+            ms = ENGINE_RATE_SLICE_MS;
+        }
         struct timespec ts = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000 };
         nanosleep(&ts, NULL);
+        engine_progress(r, true);
+        now = ctf_time_msec();
     }
-    r->rate_t0_ms = ctf_time_msec();
+    r->rate_t0_ms = now;
     r->rate_sent = 0;
 }
 
