@@ -2,7 +2,8 @@
 # Sets up the dependencies, builds ctflushd and runs every test: unit tests,
 # then the netns integration tests (real kernel conntrack table, real
 # ovsdb-server), once in a normal build and once under ASan+UBSan, then the
-# unit tests under valgrind memcheck. Run as root on Debian 12.
+# test binaries under valgrind memcheck, then each libFuzzer target for a
+# bounded time (scripts/fuzz.sh). Run as root on Debian 12.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    the normal build only
@@ -64,4 +65,7 @@ for t in "$top"/build/tests/unit/test_* "$top"/build/tests/netns/test_*; do
     fi
 done
 ((fail)) && exit 1
+
+echo "== libFuzzer targets, ${FUZZ_SECONDS:-60} s each (docs/fuzzing.md)"
+"$top/scripts/fuzz.sh"
 echo "== all tests passed"

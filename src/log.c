@@ -25,7 +25,7 @@ log_init(const char *ident, enum log_level max_level, bool syslog_prefix)
     log_prefix = syslog_prefix;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vemit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {
     char msg[1024];
