@@ -42,6 +42,10 @@
 #define CONTROL_DEFAULT_MAX_CLIENTS 1024
 #define CONTROL_DEFAULT_MAX_REQUEST (64u * 1024)
 #define CONTROL_DEFAULT_MAX_OUTPUT (4u * 1024 * 1024)
+/* Unread replies over all clients. Without it the bound would be
+ * max_clients x max_output_bytes (4 GiB at the defaults); over it, the
+ * client holding the most is dropped. */
+#define CONTROL_TOTAL_OUTPUT (64u * 1024 * 1024)
 
 /* Bytes read from one client per readable event: enough for a large request
  * in a few reads, small enough that one busy client cannot starve the rest
@@ -427,6 +431,40 @@ control_client_flush(struct control_client *c)
     }
 }
 
+/* Drops the greediest readers while all unread replies together are over
+ * CONTROL_TOTAL_OUTPUT: many clients that each stay under their own limit
+ * must not add up to gigabytes. */
+static void
+control_enforce_total_output(struct control *ctl)
+{
+    for (;;) {
+        struct control_client *c, *greediest = NULL;
+        size_t total = 0, most = 0;
+
+        TAILQ_FOREACH (c, &ctl->clients, link) {
+            if (c->dead) {
+                continue;
+            }
+            size_t n = evbuffer_get_length(c->out);
+            total += n;
+            if (n > most) {
+                most = n;
+                greediest = c;
+            }
+        }
+        if (total <= CONTROL_TOTAL_OUTPUT || !greediest) {
+            return;
+        }
+        ctl->stats.dropped_slow++;
+        if (log_ratelimit_ok(&ctl->log_rl)) {
+            log_warnx("control: %zu bytes of replies unread over all clients: dropping "
+                      "client pid %ld uid %u (%zu bytes)", total, (long) greediest->pid,
+                      (unsigned int) greediest->uid, most);
+        }
+        control_client_kill(greediest);
+    }
+}
+
 /* Queues one line. A client whose unread output goes over the limit is
  * not reading its replies and is dropped: holding on to more would let one
  * stuck client eat the daemon's memory. */
@@ -460,6 +498,7 @@ control_client_send(struct control_client *c, const char *text, size_t len)
     if (evbuffer_get_length(c->out)) {
         event_add(c->ev_write, NULL);
     }
+    control_enforce_total_output(ctl);
 }
 
 static void

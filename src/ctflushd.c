@@ -305,7 +305,7 @@ ctfd_limits(const struct ctf_config *cfg, struct jobq_limits *l, struct control_
     cl->max_clients = cfg->max_clients;
     cl->max_request_bytes = cfg->max_request_bytes;
     cl->client_timeout_ms = cfg->client_timeout_ms;
-    cl->max_output_bytes = 16u << 20;
+    cl->max_output_bytes = 4u << 20;  /* control.c also caps the total. */
 }
 
 static bool

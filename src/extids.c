@@ -149,6 +149,16 @@ extids_parse_item(const char *s, size_t n, struct ctf_prefix *out)
     if (has_plen && plen > out->plen) {
         return EINVAL;
     }
+    if (out->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&out->addr.v6)) {
+        /* ::ffff:10.0.0.5 is the VM's IPv4 address: its conntrack entries
+         * are IPv4 ones, which an IPv6 prefix would never match. */
+        uint8_t v4[4];
+        memcpy(v4, &out->addr.b[12], 4);
+        memset(&out->addr, 0, sizeof out->addr);
+        memcpy(out->addr.b, v4, 4);
+        out->family = AF_INET;
+        out->plen = 32;
+    }
     if (extids_addr_is_unusable(out)) {
         return EINVAL;
     }

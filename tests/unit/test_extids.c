@@ -150,6 +150,9 @@ test_ips_kube_ovn(void **state)
     check_ips("10.16.0.5", "10.16.0.5", 0, "");
     check_ips("10.16.0.5,fd00:10:16::5", "10.16.0.5,fd00:10:16::5", 0, "");
     check_ips("fd00:10:16::5,10.16.0.5", "fd00:10:16::5,10.16.0.5", 0, "");
+    /* IPv4-mapped IPv6 is the VM's IPv4 address (its entries are IPv4). */
+    check_ips("::ffff:10.16.0.7", "10.16.0.7", 0, "");
+    check_ips("10.16.0.7,::ffff:10.16.0.7/120", "10.16.0.7", 0, "");
 }
 
 static void
@@ -240,7 +243,7 @@ test_ips_v6_forms(void **state)
     check_ips("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1", 0, "");
     check_ips("::1", "::1", 0, "");
     check_ips("fe80::1", "fe80::1", 0, "");
-    check_ips("::ffff:10.0.0.1", "::ffff:10.0.0.1", 0, "");
+    check_ips("::ffff:10.0.0.1", "10.0.0.1", 0, "");   /* IPv4-mapped: the IPv4 host. */
     check_ips("64:ff9b::10.0.0.1", "64:ff9b::a00:1", 0, "");
     /* Forms other tools print but OVSDB values never hold. */
     check_ips("fe80::1%eth0", "", 1, "fe80::1%eth0");
