@@ -435,7 +435,7 @@ engine_run_planned(struct engine_run *r, const struct flush_job *job,
  * both when both want the dump. */
 static int
 engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, size_t n,
-                 char *errbuf, size_t errlen)
+                 bool dry_run, char *errbuf, size_t errlen)
 {
     const struct engine_opts *o = r->opts;
     uint64_t count = engine_table_count();
@@ -448,9 +448,26 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     bool have[2];
     int err = 0;
 
-    r->stats->chunks++;
+    if (!dry_run) {
+        r->stats->chunks++;
+    }
     for (int f = 0; f < 2; f++) {
-        have[f] = flush_job_family_part(chunk, f ? AF_INET6 : AF_INET, &part[f]) == 0;
+        int ferr = flush_job_family_part(chunk, f ? AF_INET6 : AF_INET, &part[f]);
+        have[f] = ferr == 0;
+        if (ferr && ferr != ENOENT) {
+            if (f && have[0]) {
+                flush_job_destroy(&part[0]);
+            }
+            snprintf(errbuf, errlen, "splitting a chunk by family: %s", strerror(ferr));
+            return ferr;
+        }
+    }
+    if (!have[0] && !have[1] && !chunk->local_any) {
+        /* Chunking can leave a chunk whose local and peer prefixes are of
+         * different families: it matches nothing, and no strategy (a forced
+         * filtered flush least of all) needs to run for it. */
+        log_debug("chunk %zu/%zu: no same-family local/peer pair, nothing to do", i + 1, n);
+        return 0;
     }
     if (!have[0] || !have[1]) {
         /* One family (or a whole-zone job): plan it as it is. */
@@ -464,6 +481,9 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
             snprintf(errbuf, errlen, "%s", plan[0].reason);
             return err;
         }
+        if (dry_run) {
+            return 0;
+        }
         log_debug("chunk %zu/%zu: %s", i + 1, n, plan[0].reason);
         return engine_run_planned(r, chunk, &plan[0], errbuf, errlen);
     }
@@ -474,7 +494,9 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
             snprintf(errbuf, errlen, "%s: %s", f ? "IPv6" : "IPv4", plan[f].reason);
         }
     }
-    if (!err && plan[0].strategy == CT_STRATEGY_DUMP && plan[1].strategy == CT_STRATEGY_DUMP) {
+    if (err || dry_run) {
+        /* Nothing to run. */
+    } else if (plan[0].strategy == CT_STRATEGY_DUMP && plan[1].strategy == CT_STRATEGY_DUMP) {
         log_debug("chunk %zu/%zu: dump (both families, one pass)", i + 1, n);
         err = engine_run_planned(r, chunk, &plan[0], errbuf, errlen);
     } else {
@@ -517,8 +539,14 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
     }
     stats->table_before = engine_table_count();
 
+    /* A forced strategy is checked against every chunk before the first one
+     * runs: refusing half-way would leave the job half done (the earlier
+     * chunks' entries already deleted) and still report a refusal. */
+    for (size_t i = 0; !err && o.force != CT_STRATEGY_AUTO && i < n_chunks; i++) {
+        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, true, errbuf, errlen);
+    }
     for (size_t i = 0; !err && i < n_chunks; i++) {
-        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, errbuf, errlen);
+        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, false, errbuf, errlen);
         engine_progress(&r, true);
     }
     flush_job_array_free(chunks, n_chunks);
