@@ -56,6 +56,8 @@ int ctf_prefix_list_copy(struct ctf_prefix_list *dst, const struct ctf_prefix_li
 bool ctf_prefix_is_host(const struct ctf_prefix *);
 bool ctf_prefix_contains(const struct ctf_prefix *, int family, const union ctf_inaddr *);
 int ctf_prefix_cmp(const struct ctf_prefix *, const struct ctf_prefix *);
+/* Same prefixes in the same order. */
+bool ctf_prefix_list_equal(const struct ctf_prefix_list *, const struct ctf_prefix_list *);
 
 /* "10.0.0.1" for a host prefix, "10.0.0.0/24" otherwise. */
 const char *ctf_prefix_format(const struct ctf_prefix *, char buf[CTF_PREFIX_STRLEN]);

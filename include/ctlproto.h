@@ -66,6 +66,11 @@ const char *ctlproto_cmd_name(enum ctl_cmd);     /* "status", "set-ips", ... */
 /* Commands that change state: refused for peers without write rights. */
 bool ctlproto_cmd_mutates(enum ctl_cmd);
 
+/* A port name the protocol accepts: 1..CTLPROTO_PORT_MAX printable ASCII
+ * bytes, no blanks (names print unquoted in tables and logs). */
+#define CTLPROTO_PORT_MAX 255
+bool ctlproto_port_name_ok(const char *, size_t len);
+
 void ctlproto_request_init(struct ctlproto_request *);
 void ctlproto_request_destroy(struct ctlproto_request *);
 

@@ -320,3 +320,17 @@ ctf_prefix_format(const struct ctf_prefix *p, char buf[CTF_PREFIX_STRLEN])
     }
     return buf;
 }
+
+bool
+ctf_prefix_list_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (ctf_prefix_cmp(&a->items[i], &b->items[i])) {
+            return false;
+        }
+    }
+    return true;
+}

@@ -21,7 +21,6 @@
 /* Limits the daemon enforces too (ctlproto.c): checking them here makes a
  * bad value a usage error, with the usage shown, rather than a refusal. */
 #define CTLARGS_MAX_LIMIT 1000u
-#define CTLARGS_PORT_MAX 255
 
 /* Most positional arguments any command takes (set-ips PORT LIST). */
 #define CTLARGS_MAX_ARGS 2
@@ -347,23 +346,6 @@ static const struct ctlargs_opt ctlargs_pause_opts[] = {
 };
 
 /* The daemon's rule for port names (OVSDB Interface names). */
-static bool
-ctlargs_port_name_ok(const char *s)
-{
-    size_t len = strlen(s);
-
-    if (!len || len > CTLARGS_PORT_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char) s[i];
-        if (ch <= 0x20 || ch >= 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* set-ips PORT LIST. Only a literally empty LIST clears the port's IPs: a
  * list that merely parses to nothing (a file of comments, ",") is more
  * likely a mistake than a request to clear. */
@@ -374,9 +356,9 @@ ctlargs_set_ips_args(struct ctlargs *a, const char *const pos[], size_t n,
     char why[256];
     int error;
 
-    if (!ctlargs_port_name_ok(pos[0])) {
+    if (!ctlproto_port_name_ok(pos[0], strlen(pos[0]))) {
         return ctlargs_error(err, errlen, "set-ips: '%s' is not a port name (1-%d "
-                             "printable characters, no blanks)", pos[0], CTLARGS_PORT_MAX);
+                             "printable characters, no blanks)", pos[0], CTLPROTO_PORT_MAX);
     }
     a->req.port = strdup(pos[0]);
     if (!a->req.port) {

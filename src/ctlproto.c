@@ -17,7 +17,6 @@
 /* Limits that are part of the protocol (docs/protocol.md). */
 #define CTLPROTO_JOBS_DEFAULT 20
 #define CTLPROTO_JOBS_MAX 1000
-#define CTLPROTO_PORT_MAX 255
 
 static const char *const ctlproto_names[CTL_CMD_N] = {
     [CTL_CMD_STATUS] = "status",
@@ -316,7 +315,7 @@ ctlproto_parse_flush(struct ctlproto_err *e, const struct json_value *obj,
 
 /* Port names are OVSDB Interface names: short, printable, no blanks (so
  * they print unquoted in ctflushctl's tables and log lines). */
-static bool
+bool
 ctlproto_port_name_ok(const char *s, size_t len)
 {
     if (!len || len > CTLPROTO_PORT_MAX) {

@@ -105,27 +105,13 @@ jobq_list_canon(struct ctf_prefix_list *l)
     l->n = k;
 }
 
-static bool
-jobq_lists_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
-{
-    if (a->n != b->n) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n; i++) {
-        if (ctf_prefix_cmp(&a->items[i], &b->items[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Same peers, zone and mark: two such jobs with local lists A and B do
  * together exactly what one job with local A u B does. */
 static bool
 jobq_same_but_local(const struct flush_job *a, const struct flush_job *b)
 {
     if (a->peers_any != b->peers_any
-        || (!a->peers_any && !jobq_lists_equal(&a->peers, &b->peers))) {
+        || (!a->peers_any && !ctf_prefix_list_equal(&a->peers, &b->peers))) {
         return false;
     }
     if (a->has_zone != b->has_zone || (a->has_zone && a->zone != b->zone)) {
@@ -142,7 +128,7 @@ static bool
 jobq_identical(const struct flush_job *a, const struct flush_job *b)
 {
     return jobq_same_but_local(a, b) && a->local_any == b->local_any
-           && (a->local_any || jobq_lists_equal(&a->local, &b->local));
+           && (a->local_any || ctf_prefix_list_equal(&a->local, &b->local));
 }
 
 /* Size of the union of two canonical lists. */

@@ -375,20 +375,6 @@ watcher_ports_clear(struct hmap *map)
     }
 }
 
-static bool
-watcher_ips_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
-{
-    if (a->n != b->n) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n; i++) {
-        if (ctf_prefix_cmp(&a->items[i], &b->items[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Everything the parent sees, so that any difference is sent (the order of
  * IPs too: a reordered list is rare and a redundant PORT is harmless). */
 static bool
@@ -402,7 +388,7 @@ watcher_info_equal(const struct port_info *a, const struct port_info *b)
             && a->has_zone == b->has_zone
             && a->zone == b->zone
             && a->zone_source == b->zone_source
-            && watcher_ips_equal(&a->ips, &b->ips));
+            && ctf_prefix_list_equal(&a->ips, &b->ips));
 }
 
 /* The current value of the one ct-zone key 'iface_id' uses, in 'br'. */
