@@ -422,8 +422,11 @@ def t_state_trouble():
             umount_all(w, w.state_dir)
             writes = w.ctl("status")["state"]["writes"]
             w.del_ports(["st2"])
-            st = wait_for(lambda: (lambda s: s if s["state"]["ok"] else None)(
-                w.ctl("status")), 5 * SLOW, "state ok again")
+            # A save may already have gone through between the umount and
+            # reading 'writes': wait for one more, st2's.
+            st = wait_for(lambda: (lambda s: s if s["state"]["ok"]
+                                   and s["state"]["writes"] > writes else None)(
+                w.ctl("status")), 5 * SLOW, "state ok again, with a new write")
             check(st["state"]["ok"] and st["state"]["writes"] > writes,
                   "dir writable again: state ok, writes %d -> %d"
                   % (writes, st["state"]["writes"]))
