@@ -438,9 +438,13 @@ def t_state_trouble():
                 return ({p["name"] for p in doc["ports"]},
                         [n for j in doc["jobs"] for n in j.get("ports", [])])
             w.wait_idle(10 * SLOW)
-            wait_for(lambda: not saved_names()[1], 5 * SLOW, "a save with no owed job")
+            want = {"br-int"} | {"st%d" % i for i in range(3, 8)}
+            # Saves trail events by ~100 ms: poll until the file catches up
+            # (a stale file would time out here and fail).
+            wait_for(lambda: saved_names() == (want, []), 5 * SLOW,
+                     "a save with the current table and no owed job")
             names, _ = saved_names()
-            check(names == {"br-int"} | {"st%d" % i for i in range(3, 8)},
+            check(names == want,
                   "the file written after the fix has the current table: %r" % sorted(names))
 
             # (b2) full: a 16 KiB tmpfs over the dir, filled up.
