@@ -46,15 +46,13 @@ struct watchlink {
     bool in_sync;               /* Between SYNC_BEGIN and SYNC_END. */
     bool synced_once;           /* A full snapshot arrived since start. */
     uint64_t reconnects;        /* Connected transitions after the first. */
-    uint64_t restarts;          /* Watcher processes started after the first. */
-    uint64_t starts;
+    uint64_t starts;            /* Watcher processes started (restarts: starts - 1). */
     unsigned int quick_failures;
 };
 
 struct ctfd_counters {
     uint64_t port_removals;
     uint64_t port_adds;
-    uint64_t stale_flushes;     /* Port-add jobs queued. */
 };
 
 struct ctfd {
@@ -92,8 +90,6 @@ struct ctfd {
 void ctfd_dispatch(struct ctfd *);          /* Start the next job if possible. */
 void ctfd_state_changed(struct ctfd *);     /* Schedule a state save. */
 void ctfd_reload(struct ctfd *, char *msg, size_t len); /* SIGHUP or `reload`. */
-struct wire_job_params;
-void ctfd_job_params(const struct ctfd *, struct wire_job_params *);
 
 /* ports.c */
 int ports_watcher_start(struct ctfd *);
@@ -108,7 +104,7 @@ bool ports_watcher_healthy(const struct ctfd *);
 
 /* ctlcmd.c */
 void ctlcmd_handle(struct control_client *, struct ctlproto_request *, void *ctfd);
-/* A job changed (progress or end): tell clients following it. */
-void ctlcmd_job_event(struct ctfd *, uint64_t job_id, bool ended);
+/* A job changed (started, progressed or ended): tell clients following it. */
+void ctlcmd_job_event(struct ctfd *, uint64_t job_id);
 
 #endif

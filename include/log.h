@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARNING = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 
@@ -36,5 +37,6 @@ bool log_ratelimit_ok(struct log_ratelimit *);
 uint64_t ctf_time_msec(void);       /* CLOCK_MONOTONIC in milliseconds. */
 double ctf_time_sec_f(void);        /* CLOCK_MONOTONIC in seconds, as a double. */
 double ctf_time_wall(void);         /* CLOCK_REALTIME in seconds (for display). */
+struct timeval ctf_timeval_ms(uint64_t ms);    /* For libevent timers. */
 
 #endif

@@ -10,6 +10,7 @@
 #ifndef CTF_PROC_H
 #define CTF_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,19 @@ struct bufferevent;
 struct wbuf;
 int proc_channel_next(struct evbuffer *, uint32_t *type, const uint8_t **payload, size_t *len);
 void proc_channel_drain(struct evbuffer *, size_t len);
+/* Hands every whole message in the buffer to msg_fn, draining each after it
+ * is handled. Returns 0 when all went well, or -1 (with the type in
+ * *bad_type) when a message was oversized or msg_fn found it malformed: a
+ * child that sends such a thing is broken, and the caller replaces it.
+ * msg_fn must not free the buffer. */
+typedef bool proc_msg_fn(uint32_t type, const uint8_t *payload, size_t len, void *aux);
+int proc_channel_dispatch(struct evbuffer *, proc_msg_fn *msg_fn, void *aux,
+                          uint32_t *bad_type);
+
+/* Restart backoff for a child that died 'failures' times in a row:
+ * min_ms doubling per failure, capped at max_ms. */
+unsigned int proc_backoff_ms(unsigned int failures, unsigned int min_ms, unsigned int max_ms);
+
 /* Queues one message. Returns 0, EMSGSIZE or ENOMEM. */
 int proc_channel_send(struct bufferevent *, uint32_t type, const struct wbuf *);
 

@@ -32,6 +32,8 @@ enum supervisor_state {
     SUPERVISOR_RESTARTING,      /* Waiting out the restart backoff. */
 };
 
+/* Called from the worker channel's read callback: they may hand the worker
+ * a job (supervisor_run) or stop it, but must not supervisor_shutdown. */
 struct supervisor_ops {
     /* The worker can take a job (after READY or after a job ended). */
     void (*idle)(void *aux);
@@ -51,7 +53,6 @@ struct supervisor {
     unsigned int timeout_ms;    /* No message for this long: hang. */
     enum supervisor_state state;
     pid_t pid;                  /* 0 when no worker process exists. */
-    int fd;
     struct bufferevent *bev;
     struct event *hang_timer;
     struct event *restart_timer;

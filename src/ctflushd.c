@@ -34,15 +34,7 @@
 
 static void ctfd_save_cb(evutil_socket_t, short, void *);
 
-static struct timeval
-ctfd_tv(uint64_t ms)
-{
-    struct timeval tv = { .tv_sec = (time_t) (ms / 1000),
-                          .tv_usec = (suseconds_t) ((ms % 1000) * 1000) };
-    return tv;
-}
-
-void
+static void
 ctfd_job_params(const struct ctfd *d, struct wire_job_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -76,7 +68,7 @@ ctfd_dispatch(struct ctfd *d)
     if (!q) {
         uint64_t next = jobq_next_ready_ms(&d->queue);
         if (next) {
-            struct timeval tv = ctfd_tv(next > now ? next - now : 0);
+            struct timeval tv = ctf_timeval_ms(next > now ? next - now : 0);
             evtimer_add(d->dispatch_timer, &tv);
         }
         return;
@@ -90,7 +82,7 @@ ctfd_dispatch(struct ctfd *d)
     }
     uint64_t id = q->id;
     jobq_start(&d->queue, q, ctf_time_wall());
-    ctlcmd_job_event(d, id, false);
+    ctlcmd_job_event(d, id);
 }
 
 /* Supervisor callbacks. */
@@ -106,7 +98,7 @@ ctfd_worker_progress(uint64_t id, const struct engine_stats *st, void *aux)
     struct ctfd *d = aux;
 
     jobq_progress(&d->queue, id, st);
-    ctlcmd_job_event(d, id, false);
+    ctlcmd_job_event(d, id);
 }
 
 static void
@@ -148,7 +140,7 @@ ctfd_worker_done(uint64_t id, int err, bool retryable, bool stopped, const char 
             break;
         }
     }
-    ctlcmd_job_event(d, id, true);
+    ctlcmd_job_event(d, id);
     ctfd_state_changed(d);
     /* A crashed worker is restarting; a retried job may be backing off. */
     ctfd_dispatch(d);
@@ -166,7 +158,7 @@ ctfd_state_changed(struct ctfd *d)
 {
     d->state_dirty = true;
     if (d->save_timer && !evtimer_pending(d->save_timer, NULL)) {
-        struct timeval tv = ctfd_tv(CTFD_SAVE_DELAY_MS);
+        struct timeval tv = ctf_timeval_ms(CTFD_SAVE_DELAY_MS);
         evtimer_add(d->save_timer, &tv);
     }
 }
@@ -210,7 +202,7 @@ ctfd_save_cb(evutil_socket_t fd, short what, void *aux)
     (void) fd;
     (void) what;
     if (d->state_dirty && !ctfd_save(d)) {
-        struct timeval tv = ctfd_tv(CTFD_SAVE_DELAY_MS);
+        struct timeval tv = ctf_timeval_ms(CTFD_SAVE_DELAY_MS);
         evtimer_add(d->save_timer, &tv);
     }
 }
@@ -458,7 +450,7 @@ ctfd_events(struct ctfd *d)
     }
     if (d->notify.watchdog_usec) {
         uint64_t ms = d->notify.watchdog_usec / 2000;
-        struct timeval tv = ctfd_tv(ms ? ms : 1);
+        struct timeval tv = ctf_timeval_ms(ms ? ms : 1);
         d->watchdog_timer = event_new(d->base, -1, EV_PERSIST, ctfd_watchdog_cb, d);
         if (!d->watchdog_timer || evtimer_add(d->watchdog_timer, &tv)) {
             return ENOMEM;

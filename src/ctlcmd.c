@@ -157,7 +157,7 @@ ctlcmd_status(struct ctfd *d, struct json_out *o)
     json_key(o, "watcher_pid");
     json_u64(o, (uint64_t) (d->watch.pid > 0 ? d->watch.pid : 0));
     json_key(o, "watcher_restarts");
-    json_u64(o, d->watch.restarts);
+    json_u64(o, d->watch.starts ? d->watch.starts - 1 : 0);
     json_object_end(o);
     json_key(o, "ports");
     json_u64(o, porttab_count(&d->ports));
@@ -334,7 +334,7 @@ ctlcmd_metrics(struct ctfd *d, struct json_out *o)
     v.worker_starts = d->worker.starts;
     v.worker_crashes = d->worker.crashes;
     v.worker_hangs = d->worker.hangs;
-    v.watcher_restarts = d->watch.restarts;
+    v.watcher_restarts = d->watch.starts ? d->watch.starts - 1 : 0;
     v.ovsdb_reconnects = d->watch.reconnects;
     v.control_requests = cs.requests;
     v.control_errors = cs.errors;
@@ -427,11 +427,10 @@ ctlcmd_event_client(struct control_client *c, void *aux)
 }
 
 void
-ctlcmd_job_event(struct ctfd *d, uint64_t job_id, bool ended)
+ctlcmd_job_event(struct ctfd *d, uint64_t job_id)
 {
     struct ctlcmd_event ev = { d, job_id };
 
-    (void) ended;
     if (d->control) {
         control_foreach_watching(d->control, ctlcmd_event_client, &ev);
     }
@@ -538,7 +537,7 @@ ctlcmd_cancel(struct ctfd *d, struct control_client *c, uint64_t id)
     }
     log_info("control: uid %ld cancelled job %llu", (long) control_client_uid(c),
              (unsigned long long) id);
-    ctlcmd_job_event(d, id, true);
+    ctlcmd_job_event(d, id);
     ctfd_state_changed(d);
 
     struct json_out o;

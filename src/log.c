@@ -113,6 +113,14 @@ ctf_time_wall(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+struct timeval
+ctf_timeval_ms(uint64_t ms)
+{
+    struct timeval tv = { .tv_sec = (time_t) (ms / 1000),
+                          .tv_usec = (suseconds_t) ((ms % 1000) * 1000) };
+    return tv;
+}
+
 bool
 log_ratelimit_ok(struct log_ratelimit *rl)
 {

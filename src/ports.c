@@ -176,7 +176,6 @@ ports_present(struct ctfd *d, const struct port_info *pi)
             log_info("port %s: back as the same VM within the batch window: "
                      "its removal is cancelled", pi->name);
         } else if (e && live && d->cfg.flush_on_add && e->effective.ips.n) {
-            d->counters.stale_flushes++;
             ports_batch_add(d, BATCH_ADD, &e->effective);
         }
     } else if (ch.target_changed && e) {
@@ -301,23 +300,19 @@ ports_kill(struct ctfd *d)
     }
 }
 
+static bool
+ports_handle_cb(uint32_t type, const uint8_t *p, size_t len, void *aux)
+{
+    return ports_handle(aux, type, p, len);
+}
+
 static void
 ports_read_cb(struct bufferevent *bev, void *aux)
 {
     struct ctfd *d = aux;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    const uint8_t *payload;
-    uint32_t type = 0;
-    size_t len = 0;
-    int rc;
+    uint32_t type;
 
-    while ((rc = proc_channel_next(in, &type, &payload, &len)) > 0) {
-        if (!ports_handle(d, type, payload, len)) {
-            break;
-        }
-        proc_channel_drain(in, len);
-    }
-    if (rc != 0) {
+    if (proc_channel_dispatch(bufferevent_get_input(bev), ports_handle_cb, d, &type)) {
         log_warnx("watcher %ld: malformed message (type %u): restarting it",
                   (long) d->watch.pid, type);
         bufferevent_disable(bev, EV_READ);
@@ -347,15 +342,10 @@ ports_restart_cb(evutil_socket_t fd, short what, void *aux)
 static void
 ports_schedule_restart(struct ctfd *d)
 {
-    unsigned int ms = PORTS_RESTART_MIN_MS;
+    struct timeval tv = ctf_timeval_ms(proc_backoff_ms(d->watch.quick_failures,
+                                                       PORTS_RESTART_MIN_MS,
+                                                       PORTS_RESTART_MAX_MS));
 
-    for (unsigned int i = 0; i < d->watch.quick_failures && ms < PORTS_RESTART_MAX_MS; i++) {
-        ms *= 2;
-    }
-    if (ms > PORTS_RESTART_MAX_MS) {
-        ms = PORTS_RESTART_MAX_MS;
-    }
-    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
     evtimer_add(d->watch.restart_timer, &tv);
 }
 
@@ -403,9 +393,7 @@ ports_watcher_start(struct ctfd *d)
     d->watch.in_sync = false;
     d->watch.connected = false;
     d->watch.last_heard_ms = ctf_time_msec();
-    if (d->watch.starts++) {
-        d->watch.restarts++;
-    }
+    d->watch.starts++;
     log_debug("watcher %ld started for %s", (long) pid, d->cfg.ovsdb);
     return 0;
 }
@@ -483,8 +471,7 @@ ports_arm_batch_timer(struct ctfd *d)
         }
     }
     uint64_t now = ctf_time_msec();
-    uint64_t ms = deadline > now ? deadline - now : 0;
-    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    struct timeval tv = ctf_timeval_ms(deadline > now ? deadline - now : 0);
     evtimer_add(d->batch_timer, &tv);
 }
 

@@ -185,3 +185,35 @@ proc_drop_privileges(void)
     }
     return 0;
 }
+
+int
+proc_channel_dispatch(struct evbuffer *in, proc_msg_fn *msg_fn, void *aux, uint32_t *bad_type)
+{
+    const uint8_t *payload;
+    uint32_t type = 0;
+    size_t len = 0;
+    int rc;
+
+    while ((rc = proc_channel_next(in, &type, &payload, &len)) > 0) {
+        if (!msg_fn(type, payload, len, aux)) {
+            break;
+        }
+        proc_channel_drain(in, len);
+    }
+    if (rc != 0) {
+        *bad_type = type;
+        return -1;
+    }
+    return 0;
+}
+
+unsigned int
+proc_backoff_ms(unsigned int failures, unsigned int min_ms, unsigned int max_ms)
+{
+    unsigned int ms = min_ms;
+
+    for (unsigned int i = 0; i < failures && ms < max_ms; i++) {
+        ms *= 2;
+    }
+    return ms < max_ms ? ms : max_ms;
+}

@@ -60,11 +60,8 @@ supervisor_allowance_ms(const struct supervisor *s)
 static void
 supervisor_arm_hang_timer(struct supervisor *s)
 {
-    unsigned int ms = supervisor_allowance_ms(s);
-    struct timeval tv = {
-        .tv_sec = ms / 1000,
-        .tv_usec = (ms % 1000) * 1000,
-    };
+    struct timeval tv = ctf_timeval_ms(supervisor_allowance_ms(s));
+
     evtimer_add(s->hang_timer, &tv);
 }
 
@@ -112,7 +109,6 @@ supervisor_init(struct supervisor *s, struct event_base *base,
     s->aux = aux;
     s->wcfg = *wcfg;
     s->timeout_ms = timeout_ms ? timeout_ms : 30000;
-    s->fd = -1;
     s->hang_timer = evtimer_new(base, supervisor_hang_cb, s);
     s->restart_timer = evtimer_new(base, supervisor_restart_cb, s);
     if (!s->hang_timer || !s->restart_timer) {
@@ -125,16 +121,11 @@ supervisor_init(struct supervisor *s, struct event_base *base,
 static void
 supervisor_schedule_restart(struct supervisor *s)
 {
-    unsigned int ms = SUPERVISOR_RESTART_MIN_MS;
+    struct timeval tv = ctf_timeval_ms(proc_backoff_ms(s->quick_failures,
+                                                       SUPERVISOR_RESTART_MIN_MS,
+                                                       SUPERVISOR_RESTART_MAX_MS));
 
-    for (unsigned int i = 0; i < s->quick_failures && ms < SUPERVISOR_RESTART_MAX_MS; i++) {
-        ms *= 2;
-    }
-    if (ms > SUPERVISOR_RESTART_MAX_MS) {
-        ms = SUPERVISOR_RESTART_MAX_MS;
-    }
     s->state = SUPERVISOR_RESTARTING;
-    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
     evtimer_add(s->restart_timer, &tv);
 }
 
@@ -167,7 +158,6 @@ supervisor_start(struct supervisor *s)
     bufferevent_setcb(s->bev, supervisor_read_cb, NULL, supervisor_event_cb, s);
     bufferevent_enable(s->bev, EV_READ);
     s->pid = pid;
-    s->fd = fd;
     s->state = SUPERVISOR_STARTING;
     s->stopping = false;
     s->starts++;
@@ -282,26 +272,19 @@ supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t 
     return false;
 }
 
+static bool
+supervisor_handle_cb(uint32_t type, const uint8_t *p, size_t len, void *aux)
+{
+    return supervisor_handle(aux, type, p, len);
+}
+
 static void
 supervisor_read_cb(struct bufferevent *bev, void *aux)
 {
     struct supervisor *s = aux;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    const uint8_t *payload;
-    uint32_t type = 0;
-    size_t len = 0;
-    int rc;
+    uint32_t type;
 
-    while ((rc = proc_channel_next(in, &type, &payload, &len)) > 0) {
-        if (!supervisor_handle(s, type, payload, len)) {
-            break;
-        }
-        proc_channel_drain(in, len);
-        if (!s->bev) {
-            return;             /* A callback shut us down. */
-        }
-    }
-    if (rc != 0) {
+    if (proc_channel_dispatch(bufferevent_get_input(bev), supervisor_handle_cb, s, &type)) {
         /* A worker we cannot understand is broken: replace it. */
         log_warnx("worker %ld: malformed message (type %u): killing it",
                   (long) s->pid, type);
@@ -344,7 +327,6 @@ supervisor_reap(struct supervisor *s, pid_t pid, int status)
         bufferevent_free(s->bev);
         s->bev = NULL;
     }
-    s->fd = -1;
     s->pid = 0;
     evtimer_del(s->hang_timer);
 
