@@ -112,6 +112,9 @@ struct control {
     struct control_client_list clients;     /* Live and dead (until reaped). */
     struct control_stats stats;
     struct log_ratelimit log_rl;    /* Lines a client can trigger at will. */
+    size_t out_total;               /* Unread reply bytes over live clients, kept
+                                     * by control_out_cb so that the budget check
+                                     * costs nothing per reply. */
 };
 
 static void control_client_update(struct control_client *);
@@ -338,6 +341,8 @@ control_client_kill(struct control_client *c)
         return;
     }
     c->dead = true;
+    /* Its replies will never be read: out of the total budget at once. */
+    evbuffer_drain(c->out, evbuffer_get_length(c->out));
     event_del(c->ev_read);
     event_del(c->ev_write);
     event_del(c->ev_timer);
@@ -373,6 +378,7 @@ control_client_free(struct control_client *c)
         evbuffer_free(c->in);
     }
     if (c->out) {
+        c->ctl->out_total -= evbuffer_get_length(c->out);
         evbuffer_free(c->out);
     }
     free(c->watch_ids);
@@ -431,37 +437,44 @@ control_client_flush(struct control_client *c)
     }
 }
 
+/* Keeps out_total in step with every client's output buffer. */
+static void
+control_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *aux)
+{
+    struct control *ctl = aux;
+
+    (void) buf;
+    ctl->out_total += info->n_added;
+    ctl->out_total -= info->n_deleted;
+}
+
 /* Drops the greediest readers while all unread replies together are over
  * CONTROL_TOTAL_OUTPUT: many clients that each stay under their own limit
  * must not add up to gigabytes. */
 static void
 control_enforce_total_output(struct control *ctl)
 {
-    for (;;) {
+    while (ctl->out_total > CONTROL_TOTAL_OUTPUT) {
         struct control_client *c, *greediest = NULL;
-        size_t total = 0, most = 0;
+        size_t most = 0;
 
         TAILQ_FOREACH (c, &ctl->clients, link) {
-            if (c->dead) {
-                continue;
-            }
-            size_t n = evbuffer_get_length(c->out);
-            total += n;
+            size_t n = c->dead ? 0 : evbuffer_get_length(c->out);
             if (n > most) {
                 most = n;
                 greediest = c;
             }
         }
-        if (total <= CONTROL_TOTAL_OUTPUT || !greediest) {
+        if (!greediest) {
             return;
         }
         ctl->stats.dropped_slow++;
         if (log_ratelimit_ok(&ctl->log_rl)) {
             log_warnx("control: %zu bytes of replies unread over all clients: dropping "
-                      "client pid %ld uid %u (%zu bytes)", total, (long) greediest->pid,
-                      (unsigned int) greediest->uid, most);
+                      "client pid %ld uid %u (%zu bytes)", ctl->out_total,
+                      (long) greediest->pid, (unsigned int) greediest->uid, most);
         }
-        control_client_kill(greediest);
+        control_client_kill(greediest);     /* Drains its buffer. */
     }
 }
 
@@ -961,7 +974,8 @@ control_accept_one(struct control *ctl, int fd)
     c->ev_write = event_new(ctl->base, fd, EV_WRITE | EV_PERSIST,
                             control_client_write_cb, c);
     c->ev_timer = evtimer_new(ctl->base, control_client_timer_cb, c);
-    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer) {
+    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer
+        || !evbuffer_add_cb(c->out, control_out_cb, ctl)) {
         control_client_free(c);
         return;
     }

@@ -944,6 +944,51 @@ test_slow_reader_dropped(void **state)
 /* A client that pipelines far more than the socket holds, reading its
  * replies only as it goes, is held back (its requests are left unread while
  * its replies queue), not dropped for a full output buffer. */
+/* Clients that each stay under their own output limit must not add up past
+ * the total budget (64 MiB in control.c): the greediest are dropped until it
+ * holds, and a client that reads is still served. */
+static void
+test_total_output_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct control_limits limits = default_limits;
+    struct client *cl[12], *other;
+    const size_t n = sizeof cl / sizeof cl[0];
+
+    limits.max_output_bytes = 8u << 20;
+    limits.max_clients = 64;
+    open_control(f, &limits, NULL);
+    for (size_t i = 0; i < n; i++) {
+        cl[i] = client_new(f);
+    }
+    wait_clients(f, n);
+    f->flood_lines = 112;
+    f->flood_size = 64 * 1024;      /* 7 MiB each, under 8: 84 MiB in all. */
+    for (size_t i = 0; i < n; i++) {
+        client_send_str(f, cl[i], "{\"cmd\":\"metrics\"}\n");
+    }
+    uint64_t deadline = ctf_time_msec() + DEADLINE_MS;
+    while (f->calls[CTL_CMD_METRICS] < n) {
+        if (ctf_time_msec() > deadline) {
+            fail_msg("only %u of %zu metrics requests handled", f->calls[CTL_CMD_METRICS], n);
+        }
+        pump(f);
+        poll(NULL, 0, 1);
+    }
+    /* 84 MiB minus what the sockets hold is still over 64 MiB: at least two
+     * clients go, and none for its own limit (each is under it). */
+    assert_true(stats(f).dropped_slow >= 2);
+    assert_true(stats(f).clients <= n - 2);
+
+    other = client_new(f);
+    client_send_str(f, other, STATUS);
+    expect_status(f, other);
+    client_free(other);
+    for (size_t i = 0; i < n; i++) {
+        client_free(cl[i]);
+    }
+}
+
 static void
 test_pipelining_backpressure(void **state)
 {
@@ -1220,6 +1265,7 @@ main(void)
         T(test_half_close),
         T(test_max_clients),
         T(test_slow_reader_dropped),
+        T(test_total_output_bounded),
         T(test_pipelining_backpressure),
         T(test_forbidden_for_others),
         T(test_group_may_write),
