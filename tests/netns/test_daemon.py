@@ -68,7 +68,7 @@ def t_kube_ovn():
 
         w.del_ports(["tap0", "tap1", "tap2"])
         took = gone_within(w, ips[:3], 1.0)
-        check(True, "deleted ports' entries gone in %.2f s (limit 1 s)" % took)
+        check(took <= 1.0 * SLOW, "deleted ports' entries gone in %.2f s (limit 1 s)" % took)
         ents = w.entries()
         check(all(w.count(ip, entries=ents) == 40 for ip in ips[3:]),
               "the other ports' entries are intact (40 each)")
@@ -165,7 +165,8 @@ def t_replug():
         w.del_ports(["tapr"])
         w.add_port("tapr", iface_ids={"iface-id": "vm-r", "ip": "10.0.3.4"})
         gone_within(w, ["10.0.3.3"], 3.0)
-        check(True, "re-plug with another IP does not cancel the removal")
+        check(w.count("10.0.3.3") == 0 and w.ctl("status")["replugs_cancelled"] == 1,
+              "re-plug with another IP does not cancel the removal")
 
 
 def t_stale_on_add():
@@ -227,7 +228,7 @@ def t_ovsdb_restart():
         w.stop_ovsdb()
         wait_for(lambda: not w.ctl("status")["ovsdb_connected"], 10 * SLOW,
                  "status to show OVSDB disconnected")
-        check(True, "status shows OVSDB disconnected")
+        check(not w.ctl("status")["ovsdb_connected"], "status shows OVSDB disconnected")
         w.start_ovsdb()
         wait_for(lambda: w.ctl("status")["ovsdb_connected"], 20 * SLOW, "reconnect")
         time.sleep(0.5)
