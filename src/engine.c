@@ -222,10 +222,16 @@ engine_dump_family(struct engine_run *r, const struct flush_job *job,
             return d.err;
         }
         if (err == ENOBUFS && attempt < ENGINE_MAX_DUMP_RESTARTS) {
-            /* Part of the dump was lost. What we already deleted is gone, so
-             * the next dump only sees what is left. */
+            /* Part of the dump was lost. Send the deletes still batched
+             * first: the kernel runs them within the send, so the next dump
+             * sees only what is left and asks for nothing twice. */
             r->stats->dump_restarts++;
             log_info("dump overran the receive buffer, dumping again");
+            err = ctsock_batch_flush(del);
+            if (err) {
+                snprintf(errbuf, errlen, "sending deletes: %s", strerror(err));
+                return err;
+            }
             continue;
         }
         if (err) {
