@@ -48,10 +48,19 @@ unsigned int proc_backoff_ms(unsigned int failures, unsigned int min_ms, unsigne
 /* Queues one message. Returns 0, EMSGSIZE or ENOMEM. */
 int proc_channel_send(struct bufferevent *, uint32_t type, const struct wbuf *);
 
-/* Drops every capability (effective, permitted, inheritable) and sets
- * no_new_privs, for a child that needs none (the OVSDB watcher only reads a
- * unix socket). Returns 0 or an errno. */
-int proc_drop_privileges(void);
+/* Capabilities as bit masks, bit n for capability number n (CAP_NET_ADMIN
+ * is 12, so PROC_CAP(CAP_NET_ADMIN) == 1 << 12). */
+#define PROC_CAP(cap) (UINT64_C(1) << (cap))
+
+/* Narrows this process's capabilities: permitted becomes permitted & keep,
+ * effective becomes effective_want & the new permitted (raising an effective
+ * capability that is permitted is allowed), inheritable is cleared, and
+ * no_new_privs is set. A capability dropped from permitted is gone for this
+ * process and its children for good. Returns 0 or an errno. */
+int proc_caps_limit(uint64_t keep, uint64_t effective_want);
+
+/* This process's effective and permitted sets. Returns 0 or an errno. */
+int proc_caps_get(uint64_t *effective, uint64_t *permitted);
 
 /* "exited 0", "exited 3", "killed by SIGKILL": for logs and status. */
 const char *proc_status_str(int status, char *buf, size_t len);

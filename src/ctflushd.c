@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "oneshot.h"
 #include "probe.h"
+#include "proc.h"
 #include "wire.h"
 
 /* Coalesces state saves: at most one serialisation per this many ms. */
@@ -539,6 +541,18 @@ ctfd_main(int argc, char *argv[])
         config_destroy(&d.cfg);
         config_cli_destroy(&d.cli);
         return 4;
+    }
+    /* The parent uses no capability itself. It keeps the ones its children
+     * need as permitted only, to hand them over when it forks them again:
+     * the worker's (worker.c) and the watcher's optional CAP_DAC_OVERRIDE
+     * (ports.c). Before any thread exists: capabilities are per thread. */
+    rc = proc_caps_limit(PROC_CAP(CAP_NET_ADMIN) | PROC_CAP(CAP_SYS_ADMIN)
+                         | PROC_CAP(CAP_DAC_OVERRIDE), 0);
+    if (rc) {
+        log_warnx("cannot drop capabilities: %s", strerror(rc));
+        config_destroy(&d.cfg);
+        config_cli_destroy(&d.cli);
+        return 1;
     }
     /* A client that hangs up must cost us an EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);

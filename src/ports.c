@@ -18,6 +18,7 @@
 #include "ctflushd.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,18 +70,54 @@ ports_watch_args(const struct ctfd *d)
     return a;
 }
 
+/* Whether the OVSDB remote is a unix socket that another user owns (or, before
+ * it exists, whose directory another user owns), as when ovsdb-server runs as
+ * the openvswitch user: connecting then takes CAP_DAC_OVERRIDE, if the
+ * operator granted it (systemd/ctflushd.service shows how). */
+static bool
+ports_ovsdb_socket_foreign(const char *remote)
+{
+    struct stat st;
+    char dir[4096];
+
+    if (strncmp(remote, "unix:", 5)) {
+        return false;
+    }
+    remote += 5;
+    if (!stat(remote, &st)) {
+        return st.st_uid != geteuid();
+    }
+    const char *slash = strrchr(remote, '/');
+    if (!slash || (size_t) (slash - remote) >= sizeof dir) {
+        return false;
+    }
+    snprintf(dir, sizeof dir, "%.*s", (int) (slash - remote), remote);
+    return !stat(dir[0] ? dir : "/", &st) && st.st_uid != geteuid();
+}
+
 static void
 ports_watcher_main(int fd, void *arg)
 {
     struct ports_watch_args *a = arg;
-    int err = proc_drop_privileges();
+    uint64_t keep = 0;
 
     /* The watcher only talks to ovsdb-server over a socket: it keeps no
      * capability, so a bug in it (or in libopenvswitch) cannot touch the
-     * conntrack table. */
+     * conntrack table. The one exception only lets it open files. */
+    if (ports_ovsdb_socket_foreign(a->wc.remote)) {
+        keep = PROC_CAP(CAP_DAC_OVERRIDE);
+    }
+    int err = proc_caps_limit(keep, keep);
     if (err) {
         log_warnx("watcher: cannot drop privileges: %s", strerror(err));
         exit(1);
+    }
+    if (keep) {
+        uint64_t eff, perm;
+        bool kept = !proc_caps_get(&eff, &perm) && (eff & keep);
+        log_info("watcher: %s is another user's: %s", a->wc.remote,
+                 kept ? "keeping CAP_DAC_OVERRIDE to connect"
+                      : "no CAP_DAC_OVERRIDE to connect with");
     }
     watcher_main(fd, &a->wc);
 }

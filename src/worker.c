@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "engine.h"
 #include "log.h"
 #include "probe.h"
+#include "proc.h"
 #include "wire.h"
 
 struct worker_run {
@@ -103,6 +105,19 @@ worker_run_job(struct worker_run *w, const struct ct_caps *caps,
     flush_job_destroy(&job);
 }
 
+/* Keeps exactly caps (as far as they are permitted), effective. A worker that
+ * cannot narrow its capabilities must not run with more than it should. */
+static void
+worker_limit_caps(uint64_t caps)
+{
+    int err = proc_caps_limit(caps, caps);
+
+    if (err) {
+        log_warnx("worker: cannot set capabilities: %s", strerror(err));
+        exit(1);
+    }
+}
+
 void
 worker_main(int fd, void *arg)
 {
@@ -115,6 +130,9 @@ worker_main(int fd, void *arg)
     if (cfg->nice && setpriority(PRIO_PROCESS, 0, cfg->nice) < 0) {
         log_warn("worker: setpriority(%d)", cfg->nice);
     }
+    /* The parent holds these as permitted only; make them effective here.
+     * CAP_SYS_ADMIN is for the probe's throwaway namespace and nothing else. */
+    worker_limit_caps(PROC_CAP(CAP_NET_ADMIN) | (cfg->probe ? PROC_CAP(CAP_SYS_ADMIN) : 0));
     if (cfg->probe) {
         int err = probe_run(&caps, true);
         if (err) {
@@ -122,6 +140,7 @@ worker_main(int fd, void *arg)
                       strerror(err));
             ct_caps_init_unproven(&caps, "probe failed");
         }
+        worker_limit_caps(PROC_CAP(CAP_NET_ADMIN));
     } else {
         ct_caps_init_unproven(&caps, "probe disabled");
     }

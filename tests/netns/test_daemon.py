@@ -18,12 +18,19 @@ daemon) and checks the kernel table with conntrack(8):
   ovsdb-restart ovsdb-server restarted under the daemon -> still flushed
   worker-kill   worker SIGKILLed mid-job -> retried and completed
   worker-hang   worker SIGSTOPped mid-job -> killed after the timeout, retried
+  privileges    from /proc/PID/status: the parent holds its children's
+                capabilities as permitted only, the worker CAP_NET_ADMIN only
+                once probed (a restarted one probes again), the watcher none;
+                an OVSDB socket owned by another user (root without
+                CAP_DAC_OVERRIDE is refused) -> the watcher keeps exactly
+                CAP_DAC_OVERRIDE, reconnects, and removals still flush
 
     test_daemon.py BUILD_DIR
 """
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -281,6 +288,74 @@ def t_worker_hang():
         check(w.ctl("status")["worker"]["hangs"] >= 1, "status counts the hang")
 
 
+CAP_DAC_OVERRIDE, CAP_NET_ADMIN, CAP_SYS_ADMIN = 1, 12, 21
+
+
+def proc_caps(pid):
+    """(CapEff, CapPrm, NoNewPrivs) of a process, as ints."""
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            fields[key] = val.strip()
+    return (int(fields["CapEff"], 16), int(fields["CapPrm"], 16), int(fields["NoNewPrivs"]))
+
+
+def bits(*caps):
+    return sum(1 << c for c in caps)
+
+
+def t_privileges():
+    with World(BUILD, "privs") as w:
+        w.add_port("tap0", iface_ids={"ip": "10.0.20.1"})
+        w.add_port("tap1", iface_ids={"ip": "10.0.20.2"})
+        w.fill(entries_for(["10.0.20.1", "10.0.20.2"], PEERS))
+        w.start_daemon()
+        st = w.ctl("status")
+        parent, worker, watcher = st["pid"], st["worker"]["pid"], st["ovsdb"]["watcher_pid"]
+        child_caps = bits(CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_OVERRIDE)
+        check(proc_caps(parent) == (0, child_caps, 1),
+              "parent: nothing effective, its children's three permitted, no_new_privs "
+              "(CapEff/CapPrm/NoNewPrivs %r)" % (proc_caps(parent),))
+        check(proc_caps(worker) == (bits(CAP_NET_ADMIN), bits(CAP_NET_ADMIN), 1),
+              "probed worker: CAP_NET_ADMIN only (%r)" % (proc_caps(worker),))
+        check(proc_caps(watcher) == (0, 0, 1),
+              "watcher on root's socket: no capability (%r)" % (proc_caps(watcher),))
+
+        # A new worker comes from the parent's permitted set and probes again.
+        os.kill(worker, signal.SIGKILL)
+        st = wait_for(lambda: (lambda s: s["worker"]["pid"] not in (0, worker)
+                               and s["worker"]["state"] == "idle" and s)(w.ctl("status")),
+                      30 * SLOW, "a new, probed worker")
+        check("zone-flush=yes" in (st["worker"]["caps"] or ""),
+              "the new worker proved kernel features again: %s" % st["worker"]["caps"])
+        check(proc_caps(st["worker"]["pid"]) == (bits(CAP_NET_ADMIN), bits(CAP_NET_ADMIN), 1),
+              "the new worker holds CAP_NET_ADMIN only")
+
+        # ovsdb-server's socket as another user's (the openvswitch user on
+        # Fedora/RHEL): root needs CAP_DAC_OVERRIDE to connect.
+        os.chown(w.db_sock, 65534, 65534)
+        os.chmod(w.db_sock, 0o750)
+        r = subprocess.run(["setpriv", "--bounding-set=-dac_override", "--",
+                            "ovsdb-client", "--timeout=5", "list-dbs", "unix:" + w.db_sock],
+                           capture_output=True, text=True)
+        check(r.returncode != 0 and "denied" in r.stderr,
+              "root without CAP_DAC_OVERRIDE cannot connect: %s" % r.stderr.strip())
+        os.kill(watcher, signal.SIGKILL)
+        st = wait_for(lambda: (lambda s: s["ovsdb"]["watcher_pid"] not in (0, watcher)
+                               and s["ovsdb"]["synced"] and s)(w.ctl("status")),
+                      30 * SLOW, "a new watcher, connected and synced")
+        watcher = st["ovsdb"]["watcher_pid"]
+        check(proc_caps(watcher) == (bits(CAP_DAC_OVERRIDE), bits(CAP_DAC_OVERRIDE), 1),
+              "watcher on another user's socket: CAP_DAC_OVERRIDE only (%r)"
+              % (proc_caps(watcher),))
+        check("is another user's: keeping CAP_DAC_OVERRIDE" in w.log_text(),
+              "the log says why it kept it")
+        w.del_ports(["tap0"])
+        gone_within(w, ["10.0.20.1"], 10)
+        check(w.count("10.0.20.2") == len(PEERS), "the other port's entries are intact")
+
+
 TESTS = [
     ("kube-ovn", t_kube_ovn),
     ("antrea", t_antrea),
@@ -294,6 +369,7 @@ TESTS = [
     ("ovsdb-restart", t_ovsdb_restart),
     ("worker-kill", t_worker_kill),
     ("worker-hang", t_worker_hang),
+    ("privileges", t_privileges),
 ]
 
 if __name__ == "__main__":
