@@ -29,7 +29,11 @@ struct control;
 struct control_client;
 
 struct control_limits {
-    unsigned int max_clients;       /* Over it: "busy" reply and close. */
+    unsigned int max_clients;       /* Over it: "busy" reply and close. The
+                                     * last CONTROL_PRIVILEGED_SLOTS of them
+                                     * (at most half) only take peers that may
+                                     * mutate, so that no flood of read-only
+                                     * clients locks the operator out. */
     size_t max_request_bytes;       /* One request line. */
     unsigned int client_timeout_ms; /* A started request must finish within it;
                                      * an idle client is closed after it too
@@ -52,6 +56,7 @@ struct control_stats {
     uint64_t timeouts;
     uint64_t dropped_slow;          /* Closed for not reading replies. */
     unsigned int clients;           /* Connected now. */
+    unsigned int readonly_clients;  /* Of them, peers that may not mutate. */
 };
 
 /* Called for each well-formed, authorised request. The handler must reply

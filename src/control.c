@@ -40,6 +40,9 @@
 /* Defaults for limits given as zero (those of config.h where it has them).
  * A zero client_timeout_ms is not replaced: it means "no timeouts". */
 #define CONTROL_DEFAULT_MAX_CLIENTS 1024
+/* Slots kept for peers that may mutate (root, the write group): the
+ * operator's way in while read-only clients hold every other slot. */
+#define CONTROL_PRIVILEGED_SLOTS 16
 #define CONTROL_DEFAULT_MAX_REQUEST (64u * 1024)
 #define CONTROL_DEFAULT_MAX_OUTPUT (4u * 1024 * 1024)
 /* Unread replies over all clients. Without it the bound would be
@@ -353,6 +356,9 @@ control_client_kill(struct control_client *c)
     c->n_watch = 0;
     c->watching = false;
     ctl->stats.clients--;
+    if (!c->may_write) {
+        ctl->stats.readonly_clients--;
+    }
     event_active(ctl->ev_reap, EV_TIMEOUT, 0);
 }
 
@@ -949,7 +955,17 @@ control_accept_one(struct control *ctl, int fd)
         close(fd);
         return;
     }
-    if (ctl->stats.clients >= ctl->limits.max_clients) {
+    bool may_write = cred.uid == 0
+                     || (ctl->auth.group_write && ctl->auth.group != (gid_t) -1
+                         && (cred.gid == ctl->auth.group
+                             || control_peer_in_group(fd, cred.pid, ctl->auth.group)));
+    unsigned int reserved = ctl->limits.max_clients / 2;
+    if (reserved > CONTROL_PRIVILEGED_SLOTS) {
+        reserved = CONTROL_PRIVILEGED_SLOTS;
+    }
+    if (ctl->stats.clients >= ctl->limits.max_clients
+        || (!may_write
+            && ctl->stats.readonly_clients >= ctl->limits.max_clients - reserved)) {
         control_refuse_busy(ctl, fd);
         return;
     }
@@ -964,10 +980,7 @@ control_accept_one(struct control *ctl, int fd)
     c->uid = cred.uid;
     c->gid = cred.gid;
     c->pid = cred.pid;
-    c->may_write = cred.uid == 0
-                   || (ctl->auth.group_write && ctl->auth.group != (gid_t) -1
-                       && (cred.gid == ctl->auth.group
-                           || control_peer_in_group(fd, cred.pid, ctl->auth.group)));
+    c->may_write = may_write;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     c->ev_read = event_new(ctl->base, fd, EV_READ | EV_PERSIST, control_client_read_cb, c);
@@ -984,6 +997,9 @@ control_accept_one(struct control *ctl, int fd)
     TAILQ_INSERT_TAIL(&ctl->clients, c, link);
     ctl->stats.accepted++;
     ctl->stats.clients++;
+    if (!may_write) {
+        ctl->stats.readonly_clients++;
+    }
     event_add(c->ev_read, NULL);
     control_client_arm(c);
 }

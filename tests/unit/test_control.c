@@ -897,6 +897,79 @@ test_max_clients(void **state)
     client_free(c);
 }
 
+/* Connects as euid (SO_PEERCRED reports the effective uid at connect). */
+static struct client *
+client_new_as(struct fixture *f, uid_t euid)
+{
+    struct client *cl = calloc(1, sizeof *cl);
+    int err;
+
+    assert_non_null(cl);
+    assert_int_equal(seteuid(euid), 0);
+    cl->fd = sock_connect(f->path);
+    err = errno;
+    assert_int_equal(seteuid(0), 0);
+    if (cl->fd < 0) {
+        fail_msg("connect %s as uid %u: %s", f->path, (unsigned int) euid, strerror(err));
+    }
+    return cl;
+}
+
+/* Read-only peers cannot take the slots kept for peers that may mutate:
+ * with 4 slots, 2 are kept, so a third read-only client is busy while
+ * root still gets in, up to the real limit. */
+static void
+test_privileged_slots(void **state)
+{
+    struct fixture *f = *state;
+    struct control_limits limits = default_limits;
+    struct control_auth auth = default_auth;
+    struct client *ro[3], *root[3];
+
+    if (geteuid() != 0) {
+        skip();
+    }
+    limits.max_clients = 4;
+    auth.mode = 0666;
+    open_control(f, &limits, &auth);
+    ro[0] = client_new_as(f, NOBODY);
+    ro[1] = client_new_as(f, NOBODY);
+    wait_clients(f, 2);
+    assert_int_equal(stats(f).readonly_clients, 2);
+
+    ro[2] = client_new_as(f, NOBODY);
+    expect_error(f, ro[2], CTL_E_BUSY);
+    expect_eof(f, ro[2], DEADLINE_MS);
+    assert_int_equal(stats(f).refused_busy, 1);
+    client_free(ro[2]);
+
+    root[0] = client_new(f);
+    root[1] = client_new(f);
+    wait_clients(f, 4);
+    client_send_str(f, root[1], STATUS);
+    expect_status(f, root[1]);
+    root[2] = client_new(f);
+    expect_error(f, root[2], CTL_E_BUSY);
+    expect_eof(f, root[2], DEADLINE_MS);
+    assert_int_equal(stats(f).refused_busy, 2);
+    client_free(root[2]);
+
+    /* A read-only client leaving frees a read-only slot. */
+    client_free(ro[0]);
+    wait_clients(f, 3);
+    assert_int_equal(stats(f).readonly_clients, 1);
+    ro[0] = client_new_as(f, NOBODY);
+    client_send_str(f, ro[0], STATUS);
+    expect_reply(f, ro[0], "{\"ok\":true,\"result\":{\"uid\":65534}}");
+    assert_int_equal(stats(f).readonly_clients, 2);
+    client_free(ro[0]);
+    client_free(ro[1]);
+    client_free(root[0]);
+    client_free(root[1]);
+    wait_clients(f, 0);
+    assert_int_equal(stats(f).readonly_clients, 0);
+}
+
 /* A client that does not read its replies is dropped, the handler that
  * writes to it is never blocked, and the others are still served. */
 static void
@@ -1264,6 +1337,7 @@ main(void)
         T(test_idle_and_watching),
         T(test_half_close),
         T(test_max_clients),
+        T(test_privileged_slots),
         T(test_slow_reader_dropped),
         T(test_total_output_bounded),
         T(test_pipelining_backpressure),
