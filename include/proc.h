@@ -62,6 +62,14 @@ int proc_caps_limit(uint64_t keep, uint64_t effective_want);
 /* This process's effective and permitted sets. Returns 0 or an errno. */
 int proc_caps_get(uint64_t *effective, uint64_t *permitted);
 
+/* Stops a child so that it can exit on its own: shuts the parent's end of
+ * its channel, fd, down (the child's cue to free what it holds and exit,
+ * which is also what lets leak checkers look at it), then reaps it, with
+ * SIGKILL if it has not exited within grace_ms (a worker deep in a job reads
+ * its channel only between jobs). The caller still frees its end. */
+void proc_stop(pid_t pid, int fd, unsigned int grace_ms);
+#define PROC_STOP_GRACE_MS 3000
+
 /* "exited 0", "exited 3", "killed by SIGKILL": for logs and status. */
 const char *proc_status_str(int status, char *buf, size_t len);
 

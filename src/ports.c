@@ -466,8 +466,8 @@ void
 ports_watcher_stop(struct ctfd *d)
 {
     if (d->watch.pid > 0) {
-        kill(d->watch.pid, SIGKILL);
-        waitpid(d->watch.pid, NULL, 0);
+        proc_stop(d->watch.pid, d->watch.bev ? bufferevent_getfd(d->watch.bev) : -1,
+                  PROC_STOP_GRACE_MS);
         d->watch.pid = 0;
     }
     if (d->watch.bev) {

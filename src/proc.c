@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,36 @@ proc_caps_limit(uint64_t keep, uint64_t effective_want)
         return errno;
     }
     return 0;
+}
+
+void
+proc_stop(pid_t pid, int fd, unsigned int grace_ms)
+{
+    uint64_t deadline = ctf_time_msec() + grace_ms;
+
+    if (pid <= 0) {
+        return;
+    }
+    if (fd >= 0) {
+        /* Not close(): libevent may still hold the descriptor until the
+         * caller frees the bufferevent; the child must see EOF now. */
+        shutdown(fd, SHUT_RDWR);
+    }
+    for (;;) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) {
+            return;
+        }
+        if (ctf_time_msec() >= deadline) {
+            break;
+        }
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        continue;
+    }
 }
 
 int

@@ -379,8 +379,7 @@ supervisor_shutdown(struct supervisor *s)
 {
     s->state = SUPERVISOR_DOWN;
     if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
+        proc_stop(s->pid, s->bev ? bufferevent_getfd(s->bev) : -1, PROC_STOP_GRACE_MS);
         s->pid = 0;
     }
     if (s->bev) {
