@@ -2,7 +2,8 @@
 # Sets up the dependencies, builds ctflushd and runs every test: unit tests,
 # then the netns integration tests (real kernel conntrack table, real
 # ovsdb-server), once in a normal build and once under ASan+UBSan, then the
-# test binaries under valgrind memcheck, then each libFuzzer target for a
+# test binaries under valgrind memcheck, then the daemon's integration tests
+# with the daemon under valgrind memcheck, then each libFuzzer target for a
 # bounded time (scripts/fuzz.sh). Run as root on Debian 12.
 #
 #   scripts/test.sh            everything
@@ -62,6 +63,34 @@ for t in "$top"/build/tests/unit/test_* "$top"/build/tests/netns/test_*; do
         fail=1
     else
         echo "valgrind: $(basename "$t") clean"
+    fi
+done
+((fail)) && exit 1
+
+echo "== daemon under valgrind memcheck"
+# The Python integration tests again, with ctflushd and every process it
+# forks without exec (OVSDB watcher, worker, the worker's probe) under
+# memcheck. Each World reads its valgrind logs when it closes and fails the
+# scenario on any error or definite/indirect leak (tests/netns/ctfd_world.py).
+# On SIGTERM the parent closes its children's channels and they exit on
+# their own, so each process gets an exit-time leak check (a child that a
+# scenario SIGKILLs has its errors checked, not its leaks).
+# Left out: enobufs (CTFD_SKIP_BIG, a 1M-entry table), run by the suites above.
+vg_daemon="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect"
+vg_daemon+=" --child-silent-after-fork=no"
+for t in test_daemon test_ctl test_faults; do
+    log=$top/build/valgrind-daemon-$t.log
+    rc=0
+    CTFD_DAEMON_WRAPPER=$vg_daemon CTFD_TIME_SCALE=10 CTFD_SKIP_BIG=1 \
+        python3 "$top/tests/netns/$t.py" "$top/build" >"$log" 2>&1 || rc=$?
+    if ((rc == 77)) && [[ -z ${CI:-} ]]; then
+        echo "valgrind: $t skipped: $(tail -1 "$log")"
+    elif ((rc)); then
+        echo "valgrind: $t failed (exit $rc):" >&2
+        cat "$log" >&2
+        fail=1
+    else
+        echo "valgrind: $t clean"
     fi
 done
 ((fail)) && exit 1

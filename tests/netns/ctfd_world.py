@@ -12,6 +12,18 @@ test killed by ctest's timeout with SIGTERM).
 The checks read the kernel table with conntrack(8), not with ctflushd's own
 code, so a bug in our dump path cannot hide a bug in our delete path.
 
+CTFD_TIME_SCALE stretches the deadlines (a slow build checks the same
+things). CTFD_DAEMON_WRAPPER is a command prefix for ctflushd, in shell
+words, run inside the namespace: with valgrind, the harness sets --log-file
+to a file per process in the World's temp dir (the daemon forks its watcher
+and worker without exec, so valgrind follows them) and close() fails the
+test on any error or definite/indirect leak found there:
+
+    CTFD_DAEMON_WRAPPER="valgrind --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect" CTFD_TIME_SCALE=10 ...
+
+CTFD_ONLY=NAME[,NAME...] runs only those scenarios of a test file.
+
 Standard library only: CI runs it with Debian's python3.
 """
 
@@ -19,6 +31,7 @@ import atexit
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -29,6 +42,9 @@ import time
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 SKIP = 77
+SCALE = float(os.environ.get("CTFD_TIME_SCALE", "1"))
+WRAPPER = shlex.split(os.environ.get("CTFD_DAEMON_WRAPPER", ""))
+VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
 
 _live_worlds = []
 
@@ -49,8 +65,18 @@ def require_root_and_tools():
 
 
 def _close_all():
+    # An exception in an atexit hook does not change the exit status, and a
+    # valgrind finding must never pass for a success.
+    failed = False
     for w in list(_live_worlds):
-        w.close()
+        try:
+            w.close()
+        except Failure as e:
+            print("FAIL at exit: %s" % e, file=sys.stderr, flush=True)
+            failed = True
+    if failed:
+        sys.stdout.flush()
+        os._exit(1)
 
 
 atexit.register(_close_all)
@@ -98,6 +124,7 @@ class World:
         self.daemon_args = list(daemon_args)
         self.daemon = None
         self.daemon_log = None
+        self.daemon_exits = []      # (pid, returncode) of each daemon run
         self.ovsdb_pid = None
         self.env = dict(os.environ, OVS_RUNDIR=self.tmp, OVS_LOGDIR=self.tmp,
                         OVS_DBDIR=self.tmp, OVS_SYSCONFDIR=self.tmp)
@@ -198,34 +225,51 @@ class World:
     def start_daemon(self, extra=(), env=None, wait=True):
         if self.daemon_log is None:
             self.daemon_log = open(os.path.join(self.tmp, "ctflushd.log"), "a")
-        args = ["ip", "netns", "exec", self.ns, self.ctflushd, "--config", self.config,
-                "--ovsdb", "unix:" + self.db_sock, "--control", self.ctl_sock,
-                "--state-dir", self.state_dir, "--log-level", "debug"]
+        args = ["ip", "netns", "exec", self.ns] + self.wrapper() + [
+            self.ctflushd, "--config", self.config,
+            "--ovsdb", "unix:" + self.db_sock, "--control", self.ctl_sock,
+            "--state-dir", self.state_dir, "--log-level", "debug"]
         args += self.daemon_args + list(extra)
         self.daemon = subprocess.Popen(args, stdout=self.daemon_log, stderr=self.daemon_log,
                                        env=dict(self.env, **(env or {})))
         if wait:
-            wait_for(lambda: self.try_status(), 20, "the daemon to answer status")
-            wait_for(lambda: (self.ctl("status").get("ovsdb") or {}).get("synced"), 20,
+            wait_for(lambda: self.try_status(), 20 * SCALE, "the daemon to answer status")
+            wait_for(lambda: (self.ctl("status").get("ovsdb") or {}).get("synced"), 20 * SCALE,
                      "the daemon's first OVSDB snapshot")
             # The worker proves the kernel's features before its first job;
             # deadlines in the tests are about jobs, not about that.
-            wait_for(lambda: self.ctl("status")["worker"]["state"] in ("idle", "running"), 30,
-                     "the worker's probe")
+            wait_for(lambda: self.ctl("status")["worker"]["state"] in ("idle", "running"),
+                     30 * SCALE, "the worker's probe")
         return self.daemon
 
-    def stop_daemon(self, sig=signal.SIGTERM, timeout=10):
+    def wrapper(self):
+        """CTFD_DAEMON_WRAPPER's words; valgrind logs each process here."""
+        if not VALGRIND:
+            return list(WRAPPER)
+        if any(a.startswith(("--log-file", "--log-fd", "--log-socket", "--xml"))
+               for a in WRAPPER):
+            raise Failure("CTFD_DAEMON_WRAPPER: leave valgrind's output to the harness")
+        # %p: the parent and each forked child write their own file. The
+        # FIFOs for vgdb go here too: a SIGKILLed valgrind leaves them behind.
+        extra = ["--log-file=" + os.path.join(self.tmp, "valgrind.%p.log")]
+        if not any(a.startswith("--vgdb-prefix") for a in WRAPPER):
+            extra.append("--vgdb-prefix=" + os.path.join(self.tmp, "vgdb"))
+        return WRAPPER + extra
+
+    def stop_daemon(self, sig=signal.SIGTERM, timeout=None):
         if not self.daemon:
             return None
-        self.daemon.send_signal(sig)
+        timeout = 10 * SCALE if timeout is None else timeout
+        daemon, self.daemon = self.daemon, None
+        daemon.send_signal(sig)
         try:
-            rc = self.daemon.wait(timeout)
+            rc = daemon.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            rc = self.daemon.wait()
+            daemon.kill()
+            rc = daemon.wait()
             raise Failure("ctflushd did not stop within %d s of signal %d" % (timeout, sig))
         finally:
-            self.daemon = None
+            self.daemon_exits.append((daemon.pid, daemon.returncode))
         return rc
 
     def try_status(self):
@@ -271,7 +315,8 @@ class World:
     def jobs(self, limit=1000):
         return self.ctl("jobs", "--limit", str(limit))
 
-    def wait_idle(self, timeout=30):
+    def wait_idle(self, timeout=None):
+        timeout = 30 * SCALE if timeout is None else timeout
         def idle():
             st = self.ctl("status")
             return st if (not st["running"] and not st["queue_depth"]
@@ -286,31 +331,108 @@ class World:
             return ""
 
     def close(self):
+        """Stops everything and removes the temp dir; raises Failure (after
+        all that) if the daemon would not stop or valgrind found a problem."""
         if self not in _live_worlds:
             return
         _live_worlds.remove(self)
+        problems = []
         if self.daemon:
-            self.daemon.kill()
-            self.daemon.wait()
-            self.daemon = None
+            # SIGTERM, not SIGKILL: every scenario ends through the daemon's
+            # shutdown path, and under valgrind that is what checks for leaks.
+            try:
+                self.stop_daemon()
+            except Failure as e:
+                problems.append(str(e))
         self.stop_ovsdb()
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
         if self.daemon_log:
             self.daemon_log.close()
+        if VALGRIND:
+            problems += self.valgrind_findings()
         if os.environ.get("CTFD_KEEP_TMP"):
             print("kept " + self.tmp, file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            raise Failure("\n".join(problems))
+
+    def valgrind_findings(self):
+        """What the valgrind logs of this World's daemons report, as a list
+        of messages with the log text; empty when clean."""
+        findings = []
+        exited = {pid for pid, rc in self.daemon_exits if rc is not None and rc >= 0}
+        for path in sorted(_glob_logs(self.tmp)):
+            pid = int(path.rsplit(".", 2)[-2])
+            with open(path, errors="replace") as f:
+                text = f.read()
+            why = _valgrind_problems(text)
+            # A process SIGKILLed (by a test, or a child by its parent)
+            # leaves no summary, but the errors it met are in the log. A
+            # parent that exited by itself must have been checked for leaks.
+            if pid in exited and not _VG_SUMMARY.search(text):
+                why.append("no ERROR SUMMARY though the daemon exited")
+            if why:
+                lines = text.splitlines()
+                if len(lines) > 400:
+                    lines = lines[:400] + ["... (%d more lines)" % (len(lines) - 400)]
+                findings.append("valgrind: %s: %s\n%s" % (os.path.basename(path),
+                                                          "; ".join(why), "\n".join(lines)))
+        if self.daemon_exits and not any(_glob_logs(self.tmp)):
+            findings.append("valgrind: the daemon ran but wrote no log in " + self.tmp)
+        return findings
 
     def __enter__(self):
         return self
 
     def __exit__(self, et, ev, tb):
-        if et is not None and not issubclass(et, SystemExit):
+        if et is None:
+            self.close()        # its Failure is the test's
+            return False
+        if not issubclass(et, SystemExit):
             sys.stderr.write("---- ctflushd log (last 60 lines) ----\n")
             sys.stderr.write("\n".join(self.log_text().splitlines()[-60:]) + "\n")
-        self.close()
+        try:
+            self.close()
+        except Failure as e:
+            # The test already fails with its own error; show this one too.
+            print("also: %s" % e, file=sys.stderr, flush=True)
         return False
+
+
+def _glob_logs(tmp):
+    return [os.path.join(tmp, n) for n in os.listdir(tmp)
+            if n.startswith("valgrind.") and n.endswith(".log")]
+
+
+_VG_SUMMARY = re.compile(r"^==\d+== ERROR SUMMARY: ([\d,]+) errors?", re.M)
+_VG_LOST = re.compile(r"^==\d+== +(definitely|indirectly) lost: ([\d,]+) bytes", re.M)
+# Memcheck's error kinds (mc_errors.c), each printed when it happens: a
+# process killed later still has them in its log.
+_VG_ERROR = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Use of uninitialised"
+    r"|Conditional jump or move depends|Syscall param|Uninitialised byte"
+    r"|Unaddressable byte|Jump to the invalid address|Source and destination overlap"
+    r"|Illegal memory pool|Argument '.*' of function .* has a fishy value"
+    r"|Invalid alignment|Invalid size value|realloc\(\) with size 0"
+    r"|Process terminating with default action).*", re.M)
+
+
+def _valgrind_problems(text):
+    why = []
+    for m in _VG_SUMMARY.finditer(text):
+        if int(m.group(1).replace(",", "")):
+            why.append("ERROR SUMMARY: %s errors" % m.group(1))
+    for m in _VG_LOST.finditer(text):
+        if int(m.group(2).replace(",", "")):
+            why.append("%s lost: %s bytes" % (m.group(1), m.group(2)))
+    seen = []
+    for m in _VG_ERROR.finditer(text):
+        head = m.group(0).split("== ", 1)[1]
+        if head not in seen:
+            seen.append(head)
+    why += seen[:5]
+    return why
 
 
 def _kill_wait(pid, sig):
@@ -349,12 +471,20 @@ def entries_for(ips, peers, per_pair=1, zone=None, proto="tcp", base_port=10000)
 
 
 def run_tests(tests):
-    """Runs [(name, fn)] in order; exit 1 on the first failure."""
+    """Runs [(name, fn)] in order; exit 1 on the first failure. CTFD_ONLY
+    (a comma list) selects scenarios; exit 77 if it selects none here."""
     require_root_and_tools()
-    only = os.environ.get("CTFD_ONLY")
+    only = [n.strip() for n in os.environ.get("CTFD_ONLY", "").split(",") if n.strip()]
+    if only:
+        names = [name for name, _ in tests]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            print("CTFD_ONLY: no scenario %s here (there are: %s)"
+                  % (", ".join(unknown), ", ".join(names)), file=sys.stderr)
+        tests = [(name, fn) for name, fn in tests if name in only]
+        if not tests:
+            skip("CTFD_ONLY selects no scenario of this file")
     for name, fn in tests:
-        if only and only != name:
-            continue
         print("== " + name, flush=True)
         t0 = time.monotonic()
         try:
