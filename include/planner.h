@@ -53,14 +53,8 @@ struct ct_caps {
     double dump_ns_per_entry;   /* Dump + parse + match, per table entry. */
     double walk_fixed_ms;       /* One filtered kernel walk of an empty table. */
     double walk_ns_per_entry;   /* One filtered kernel walk, per table entry. */
-    /* Not the kernel's but the machine's: filtered walks run at once, one per
-     * online CPU up to PLANNER_MAX_WALK_THREADS (each runs in the calling
-     * thread inside sendmsg, and the per-bucket locks barely contend). */
-    unsigned int walk_threads;
     char note[128];             /* Why something is unproven, for status. */
 };
-
-#define PLANNER_MAX_WALK_THREADS 4
 
 /* Nothing proven: the dump path only, default costs. */
 void ct_caps_init_unproven(struct ct_caps *, const char *why);

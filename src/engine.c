@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,180 +326,78 @@ engine_kernel_walk(struct engine_run *r, struct ctsock *s, void *msg, size_t len
     return 0;
 }
 
-/* The filters of a filtered-flush job, and the threads that run them. */
-struct walk_set {
-    struct ctmsg_filter *filters;
-    size_t n;
-    pthread_mutex_t lock;       /* Guards the three below. */
-    size_t next;                /* The next filter to run. */
-    size_t done;
-    int err;                    /* The first failure; the others stop. */
-};
-
-/* For ANY peers: A as source or destination of either tuple. For a pair:
- * (A,B) and (B,A) on either tuple. */
-static void
-walk_set_add(struct walk_set *w, const struct flush_job *job,
-             const struct ctf_prefix *a, const struct ctf_prefix *b)
-{
-    for (int reply = 0; reply < 2; reply++) {
-        for (int a_is_src = 0; a_is_src < 2; a_is_src++) {
-            struct ctmsg_filter *f = &w->filters[w->n++];
-
-            memset(f, 0, sizeof *f);
-            f->family = a->family;
-            f->reply = reply;
-            f->has_zone = job->has_zone;
-            f->zone = job->zone;
-            if (a_is_src) {
-                f->has_src = true;
-                f->src = a->addr;
-                if (b) {
-                    f->has_dst = true;
-                    f->dst = b->addr;
-                }
-            } else {
-                f->has_dst = true;
-                f->dst = a->addr;
-                if (b) {
-                    f->has_src = true;
-                    f->src = b->addr;
-                }
-            }
-        }
-    }
-}
-
-/* Runs the next filter of the set on s. Returns false when none is left or
- * one has failed. Called by every walk thread and by the engine's own. */
-static bool
-walk_set_run_one(struct walk_set *w, struct ctsock *s)
+static int
+engine_filtered_walks(struct engine_run *r, struct ctsock *s, const struct flush_job *job,
+                      const struct ctf_prefix *a, const struct ctf_prefix *b,
+                      char *errbuf, size_t errlen)
 {
     char msg[CTMSG_MAX_LEN];
 
-    pthread_mutex_lock(&w->lock);
-    size_t i = w->err ? w->n : w->next;
-    if (i < w->n) {
-        w->next++;
-    }
-    pthread_mutex_unlock(&w->lock);
-    if (i >= w->n) {
-        return false;
-    }
-    size_t len = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s),
-                                            &w->filters[i], true);
-    int err = len ? ctsock_request(s, msg, len) : EINVAL;
-    pthread_mutex_lock(&w->lock);
-    w->done++;
-    if (err && !w->err) {
-        w->err = err;
-    }
-    pthread_mutex_unlock(&w->lock);
-    return !err;
-}
-
-static void *
-walk_thread_main(void *w_)
-{
-    struct walk_set *w = w_;
-    struct ctsock s;
-    int err = ctsock_open(&s, 0);
-
-    if (err) {
-        pthread_mutex_lock(&w->lock);
-        if (!w->err) {
-            w->err = err;
+    /* For ANY peers: A as source or destination of either tuple. For a pair:
+     * (A,B) and (B,A) on either tuple. */
+    for (int reply = 0; reply < 2; reply++) {
+        for (int a_is_src = 0; a_is_src < 2; a_is_src++) {
+            struct ctmsg_filter f = {
+                .family = a->family,
+                .reply = reply,
+                .has_zone = job->has_zone,
+                .zone = job->zone,
+            };
+            if (a_is_src) {
+                f.has_src = true;
+                f.src = a->addr;
+                if (b) {
+                    f.has_dst = true;
+                    f.dst = b->addr;
+                }
+            } else {
+                f.has_dst = true;
+                f.dst = a->addr;
+                if (b) {
+                    f.has_src = true;
+                    f.src = b->addr;
+                }
+            }
+            size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
+            if (!n) {
+                snprintf(errbuf, errlen, "cannot build a filtered flush");
+                return EINVAL;
+            }
+            int err = engine_kernel_walk(r, s, msg, n, errbuf, errlen);
+            if (err) {
+                return err;
+            }
         }
-        pthread_mutex_unlock(&w->lock);
-        return NULL;
     }
-    while (walk_set_run_one(w, &s)) {
-        continue;
-    }
-    ctsock_close(&s);
-    return NULL;
+    return 0;
 }
 
-/* One acknowledged filtered flush per (address, direction, tuple), run on
- * up to caps->walk_threads sockets at once: each walk is the kernel's, in
- * the sender's sendmsg, so threads are what makes them overlap. */
 static int
 engine_run_filtered(struct engine_run *r, const struct flush_job *job,
                     char *errbuf, size_t errlen)
 {
-    unsigned int walks = planner_filtered_walks(job);
-    unsigned int nthreads = r->opts->caps->walk_threads;
-    pthread_t threads[PLANNER_MAX_WALK_THREADS];
-    unsigned int started = 0;
-    struct walk_set w = { .lock = PTHREAD_MUTEX_INITIALIZER };
     struct ctsock s;
-    int err;
+    int err = ctsock_open(&s, 0);
 
-    if (!walks) {
-        snprintf(errbuf, errlen, "cannot build a filtered flush");
-        return EINVAL;
-    }
-    w.filters = calloc(walks, sizeof *w.filters);
-    if (!w.filters) {
-        snprintf(errbuf, errlen, "out of memory");
-        return ENOMEM;
-    }
-    for (size_t i = 0; i < job->local.n; i++) {
-        const struct ctf_prefix *a = &job->local.items[i];
-        if (job->peers_any) {
-            walk_set_add(&w, job, a, NULL);
-            continue;
-        }
-        for (size_t j = 0; j < job->peers.n; j++) {
-            if (job->peers.items[j].family == a->family) {
-                walk_set_add(&w, job, a, &job->peers.items[j]);
-            }
-        }
-    }
-    err = ctsock_open(&s, 0);
     if (err) {
-        free(w.filters);
         snprintf(errbuf, errlen, "netlink socket: %s", strerror(err));
         return err;
     }
-
-    uint64_t before = engine_table_count();
-    uint64_t deleted0 = r->stats->deleted, matched0 = r->stats->matched;
-    if (nthreads > PLANNER_MAX_WALK_THREADS) {
-        nthreads = PLANNER_MAX_WALK_THREADS;
-    }
-    /* This thread is one of them; a thread that cannot start is just one
-     * fewer at work. */
-    while (started + 1 < nthreads && started + 1 < w.n
-           && !pthread_create(&threads[started], NULL, walk_thread_main, &w)) {
-        started++;
-    }
-    /* The kernel does not say how many a walk removed; the table count is
-     * the best we have (exact on a quiet table). */
-    while (walk_set_run_one(&w, &s)) {
-        uint64_t now = engine_table_count();
-        r->stats->deleted = deleted0 + (before > now ? before - now : 0);
-        r->stats->matched = matched0 + (before > now ? before - now : 0);
-        engine_progress(r, false);
-    }
-    for (unsigned int t = 0; t < started; t++) {
-        pthread_join(threads[t], NULL);
+    for (size_t i = 0; !err && i < job->local.n; i++) {
+        const struct ctf_prefix *a = &job->local.items[i];
+        if (job->peers_any) {
+            err = engine_filtered_walks(r, &s, job, a, NULL, errbuf, errlen);
+            continue;
+        }
+        for (size_t j = 0; !err && j < job->peers.n; j++) {
+            const struct ctf_prefix *b = &job->peers.items[j];
+            if (b->family == a->family) {
+                err = engine_filtered_walks(r, &s, job, a, b, errbuf, errlen);
+            }
+        }
     }
     ctsock_close(&s);
-
-    uint64_t after = engine_table_count();
-    r->stats->passes += (unsigned int) w.done;
-    r->stats->scanned += before * w.done;
-    r->stats->deleted = deleted0 + (before > after ? before - after : 0);
-    r->stats->matched = matched0 + (before > after ? before - after : 0);
-    engine_progress(r, false);
-    free(w.filters);
-    pthread_mutex_destroy(&w.lock);
-    if (w.err) {
-        snprintf(errbuf, errlen, "kernel flush request: %s", strerror(w.err));
-        return w.err;
-    }
-    return 0;
+    return err;
 }
 
 static int

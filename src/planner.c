@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Costs used until the probe has measured this machine: a dump + match is
  * cheaper per entry than a filtered kernel walk (which deletes under the
@@ -55,10 +54,6 @@ ct_caps_init_unproven(struct ct_caps *caps, const char *why)
     caps->walk_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
     caps->dump_fixed_ms = DEFAULT_DUMP_FIXED_MS;
     caps->walk_fixed_ms = DEFAULT_WALK_FIXED_MS;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    caps->walk_threads = cpus < 1 ? 1
-                         : cpus > PLANNER_MAX_WALK_THREADS ? PLANNER_MAX_WALK_THREADS
-                         : (unsigned int) cpus;
     snprintf(caps->note, sizeof caps->note, "%s", why ? why : "");
 }
 
@@ -110,14 +105,10 @@ planner_filtered_walks(const struct flush_job *job)
     return walks > MAX_FILTERED_WALKS || !walks ? 0 : (unsigned int) walks;
 }
 
-/* Walks run walk_threads at a time (engine.c), so they cost in rounds. */
 static double
 walk_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int walks)
 {
-    unsigned int threads = caps->walk_threads ? caps->walk_threads : 1;
-    unsigned int rounds = (walks + threads - 1) / threads;
-
-    return rounds * (table_count * caps->walk_ns_per_entry / 1e6 + caps->walk_fixed_ms);
+    return walks * (table_count * caps->walk_ns_per_entry / 1e6 + caps->walk_fixed_ms);
 }
 
 int

@@ -67,7 +67,6 @@ caps_all(double dump_ns, double walk_ns)
     c.walk_ns_per_entry = walk_ns;
     c.dump_fixed_ms = 1;
     c.walk_fixed_ms = 1;
-    c.walk_threads = 1;         /* Costs below are per walk, one at a time. */
     return c;
 }
 
@@ -332,7 +331,6 @@ test_force_filtered_flush(void **state)
     expect_choice(&job, &caps, 1000, CT_STRATEGY_FILTERED_FLUSH, ENOTSUP, 0);
     caps.probed = true;
     caps.filtered_flush = true;
-    caps.walk_threads = 1;
     assert_int_equal(planner_choose(&job, &caps, 1000, CT_STRATEGY_FILTERED_FLUSH, &plan), 0);
     assert_int_equal(plan.strategy, CT_STRATEGY_FILTERED_FLUSH);
     assert_int_equal(plan.walks, 8);
@@ -440,40 +438,6 @@ test_auto_zone_flush_uncalibrated_walk(void **state)
     caps.dump_zone_filter = true;
     whole_zone_job(&job, 5);
     expect_choice(&job, &caps, 200000, CT_STRATEGY_AUTO, 0, CT_STRATEGY_ZONE_FLUSH);
-    flush_job_destroy(&job);
-}
-
-/* Walks run walk_threads at a time, so they cost in rounds. */
-static void
-test_parallel_walks_cost_in_rounds(void **state)
-{
-    struct flush_job job;
-    struct ct_caps caps = caps_all(400, 50);
-    struct ct_plan plan;
-    const uint64_t count = 1000000;
-
-    ct_caps_init_unproven(&caps, NULL);
-    assert_true(caps.walk_threads >= 1 && caps.walk_threads <= PLANNER_MAX_WALK_THREADS);
-
-    /* Two locals, 8 walks: one at a time 8 x 51 = 408 ms > dump 401 ms,
-     * two at a time 4 rounds x 51 = 204 ms. */
-    caps = caps_all(400, 50);
-    caps.walk_threads = 2;
-    job_make(&job, "10.0.0.1 10.0.0.2", "any");
-    assert_int_equal(planner_choose(&job, &caps, count, CT_STRATEGY_AUTO, &plan), 0);
-    assert_int_equal(plan.strategy, CT_STRATEGY_FILTERED_FLUSH);
-    assert_int_equal(plan.walks, 8);
-    assert_true(fabs(plan.est_ms - 204.0) < 1e-6);
-    flush_job_destroy(&job);
-
-    /* 12 walks on 4 threads: 3 rounds; on 3 threads: 4 rounds (forced). */
-    caps.walk_threads = 4;
-    job_make(&job, "10.0.0.1 10.0.0.2 10.0.0.3", "any");
-    assert_int_equal(planner_choose(&job, &caps, count, CT_STRATEGY_FILTERED_FLUSH, &plan), 0);
-    assert_true(fabs(plan.est_ms - 3 * 51.0) < 1e-6);
-    caps.walk_threads = 3;
-    assert_int_equal(planner_choose(&job, &caps, count, CT_STRATEGY_FILTERED_FLUSH, &plan), 0);
-    assert_true(fabs(plan.est_ms - 4 * 51.0) < 1e-6);
     flush_job_destroy(&job);
 }
 
@@ -589,7 +553,6 @@ main(void)
         cmocka_unit_test(test_auto_zone_flush),
         cmocka_unit_test(test_auto_zone_flush_uncalibrated_walk),
         cmocka_unit_test(test_auto_filtered_flush_by_cost),
-        cmocka_unit_test(test_parallel_walks_cost_in_rounds),
         cmocka_unit_test(test_filtered_flush_v6_needs_its_own_proof),
     };
 
