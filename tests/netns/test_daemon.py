@@ -54,6 +54,15 @@ def finished_jobs(w):
     return w.jobs()["finished"]
 
 
+def start_with_ports(w, ports):
+    """[(name, ip)]: Kube-OVN style ports, PEERS entries for each IP, then
+    the daemon."""
+    for name, ip in ports:
+        w.add_port(name, iface_ids={"ip": ip})
+    w.fill(entries_for([ip for _, ip in ports], PEERS))
+    w.start_daemon()
+
+
 def t_kube_ovn():
     ips = ["10.0.1.%d" % i for i in range(1, 11)]
     others = ["10.8.0.1", "10.8.0.2"]
@@ -209,10 +218,7 @@ def t_set_ips():
 def t_restart():
     ips = ["10.0.8.%d" % i for i in range(1, 6)]
     with World(BUILD, "restart") as w:
-        for i, ip in enumerate(ips):
-            w.add_port("tapk%d" % i, iface_ids={"ip": ip})
-        w.fill(entries_for(ips, PEERS))
-        w.start_daemon()
+        start_with_ports(w, [("tapk%d" % i, ip) for i, ip in enumerate(ips)])
         # The port table is saved within ~100 ms of the first snapshot.
         wait_for(lambda: w.ctl("status")["state"]["writes"] > 0, 5 * SLOW, "a state save")
         w.stop_daemon(signal.SIGKILL)
@@ -228,10 +234,7 @@ def t_restart():
 
 def t_ovsdb_restart():
     with World(BUILD, "ovsrst") as w:
-        w.add_port("tapo1", iface_ids={"ip": "10.0.9.1"})
-        w.add_port("tapo2", iface_ids={"ip": "10.0.9.2"})
-        w.fill(entries_for(["10.0.9.1", "10.0.9.2"], PEERS))
-        w.start_daemon()
+        start_with_ports(w, [("tapo1", "10.0.9.1"), ("tapo2", "10.0.9.2")])
         w.stop_ovsdb()
         wait_for(lambda: not w.ctl("status")["ovsdb_connected"], 10 * SLOW,
                  "status to show OVSDB disconnected")
@@ -307,10 +310,7 @@ def bits(*caps):
 
 def t_privileges():
     with World(BUILD, "privs") as w:
-        w.add_port("tap0", iface_ids={"ip": "10.0.20.1"})
-        w.add_port("tap1", iface_ids={"ip": "10.0.20.2"})
-        w.fill(entries_for(["10.0.20.1", "10.0.20.2"], PEERS))
-        w.start_daemon()
+        start_with_ports(w, [("tap0", "10.0.20.1"), ("tap1", "10.0.20.2")])
         st = w.ctl("status")
         parent, worker, watcher = st["pid"], st["worker"]["pid"], st["ovsdb"]["watcher_pid"]
         child_caps = bits(CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_OVERRIDE)
