@@ -50,8 +50,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     run_suite "$top/build-asan" -DCTF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
 echo "== unit and engine tests under valgrind memcheck"
-# The test binaries themselves (the ovsdb test is a shell script around a
-# client and is covered by the sanitizer run).
+# The test binaries themselves, then the two shell-script tests with the
+# program they drive under valgrind (CTF_TEST_WRAPPER): ctflushd --oneshot,
+# and the OVSDB watcher through watcher_dump.
 fail=0
 for t in "$top"/build/tests/unit/test_* "$top"/build/tests/netns/test_*; do
     [[ -x $t && -f $t ]] || continue
@@ -65,6 +66,20 @@ for t in "$top"/build/tests/unit/test_* "$top"/build/tests/netns/test_*; do
         echo "valgrind: $(basename "$t") clean"
     fi
 done
+vg_wrap="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect"
+vg_wrap+=" --error-exitcode=99"
+vg_script() {   # vg_script SCRIPT ARG
+    local log=$top/build/valgrind-$(basename "$1" .sh).log
+    if ! CTF_TEST_WRAPPER=$vg_wrap bash "$1" "$2" >"$log" 2>&1; then
+        echo "valgrind: $(basename "$1") failed or reported errors:" >&2
+        cat "$log" >&2
+        fail=1
+    else
+        echo "valgrind: $(basename "$1") clean"
+    fi
+}
+vg_script "$top/tests/netns/test_oneshot_cli.sh" "$top/build"
+vg_script "$top/tests/ovsdb/test_watcher.sh" "$top/build/tests/ovsdb/watcher_dump"
 ((fail)) && exit 1
 
 echo "== daemon under valgrind memcheck"

@@ -7,8 +7,19 @@
 set -u -o pipefail
 
 build=${1:?usage: test_oneshot_cli.sh BUILD_DIR}
-ctflushd=$build/ctflushd
 ctfill=$build/ctfill
+# CTF_TEST_WRAPPER, if set, is put in front of ctflushd, e.g. "valgrind
+# --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect
+# --error-exitcode=99": an error or leak then changes the exit code every
+# check compares.
+ctflushd=$build/ctflushd
+if [[ -n ${CTF_TEST_WRAPPER:-} ]]; then
+    wrapped=$(mktemp)
+    trap 'rm -f "$wrapped"' EXIT
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$CTF_TEST_WRAPPER" "$build/ctflushd" >"$wrapped"
+    chmod 755 "$wrapped"
+    ctflushd=$wrapped
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "SKIP: needs root" >&2
