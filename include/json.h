@@ -41,6 +41,9 @@ void json_i64(struct json_out *, int64_t);
 void json_double(struct json_out *, double);
 void json_bool(struct json_out *, bool);
 void json_null(struct json_out *);
+/* Optional values: null when absent. */
+void json_str_or_null(struct json_out *, const char *);
+void json_u64_or_null(struct json_out *, bool present, uint64_t);
 
 /* The text so far, NUL-terminated, or NULL after an allocation failure. */
 const char *json_text(const struct json_out *);

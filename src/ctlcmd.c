@@ -66,11 +66,7 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_key(o, "peers_count");
     json_u64(o, q->job.peers_any ? 0 : q->job.peers.n);
     json_key(o, "zone");
-    if (q->job.has_zone) {
-        json_u64(o, q->job.zone);
-    } else {
-        json_null(o);
-    }
+    json_u64_or_null(o, q->job.has_zone, q->job.zone);
     json_key(o, "ports");
     json_array_begin(o);
     for (size_t i = 0; i < q->n_port_names; i++) {
@@ -262,17 +258,9 @@ ctlcmd_ports(struct ctfd *d, struct json_out *o)
         json_key(o, "name");
         json_str(o, pi->name);
         json_key(o, "iface_id");
-        if (pi->iface_id) {
-            json_str(o, pi->iface_id);
-        } else {
-            json_null(o);
-        }
+        json_str_or_null(o, pi->iface_id);
         json_key(o, "bridge");
-        if (pi->bridge) {
-            json_str(o, pi->bridge);
-        } else {
-            json_null(o);
-        }
+        json_str_or_null(o, pi->bridge);
         json_key(o, "ofport");
         json_i64(o, pi->ofport);
         json_key(o, "ips");
@@ -280,11 +268,7 @@ ctlcmd_ports(struct ctfd *d, struct json_out *o)
         json_key(o, "ip_source");
         json_str(o, port_ip_source_name(pi->ip_source));
         json_key(o, "zone");
-        if (pi->has_zone) {
-            json_u64(o, pi->zone);
-        } else {
-            json_null(o);
-        }
+        json_u64_or_null(o, pi->has_zone, pi->zone);
         json_key(o, "zone_source");
         json_str(o, port_zone_source_name(pi->zone_source));
         json_key(o, "in_ovsdb");

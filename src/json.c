@@ -160,6 +160,26 @@ json_u64(struct json_out *j, uint64_t v)
 }
 
 void
+json_str_or_null(struct json_out *j, const char *s)
+{
+    if (s) {
+        json_str(j, s);
+    } else {
+        json_null(j);
+    }
+}
+
+void
+json_u64_or_null(struct json_out *j, bool present, uint64_t v)
+{
+    if (present) {
+        json_u64(j, v);
+    } else {
+        json_null(j);
+    }
+}
+
+void
 json_i64(struct json_out *j, int64_t v)
 {
     json_value_prefix(j);

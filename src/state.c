@@ -37,25 +37,17 @@ state_put_prefixes(struct json_out *o, const struct ctf_prefix_list *l)
 }
 
 static void
-state_put_str_or_null(struct json_out *o, const char *key, const char *s)
-{
-    json_key(o, key);
-    if (s) {
-        json_str(o, s);
-    } else {
-        json_null(o);
-    }
-}
-
-static void
 state_put_port(struct json_out *o, const struct porttab_entry *e)
 {
     const struct port_info *p = &e->ovsdb;
 
     json_object_begin(o);
-    state_put_str_or_null(o, "name", p->name);
-    state_put_str_or_null(o, "iface_id", p->iface_id);
-    state_put_str_or_null(o, "bridge", p->bridge);
+    json_key(o, "name");
+    json_str_or_null(o, p->name);
+    json_key(o, "iface_id");
+    json_str_or_null(o, p->iface_id);
+    json_key(o, "bridge");
+    json_str_or_null(o, p->bridge);
     json_key(o, "ofport");
     json_i64(o, p->ofport);
     json_key(o, "ips");
@@ -63,11 +55,7 @@ state_put_port(struct json_out *o, const struct porttab_entry *e)
     json_key(o, "ip_source");
     json_str(o, port_ip_source_name(p->ip_source));
     json_key(o, "zone");
-    if (p->has_zone) {
-        json_u64(o, p->zone);
-    } else {
-        json_null(o);
-    }
+    json_u64_or_null(o, p->has_zone, p->zone);
     json_key(o, "zone_source");
     json_str(o, port_zone_source_name(p->zone_source));
     json_key(o, "in_ovsdb");
@@ -106,23 +94,11 @@ state_put_job(struct json_out *o, const struct qjob *j)
     state_put_side(o, "local", &job->local, job->local_any);
     state_put_side(o, "peers", &job->peers, job->peers_any);
     json_key(o, "zone");
-    if (job->has_zone) {
-        json_u64(o, job->zone);
-    } else {
-        json_null(o);
-    }
+    json_u64_or_null(o, job->has_zone, job->zone);
     json_key(o, "mark");
-    if (job->has_mark) {
-        json_u64(o, job->mark);
-    } else {
-        json_null(o);
-    }
+    json_u64_or_null(o, job->has_mark, job->mark);
     json_key(o, "mark_mask");
-    if (job->has_mark) {
-        json_u64(o, job->mark_mask);
-    } else {
-        json_null(o);
-    }
+    json_u64_or_null(o, job->has_mark, job->mark_mask);
     json_key(o, "ports");
     json_array_begin(o);
     for (size_t i = 0; i < j->n_port_names; i++) {

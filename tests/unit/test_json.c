@@ -254,10 +254,19 @@ test_scalars_in_object(void **state)
     json_null(&j);
     json_key(&j, "d");
     json_double(&j, 1.5);
+    json_key(&j, "os");
+    json_str_or_null(&j, "y");
+    json_key(&j, "on");
+    json_str_or_null(&j, NULL);
+    json_key(&j, "ou");
+    json_u64_or_null(&j, true, 0);
+    json_key(&j, "ounull");
+    json_u64_or_null(&j, false, 5);
     json_object_end(&j);
     expect_json(&j, "{\"u\":42,\"umax\":18446744073709551615,\"i\":-7,"
                     "\"imin\":-9223372036854775808,\"s\":\"x\",\"null_s\":\"\","
-                    "\"t\":true,\"f\":false,\"n\":null,\"d\":1.500}");
+                    "\"t\":true,\"f\":false,\"n\":null,\"d\":1.500,"
+                    "\"os\":\"y\",\"on\":null,\"ou\":0,\"ounull\":null}");
     json_destroy(&j);
 }
 
