@@ -57,6 +57,19 @@ struct ctmsg_filter {
 size_t ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
                                   const struct ctmsg_filter *, bool ack);
 
+/* Kernel-filtered dump (CTA_FILTER on IPCTNL_MSG_CT_GET, 5.8+): only the
+ * entries of this family whose DIRECTION tuple has the given source and/or
+ * destination are sent back. The kernel walks the whole table but serialises
+ * only what matches, and a dump does not hold the table lock a flush walk
+ * holds, so several can run at once. f->has_zone is refused (returns 0): the
+ * zone is checked in userspace, like everything else a dump returns. */
+size_t ctmsg_build_filtered_dump(void *buf, size_t len, uint32_t seq,
+                                 const struct ctmsg_filter *);
+
+/* True if the entry's DIRECTION tuple satisfies the filter: what a correct
+ * kernel selects for it (zone included when f->has_zone). */
+bool ctmsg_filter_match(const struct ctmsg_filter *, const struct ct_entry *);
+
 /* Flush carrying only a top-level CTA_ZONE (6.8+: one zone; older kernels:
  * THE WHOLE TABLE — only ever sent once the probe proved it safe). */
 size_t ctmsg_build_zone_flush(void *buf, size_t len, uint32_t seq, uint16_t zone, bool ack);

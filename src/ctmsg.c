@@ -248,23 +248,14 @@ ctmsg_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_entry *e
     return nlh->nlmsg_len;
 }
 
-size_t
-ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
-                           const struct ctmsg_filter *f, bool ack)
+/* The tuple and CTA_FILTER attributes of a filtered flush or dump. */
+static void
+put_tuple_filter(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
 {
-    struct nlmsghdr *nlh;
     struct nlattr *tuple, *ip, *filter;
     uint32_t flags = 0;
     size_t alen = f->family == AF_INET ? 4 : 16;
 
-    if ((f->family != AF_INET && f->family != AF_INET6) || (!f->has_src && !f->has_dst)) {
-        return 0;
-    }
-    nlh = ctmsg_start(buf, len, seq, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
-                      f->family, NFNETLINK_V0);
-    if (!nlh) {
-        return 0;
-    }
     tuple = mnl_attr_nest_start(nlh, f->reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
     ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
     if (f->has_src) {
@@ -282,10 +273,63 @@ ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
     mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, f->reply ? 0 : flags);
     mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, f->reply ? flags : 0);
     mnl_attr_nest_end(nlh, filter);
+}
+
+static bool
+filter_ok(const struct ctmsg_filter *f)
+{
+    return (f->family == AF_INET || f->family == AF_INET6) && (f->has_src || f->has_dst);
+}
+
+size_t
+ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
+                           const struct ctmsg_filter *f, bool ack)
+{
+    struct nlmsghdr *nlh;
+
+    if (!filter_ok(f)) {
+        return 0;
+    }
+    nlh = ctmsg_start(buf, len, seq, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
+                      f->family, NFNETLINK_V0);
+    if (!nlh) {
+        return 0;
+    }
+    put_tuple_filter(nlh, f);
     if (f->has_zone) {
         mnl_attr_put_u16(nlh, CTA_ZONE, htons(f->zone));
     }
     return nlh->nlmsg_len;
+}
+
+size_t
+ctmsg_build_filtered_dump(void *buf, size_t len, uint32_t seq, const struct ctmsg_filter *f)
+{
+    struct nlmsghdr *nlh;
+
+    if (!filter_ok(f) || f->has_zone) {
+        return 0;
+    }
+    nlh = ctmsg_start(buf, len, seq, IPCTNL_MSG_CT_GET, NLM_F_DUMP, f->family, NFNETLINK_V0);
+    if (!nlh) {
+        return 0;
+    }
+    put_tuple_filter(nlh, f);
+    return nlh->nlmsg_len;
+}
+
+bool
+ctmsg_filter_match(const struct ctmsg_filter *f, const struct ct_entry *e)
+{
+    const struct ct_tuple_addrs *t = f->reply ? &e->reply : &e->orig;
+    size_t alen = f->family == AF_INET ? 4 : 16;
+
+    if (e->family != f->family || (f->reply && !e->has_reply)
+        || (f->has_zone && e->zone != f->zone)) {
+        return false;
+    }
+    return (!f->has_src || !memcmp(&t->src, &f->src, alen))
+           && (!f->has_dst || !memcmp(&t->dst, &f->dst, alen));
 }
 
 size_t

@@ -506,17 +506,17 @@ test_build_dump(void **state)
     assert_int_equal(ctmsg_build_dump(m.b, CTMSG_MAX_LEN - 1, 1, AF_INET, &zone, &mark, &mask), 0);
 }
 
+/* A filtered flush (type DELETE) or filtered dump (type GET). */
 static void
-check_filter_msg(const union msgbuf *m, size_t n, const struct ctmsg_filter *f, bool ack,
-                 uint32_t seq)
+check_filter_msg(const union msgbuf *m, size_t n, uint16_t type, uint16_t nl_flags,
+                 const struct ctmsg_filter *f, uint32_t seq)
 {
     const struct nlattr *tb[CTA_MAX + 1], *tt[CTA_TUPLE_MAX + 1], *ti[CTA_IP_MAX + 1],
                         *tf[CTA_FILTER_MAX + 1];
     uint32_t flags = (f->has_src ? CTF_FILTER_IP_SRC : 0) | (f->has_dst ? CTF_FILTER_IP_DST : 0);
     size_t alen = f->family == AF_INET ? 4 : 16;
 
-    check_msg(m, n, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | (ack ? NLM_F_ACK : 0), seq,
-              (uint8_t) f->family, NFNETLINK_V0, tb);
+    check_msg(m, n, type, NLM_F_REQUEST | nl_flags, seq, (uint8_t) f->family, NFNETLINK_V0, tb);
     /* The tuple in the filtered direction only. */
     const struct nlattr *tuple = tb[f->reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG];
     assert_non_null(tuple);
@@ -596,7 +596,8 @@ test_build_filtered_flush(void **state)
                         memset(&m, 0xaa, sizeof m);
                         uint32_t seq = 1000 + built;
                         size_t n = ctmsg_build_filtered_flush(m.b, sizeof m.b, seq, &f, ack);
-                        check_filter_msg(&m, n, &f, ack, seq);
+                        check_filter_msg(&m, n, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
+                                         &f, seq);
                         built++;
                     }
                 }
@@ -631,6 +632,136 @@ test_build_filtered_flush_refuses(void **state)
     assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
     f.family = AF_BRIDGE;
     assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
+}
+
+static void
+test_build_filtered_dump(void **state)
+{
+    static const char *const a4[2] = { "10.0.0.1", "192.168.9.8" };
+    static const char *const a6[2] = { "fd00::1", "2001:db8::abcd:1" };
+    unsigned int built = 0;
+
+    for (int fam = 0; fam < 2; fam++) {
+        int family = fam ? AF_INET6 : AF_INET;
+        const char *const *a = fam ? a6 : a4;
+        for (int reply = 0; reply < 2; reply++) {
+            for (int ends = 1; ends < 4; ends++) {          /* src, dst, both */
+                struct ctmsg_filter f;
+                union msgbuf m;
+                memset(&f, 0, sizeof f);
+                f.family = family;
+                f.reply = reply;
+                f.has_src = ends & 1;
+                f.has_dst = ends & 2;
+                f.src = ina(family, a[0]);
+                f.dst = ina(family, a[1]);
+                memset(&m, 0xaa, sizeof m);
+                uint32_t seq = 2000 + built;
+                size_t n = ctmsg_build_filtered_dump(m.b, sizeof m.b, seq, &f);
+                check_filter_msg(&m, n, IPCTNL_MSG_CT_GET, NLM_F_DUMP, &f, seq);
+                built++;
+            }
+        }
+    }
+    assert_int_equal(built, 2 * 2 * 3);
+}
+
+static void
+test_build_filtered_dump_refuses(void **state)
+{
+    union msgbuf m;
+    struct ctmsg_filter f;
+
+    memset(&f, 0, sizeof f);
+    f.family = AF_INET6;
+    f.has_dst = true;
+    f.dst = ina(AF_INET6, "fd00::1");
+    assert_int_not_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, CTMSG_MAX_LEN - 1, 1, &f), 0);
+    /* A zone is checked in userspace, never sent: refused, not dropped. */
+    f.has_zone = true;
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    f.has_zone = false;
+    /* Neither end: that is a plain dump, which ctmsg_build_dump builds. */
+    f.has_dst = false;
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    f.has_src = true;
+    f.family = AF_UNSPEC;
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+}
+
+/* An entry with the given tuples (reply NULL: none). */
+static struct ct_entry
+filter_entry(int family, const char *osrc, const char *odst, const char *rsrc,
+             const char *rdst, uint16_t zone)
+{
+    struct ct_entry e;
+
+    memset(&e, 0, sizeof e);
+    e.family = family;
+    e.orig.src = ina(family, osrc);
+    e.orig.dst = ina(family, odst);
+    if (rsrc) {
+        e.reply.src = ina(family, rsrc);
+        e.reply.dst = ina(family, rdst);
+        e.has_reply = true;
+    }
+    e.zone = zone;
+    return e;
+}
+
+static void
+test_filter_match(void **state)
+{
+    /* A DNAT'd entry: 10.0.0.9 -> floating 172.16.0.5, which is 10.1.1.5. */
+    struct ct_entry e = filter_entry(AF_INET, "10.0.0.9", "172.16.0.5", "10.1.1.5",
+                                     "10.0.0.9", 3);
+    struct ctmsg_filter f;
+
+    memset(&f, 0, sizeof f);
+    f.family = AF_INET;
+    f.has_src = true;
+    f.src = ina(AF_INET, "10.0.0.9");
+    assert_true(ctmsg_filter_match(&f, &e));            /* orig src */
+    f.reply = true;
+    assert_false(ctmsg_filter_match(&f, &e));           /* reply src is 10.1.1.5 */
+    f.src = ina(AF_INET, "10.1.1.5");
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.has_dst = true;                                   /* both ends */
+    f.dst = ina(AF_INET, "10.0.0.9");
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.dst = ina(AF_INET, "10.0.0.8");
+    assert_false(ctmsg_filter_match(&f, &e));
+    f.has_src = false;                                  /* dst only */
+    f.dst = ina(AF_INET, "10.0.0.9");
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.has_zone = true;
+    f.zone = 3;
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.zone = 0;
+    assert_false(ctmsg_filter_match(&f, &e));
+    f.has_zone = false;
+
+    /* No reply tuple: a reply filter never matches (not even on zeros). */
+    struct ct_entry noreply = filter_entry(AF_INET, "10.0.0.9", "0.0.0.0", NULL, NULL, 0);
+    f.dst = ina(AF_INET, "0.0.0.0");
+    assert_false(ctmsg_filter_match(&f, &noreply));
+    f.reply = false;
+    assert_true(ctmsg_filter_match(&f, &noreply));
+
+    /* The family must agree: a v4 address is not the v6 ::a00:9. */
+    struct ct_entry e6 = filter_entry(AF_INET6, "::a00:9", "fd00::1", "fd00::1", "::a00:9", 0);
+    memset(&f, 0, sizeof f);
+    f.family = AF_INET;
+    f.has_src = true;
+    f.src = ina(AF_INET, "10.0.0.9");
+    assert_false(ctmsg_filter_match(&f, &e6));
+    f.family = AF_INET6;
+    f.src = ina(AF_INET6, "::a00:9");
+    assert_true(ctmsg_filter_match(&f, &e6));
+    /* All 16 bytes count for v6. */
+    f.src = ina(AF_INET6, "1::a00:9");
+    assert_false(ctmsg_filter_match(&f, &e6));
 }
 
 static void
@@ -1223,6 +1354,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_dump),
         cmocka_unit_test(test_build_filtered_flush),
+        cmocka_unit_test(test_build_filtered_dump),
+        cmocka_unit_test(test_build_filtered_dump_refuses),
+        cmocka_unit_test(test_filter_match),
         cmocka_unit_test(test_build_filtered_flush_refuses),
         cmocka_unit_test(test_build_zone_flush),
         cmocka_unit_test(test_build_flush),
