@@ -3,7 +3,7 @@
  * network namespace. This, with ctsock/ctmsg below it, is the only code that
  * deletes conntrack entries; in the daemon it runs in the forked worker.
  *
- * Owns: its two netlink sockets for the duration of a run.
+ * Owns: its netlink sockets and dump threads for the duration of a run.
  */
 #ifndef CTF_ENGINE_H
 #define CTF_ENGINE_H

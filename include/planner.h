@@ -10,6 +10,11 @@
  *    of walks is small.
  *  - ZONE_FLUSH: one kernel walk deleting everything in a zone (6.8+), for
  *    "everything in zone Z" jobs.
+ *  - FILTERED_DUMP: one kernel-filtered dump per (address, direction, end)
+ *    of the job's smaller exact side (5.8+), whatever comes back matched in
+ *    userspace and deleted in bulk like the dump path's. Each dump walks the
+ *    table but sends back only that address's entries, and dumps (unlike
+ *    flush walks) run side by side on several CPUs.
  * The cost model compares table_count * per-entry cost (calibrated by the
  * probe) times the number of walks each strategy needs.
  *
@@ -29,10 +34,13 @@ enum ct_strategy {
     CT_STRATEGY_DUMP,
     CT_STRATEGY_FILTERED_FLUSH,
     CT_STRATEGY_ZONE_FLUSH,
+    CT_STRATEGY_FILTERED_DUMP,
+    CT_STRATEGY_COUNT           /* Not a strategy: how many there are. */
 };
 
 const char *ct_strategy_name(enum ct_strategy);
-/* "auto", "dump", "filtered-flush", "zone-flush". Returns 0 or EINVAL. */
+/* "auto", "dump", "filtered-flush", "zone-flush", "filtered-dump".
+ * Returns 0 or EINVAL. */
 int ct_strategy_parse(const char *, enum ct_strategy *);
 
 /* What the running kernel was proven to do, and what it costs. */
@@ -46,6 +54,12 @@ struct ct_caps {
     bool filtered_flush_zone;   /* ... restricted to a zone other than 0. */
     bool filtered_flush_zone_default;   /* ... restricted to zone 0. */
     bool dump_zone_filter;      /* Dump with CTA_ZONE returns one zone only. */
+    bool filtered_dump;         /* CTA_FILTER dump on orig and reply src/dst
+                                 * returns exactly those entries (IPv4). */
+    bool filtered_dump_v6;      /* ... also for IPv6 (6.18 returns the NON-
+                                 * matching v6 entries, as its flush deletes
+                                 * them). */
+    unsigned int dump_threads;  /* Dumps run at once (online CPUs, capped). */
     /* Costs: a walk over the kernel's hash table has a fixed part (every
      * bucket is visited, even empty ones and other namespaces' entries) and
      * a part per entry of ours. */
@@ -53,6 +67,8 @@ struct ct_caps {
     double dump_ns_per_entry;   /* Dump + parse + match, per table entry. */
     double walk_fixed_ms;       /* One filtered kernel walk of an empty table. */
     double walk_ns_per_entry;   /* One filtered kernel walk, per table entry. */
+    double fdump_fixed_ms;      /* One filtered dump that returns nothing. */
+    double fdump_ns_per_entry;
     char note[128];             /* Why something is unproven, for status. */
 };
 
@@ -69,6 +85,12 @@ struct ct_plan {
 /* Number of filtered-flush walks a job needs, or 0 if it cannot be expressed
  * as filtered flushes (CIDRs, any on the local side, ...). */
 unsigned int planner_filtered_walks(const struct flush_job *);
+
+/* Number of filtered dumps a job needs (4 per address of its side with
+ * fewer exact addresses, counting only addresses of a family the other side
+ * has), or 0 if neither side is a list of exact addresses. *on_peers says
+ * which side they filter on. */
+unsigned int planner_filtered_dumps(const struct flush_job *, bool *on_peers);
 
 /* Chooses a strategy for the job. With force != AUTO, checks the forced
  * strategy is both proven and able to express the job, else EINVAL/ENOTSUP

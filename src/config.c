@@ -126,7 +126,7 @@ static const struct config_key config_keys[] = {
     { .name = "max-delete-rate", INT(CONFIG_T_U64, 0, 1000000000), .off = M(max_delete_rate),
       .metavar = "N", .help = "deletes per second; 0: no cap" },
     { .name = "strategy", .type = CONFIG_T_STRATEGY, .off = M(strategy),
-      .metavar = "NAME", .help = "auto, dump, filtered-flush or zone-flush" },
+      .metavar = "NAME", .help = "auto or a strategy to force (ctflushd(8))" },
     /* Below 4096 a batch is too small to be worth a sendmsg; 0 leaves the
      * choice to ctsock. */
     { .name = "batch-bytes", INT(CONFIG_T_SIZE, 4096, 1048576), .zero_ok = true,
@@ -691,7 +691,8 @@ config_set(struct ctf_config *cfg, const char *key, const char *value,
 
     case CONFIG_T_STRATEGY:
         if (ct_strategy_parse(value, m)) {
-            config_err(err, errlen, "%s: must be auto, dump, filtered-flush or zone-flush",
+            config_err(err, errlen,
+                       "%s: must be auto, dump, filtered-flush, zone-flush or filtered-dump",
                        k->name);
             return EINVAL;
         }

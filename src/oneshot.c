@@ -26,7 +26,8 @@ oneshot_usage(FILE *f)
 {
     fprintf(f,
 "usage: ctflushd --oneshot --local LIST|any [--peers LIST|any] [--zone N]\n"
-"                [--mark MARK[/MASK]] [--strategy auto|dump|filtered-flush|zone-flush]\n"
+"                [--mark MARK[/MASK]]\n"
+"                [--strategy auto|dump|filtered-flush|zone-flush|filtered-dump]\n"
 "                [--no-probe] [--max-local N] [--max-peers N] [--batch-bytes N]\n"
 "                [--rate N] [--json] [--verbose]\n"
 "\n"

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Costs used until the probe has measured this machine: a dump + match is
  * cheaper per entry than a filtered kernel walk (which deletes under the
@@ -14,6 +15,9 @@
 #define DEFAULT_WALK_NS_PER_ENTRY 500.0
 #define DEFAULT_DUMP_FIXED_MS 5.0
 #define DEFAULT_WALK_FIXED_MS 5.0
+/* Dumps side by side: more than this buys little but lock contention and
+ * takes CPUs from the hypervisor's real work. */
+#define MAX_DUMP_THREADS 4
 
 /* Four walks per exact address pair: source and destination of the original
  * tuple, source and destination of the reply tuple. More than this many walks
@@ -25,6 +29,7 @@ static const char *const strategy_names[] = {
     [CT_STRATEGY_DUMP] = "dump",
     [CT_STRATEGY_FILTERED_FLUSH] = "filtered-flush",
     [CT_STRATEGY_ZONE_FLUSH] = "zone-flush",
+    [CT_STRATEGY_FILTERED_DUMP] = "filtered-dump",
 };
 
 const char *
@@ -54,7 +59,23 @@ ct_caps_init_unproven(struct ct_caps *caps, const char *why)
     caps->walk_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
     caps->dump_fixed_ms = DEFAULT_DUMP_FIXED_MS;
     caps->walk_fixed_ms = DEFAULT_WALK_FIXED_MS;
+    caps->fdump_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
+    caps->fdump_fixed_ms = DEFAULT_WALK_FIXED_MS;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    caps->dump_threads = cpus < 1 ? 1 : cpus > MAX_DUMP_THREADS ? MAX_DUMP_THREADS
+                                                                : (unsigned int) cpus;
     snprintf(caps->note, sizeof caps->note, "%s", why ? why : "");
+}
+
+static bool
+side_has_family(const struct ctf_prefix_list *l, int family)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->items[i].family == family) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool
@@ -66,17 +87,6 @@ all_hosts(const struct ctf_prefix_list *l)
         }
     }
     return true;
-}
-
-static bool
-job_has_family(const struct flush_job *job, int family)
-{
-    for (size_t i = 0; i < job->local.n; i++) {
-        if (job->local.items[i].family == family) {
-            return true;
-        }
-    }
-    return false;
 }
 
 unsigned int
@@ -105,6 +115,60 @@ planner_filtered_walks(const struct flush_job *job)
     return walks > MAX_FILTERED_WALKS || !walks ? 0 : (unsigned int) walks;
 }
 
+/* Addresses of a side that can pair with the other side: only those are
+ * ever dumped for. */
+static size_t
+side_pairing(const struct ctf_prefix_list *side, const struct ctf_prefix_list *other,
+             bool other_any, unsigned int *families)
+{
+    size_t n = 0;
+
+    *families = 0;
+    for (size_t i = 0; i < side->n; i++) {
+        int family = side->items[i].family;
+        if (other_any || side_has_family(other, family)) {
+            n++;
+            *families |= family == AF_INET6 ? 2u : 1u;
+        }
+    }
+    return n;
+}
+
+/* The side filtered dumps filter on, and the families they dump for (bit 0
+ * IPv4, bit 1 IPv6); returns the number of dumps, 0 if none can. */
+static unsigned int
+fdump_side(const struct flush_job *job, bool *on_peers, unsigned int *families)
+{
+    bool local_ok = !job->local_any && job->local.n && all_hosts(&job->local);
+    bool peers_ok = !job->peers_any && job->peers.n && all_hosts(&job->peers);
+    unsigned int lfam = 0, pfam = 0;
+    size_t nl = local_ok ? side_pairing(&job->local, &job->peers, job->peers_any, &lfam) : 0;
+    size_t np = peers_ok ? side_pairing(&job->peers, &job->local, job->local_any, &pfam) : 0;
+
+    *on_peers = np && (!nl || np < nl);
+    *families = *on_peers ? pfam : lfam;
+    size_t n = *on_peers ? np : nl;
+    return n && n <= MAX_FILTERED_WALKS / 4 ? (unsigned int) (4 * n) : 0;
+}
+
+unsigned int
+planner_filtered_dumps(const struct flush_job *job, bool *on_peers)
+{
+    unsigned int families;
+
+    return fdump_side(job, on_peers, &families);
+}
+
+/* Dumps run in rounds of dump_threads. */
+static double
+fdump_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int dumps)
+{
+    unsigned int threads = caps->dump_threads ? caps->dump_threads : 1;
+    unsigned int rounds = (dumps + threads - 1) / threads;
+
+    return rounds * (table_count * caps->fdump_ns_per_entry / 1e6 + caps->fdump_fixed_ms);
+}
+
 static double
 walk_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int walks)
 {
@@ -120,10 +184,15 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                          && (job->zone != 0 || caps->zone_flush_default);
     unsigned int fwalks = planner_filtered_walks(job);
     bool filtered_ok = fwalks && caps->filtered_flush
-                       && (!job_has_family(job, AF_INET6) || caps->filtered_flush_v6)
+                       && (!side_has_family(&job->local, AF_INET6) || caps->filtered_flush_v6)
                        && (!job->has_zone
                            || (job->zone != 0 ? caps->filtered_flush_zone
                                               : caps->filtered_flush_zone_default));
+    bool fdump_on_peers;
+    unsigned int fdump_families;
+    unsigned int fdumps = fdump_side(job, &fdump_on_peers, &fdump_families);
+    bool fdump_ok = fdumps && caps->filtered_dump
+                    && (!(fdump_families & 2u) || caps->filtered_dump_v6);
     double dump_ms = table_count * caps->dump_ns_per_entry / 1e6 + caps->dump_fixed_ms;
 
     memset(plan, 0, sizeof *plan);
@@ -168,7 +237,25 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
         plan->est_ms = walk_cost_ms(caps, table_count, fwalks);
         snprintf(plan->reason, sizeof plan->reason, "forced");
         return 0;
+    case CT_STRATEGY_FILTERED_DUMP:
+        if (!fdumps) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-dump needs one side of exact addresses (no CIDRs), at most %d",
+                     MAX_FILTERED_WALKS / 4);
+            return EINVAL;
+        }
+        if (!fdump_ok) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-dump is not proven on this kernel");
+            return ENOTSUP;
+        }
+        plan->strategy = CT_STRATEGY_FILTERED_DUMP;
+        plan->walks = fdumps;
+        plan->est_ms = fdump_cost_ms(caps, table_count, fdumps);
+        snprintf(plan->reason, sizeof plan->reason, "forced");
+        return 0;
     case CT_STRATEGY_AUTO:
+    case CT_STRATEGY_COUNT:
         break;
     }
 
@@ -195,6 +282,17 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
             snprintf(plan->reason, sizeof plan->reason,
                      "filtered-flush: %u walks est %.1f ms < dump est %.1f ms",
                      fwalks, ms, dump_ms);
+        }
+    }
+    if (fdump_ok) {
+        double ms = fdump_cost_ms(caps, table_count, fdumps);
+        if (ms < plan->est_ms) {
+            plan->strategy = CT_STRATEGY_FILTERED_DUMP;
+            plan->walks = fdumps;
+            plan->est_ms = ms;
+            snprintf(plan->reason, sizeof plan->reason,
+                     "filtered-dump: %u dumps on %u threads est %.1f ms < dump est %.1f ms",
+                     fdumps, caps->dump_threads, ms, dump_ms);
         }
     }
     return 0;

@@ -265,6 +265,50 @@ probe_filtered(struct ctsock *s, int family, bool has_zone, uint16_t zone)
     return true;
 }
 
+/* A kernel-filtered dump must return exactly the entries its filter
+ * selects: one that returns too few would leave entries behind (the
+ * userspace match cannot see what never came back), one that returns the
+ * wrong ones (6.18's IPv6) is no cheaper than a dump. Dumps delete nothing,
+ * so one fill serves all four filters. */
+static bool
+probe_filtered_dump(struct ctsock *s, int family)
+{
+    char msg[CTMSG_MAX_LEN];
+    const char *what = family == AF_INET ? "IPv4 filtered dump" : "IPv6 filtered dump";
+
+    if (probe_flush_all(s) || probe_fill(s)) {
+        log_debug("probe %s: could not set up the table", what);
+        return false;
+    }
+    for (int reply = 0; reply < 2; reply++) {
+        for (int src = 0; src < 2; src++) {
+            struct filter_arg fa = { reply, src, false, 0 };
+            struct ctmsg_filter f = {
+                .family = family, .reply = reply, .has_src = src, .has_dst = !src,
+            };
+            struct probe_seen seen;
+            f.src = probe_addr(family, P_A);
+            f.dst = probe_addr(family, P_A);
+            size_t n = ctmsg_build_filtered_dump(msg, sizeof msg, ctsock_next_seq(s), &f);
+            unsigned int want = probe_expect(pred_filter, &fa);
+
+            memset(&seen, 0, sizeof seen);
+            int err = n ? ctsock_dump(s, msg, n, probe_seen_cb, &seen) : EINVAL;
+            if (err) {
+                log_debug("probe %s: kernel said %s", what, strerror(err));
+                return false;
+            }
+            if (seen.mask[family == AF_INET6] != want || seen.mask[family == AF_INET]
+                || seen.others) {
+                log_debug("probe %s: returned 0x%x/0x%x, expected 0x%x", what,
+                          seen.mask[0], seen.mask[1], want);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 static int
 calib_cb(const void *nlh, size_t len, void *aux)
 {
@@ -307,6 +351,31 @@ calib_walk_ms(struct ctsock *s, const union ctf_inaddr *nobody)
 }
 
 static int
+calib_count_cb(const void *nlh, size_t len, void *aux)
+{
+    (void) nlh;
+    (void) len;
+    (*(unsigned int *) aux)++;
+    return 0;
+}
+
+/* Times one kernel-filtered dump that returns nothing. */
+static double
+calib_fdump_ms(struct ctsock *s, const union ctf_inaddr *nobody)
+{
+    char msg[CTMSG_MAX_LEN];
+    struct ctmsg_filter f = { .family = AF_INET, .has_src = true, .src = *nobody };
+    size_t len = ctmsg_build_filtered_dump(msg, sizeof msg, ctsock_next_seq(s), &f);
+    unsigned int got = 0;
+    double t0 = ctf_time_sec_f();
+
+    if (ctsock_dump(s, msg, len, calib_count_cb, &got)) {
+        return -1;
+    }
+    return (ctf_time_sec_f() - t0) * 1e3;
+}
+
+static int
 calib_fill(struct ctsock *s, size_t from, size_t to)
 {
     struct ctgen_entry *g = calloc(to - from, sizeof *g);
@@ -330,26 +399,46 @@ calib_fill(struct ctsock *s, size_t from, size_t to)
     return err;
 }
 
-/* Best of a few runs: timing noise only ever adds. */
+/* Best of a few runs: timing noise only ever adds. ms[0]: dump + match,
+ * ms[1]: filtered flush walk (if walks), ms[2]: filtered dump (if fdumps);
+ * -1 where not measured. */
 static void
 calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_inaddr *nobody,
-              bool walks, double *dump_ms, double *walk_ms)
+              bool walks, bool fdumps, double ms[3])
 {
-    *dump_ms = *walk_ms = -1;
+    ms[0] = ms[1] = ms[2] = -1;
     for (int i = 0; i < 3; i++) {
-        double d = calib_dump_ms(s, m);
-        if (d >= 0 && (*dump_ms < 0 || d < *dump_ms)) {
-            *dump_ms = d;
-        }
-        double w = walks ? calib_walk_ms(s, nobody) : -1;
-        if (w >= 0 && (*walk_ms < 0 || w < *walk_ms)) {
-            *walk_ms = w;
+        double t[3] = {
+            calib_dump_ms(s, m),
+            walks ? calib_walk_ms(s, nobody) : -1,
+            fdumps ? calib_fdump_ms(s, nobody) : -1,
+        };
+        for (int k = 0; k < 3; k++) {
+            if (t[k] >= 0 && (ms[k] < 0 || t[k] < ms[k])) {
+                ms[k] = t[k];
+            }
         }
     }
 }
 
-/* Costs of a dump and of a filtered walk, as a fixed part and a part per
- * entry. Both walk the kernel's shared hash table, whose buckets and other
+/* Fixed and per-entry cost from times at two table sizes; left as they
+ * were when the two make no sense (unmeasured, or the bigger table was
+ * faster). */
+static void
+calib_fit(double t1, double t2, size_t n1, size_t n2, double *fixed_ms, double *ns_per_entry)
+{
+    if (t1 < 0 || t2 <= t1) {
+        return;
+    }
+    *ns_per_entry = (t2 - t1) * 1e6 / (double) (n2 - n1);
+    *fixed_ms = t1 - (double) n1 * *ns_per_entry / 1e6;
+    if (*fixed_ms < 0) {
+        *fixed_ms = 0;
+    }
+}
+
+/* Costs of a dump, a filtered walk and a filtered dump, as a fixed part and
+ * a part per entry. All walk the kernel's shared hash table, whose buckets and other
  * namespaces' entries (the host's included) cost the same at two table
  * sizes of ours: the difference between the two gives the per-entry cost,
  * and what is left is the fixed part as this host is now. */
@@ -360,7 +449,7 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
     struct flush_job job;
     struct job_matcher m;
     struct ctf_prefix nobody;
-    double d1, w1, d2, w2;
+    double t1[3], t2[3];
 
     flush_job_init(&job);
     ctf_prefix_parse("10.254.254.254", &nobody);
@@ -373,23 +462,12 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
     }
     probe_flush_all(s);
     if (!calib_fill(s, 0, n1)) {
-        calib_measure(s, &m, &nobody.addr, caps->filtered_flush, &d1, &w1);
+        calib_measure(s, &m, &nobody.addr, caps->filtered_flush, caps->filtered_dump, t1);
         if (!calib_fill(s, n1, n2)) {
-            calib_measure(s, &m, &nobody.addr, caps->filtered_flush, &d2, &w2);
-            if (d1 >= 0 && d2 > d1) {
-                caps->dump_ns_per_entry = (d2 - d1) * 1e6 / (n2 - n1);
-                caps->dump_fixed_ms = d1 - n1 * caps->dump_ns_per_entry / 1e6;
-            }
-            if (w1 >= 0 && w2 > w1) {
-                caps->walk_ns_per_entry = (w2 - w1) * 1e6 / (n2 - n1);
-                caps->walk_fixed_ms = w1 - n1 * caps->walk_ns_per_entry / 1e6;
-            }
-            if (caps->dump_fixed_ms < 0) {
-                caps->dump_fixed_ms = 0;
-            }
-            if (caps->walk_fixed_ms < 0) {
-                caps->walk_fixed_ms = 0;
-            }
+            calib_measure(s, &m, &nobody.addr, caps->filtered_flush, caps->filtered_dump, t2);
+            calib_fit(t1[0], t2[0], n1, n2, &caps->dump_fixed_ms, &caps->dump_ns_per_entry);
+            calib_fit(t1[1], t2[1], n1, n2, &caps->walk_fixed_ms, &caps->walk_ns_per_entry);
+            calib_fit(t1[2], t2[2], n1, n2, &caps->fdump_fixed_ms, &caps->fdump_ns_per_entry);
         }
     }
     job_matcher_destroy(&m);
@@ -440,6 +518,9 @@ probe_child(int fd, bool calibrate)
                                  && probe_filtered(&s, AF_INET6, true, PROBE_ZONE)
                                  && probe_filtered(&s, AF_INET6, true, 0);
     }
+
+    caps.filtered_dump = probe_filtered_dump(&s, AF_INET);
+    caps.filtered_dump_v6 = caps.filtered_dump && probe_filtered_dump(&s, AF_INET6);
 
     /* Dump filtered by zone: returns exactly the zone's entries. */
     if (!probe_flush_all(&s) && !probe_fill(&s) && !probe_dump(&s, &zone, &seen)) {
@@ -535,13 +616,16 @@ probe_describe(const struct ct_caps *c, char *buf, size_t len)
 {
     snprintf(buf, len,
              "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-v6=%s "
-             "filtered-flush-zone=%s "
-             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry, walk %.1f ms + %.0f ns/entry",
+             "filtered-flush-zone=%s filtered-dump=%s filtered-dump-v6=%s "
+             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry, walk %.1f ms + %.0f ns/entry, "
+             "filtered dump %.1f ms + %.0f ns/entry, %u dump threads",
              c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
              c->filtered_flush ? "yes" : "no", c->filtered_flush_v6 ? "yes" : "no",
-             c->filtered_flush_zone ? "yes" : "no",
+             c->filtered_flush_zone ? "yes" : "no", c->filtered_dump ? "yes" : "no",
+             c->filtered_dump_v6 ? "yes" : "no",
              c->dump_zone_filter ? "yes" : "no", c->dump_fixed_ms, c->dump_ns_per_entry,
-             c->walk_fixed_ms, c->walk_ns_per_entry);
+             c->walk_fixed_ms, c->walk_ns_per_entry, c->fdump_fixed_ms,
+             c->fdump_ns_per_entry, c->dump_threads);
     return buf;
 }
 

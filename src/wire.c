@@ -386,7 +386,7 @@ rbuf_get_job_params(struct rbuf *r, struct wire_job_params *jp)
     jp->batch_bytes = rbuf_get_u32(r);
     jp->max_delete_rate = rbuf_get_u64(r);
     jp->progress_interval_ms = rbuf_get_u32(r);
-    if (jp->strategy > CT_STRATEGY_ZONE_FLUSH) {
+    if (jp->strategy >= CT_STRATEGY_COUNT) {
         r->err = true;
     }
 }
@@ -397,7 +397,7 @@ rbuf_get_engine_stats(struct rbuf *r, struct engine_stats *st)
     uint32_t strategy = rbuf_get_u32(r);
 
     /* Range-checked before it becomes an enum: names are looked up by it. */
-    if (strategy > CT_STRATEGY_ZONE_FLUSH) {
+    if (strategy >= CT_STRATEGY_COUNT) {
         r->err = true;
         strategy = CT_STRATEGY_AUTO;
     }

@@ -227,6 +227,7 @@ static const struct good_case good_cases[] = {
     { "strategy", "auto", "auto" },
     { "strategy", "dump", "dump" },
     { "strategy", "filtered-flush", "filtered-flush" },
+    { "strategy", "filtered-dump", "filtered-dump" },
     { "strategy", "zone-flush", "zone-flush" },
     { "batch-bytes", "0", "0" },
     { "batch-bytes", "00", "0" },
@@ -383,7 +384,8 @@ static const struct bad_case bad_cases[] = {
     { "worker-nice", "--1", NULL },
     { "max-delete-rate", "1000000001", "max-delete-rate: must be an integer 0..1000000000" },
     { "max-delete-rate", "18446744073709551616", NULL },
-    { "strategy", "fast", "strategy: must be auto, dump, filtered-flush or zone-flush" },
+    { "strategy", "fast",
+      "strategy: must be auto, dump, filtered-flush, zone-flush or filtered-dump" },
     { "strategy", "", NULL },
     { "strategy", "DUMP", NULL },
     { "batch-bytes", "4095", "batch-bytes: must be 0 or an integer 4096..1048576" },
@@ -941,8 +943,8 @@ test_cli_errors(void **state)
         { { "--config=" }, "--config: needs a file name" },
         { { "--batch-window-ms", "70000" }, "--batch-window-ms: must be an integer 0..60000" },
         { { "--batch-window-ms=x" }, "--batch-window-ms: must be an integer 0..60000" },
-        { { "--strategy", "fast" }, "--strategy: must be auto, dump, filtered-flush or "
-                                    "zone-flush" },
+        { { "--strategy", "fast" }, "--strategy: must be auto, dump, filtered-flush, "
+                                    "zone-flush or filtered-dump" },
         { { "--oneshot" }, "--oneshot takes its own options: see ctflushd --oneshot --help" },
         { { "--" "-history", "5" }, "unknown option '---history' (see ctflushd --help)" },
         { { "--=5" }, "unknown option '--' (see ctflushd --help)" },

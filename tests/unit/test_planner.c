@@ -105,6 +105,7 @@ test_strategy_names(void **state)
         { "dump", CT_STRATEGY_DUMP },
         { "filtered-flush", CT_STRATEGY_FILTERED_FLUSH },
         { "zone-flush", CT_STRATEGY_ZONE_FLUSH },
+        { "filtered-dump", CT_STRATEGY_FILTERED_DUMP },
     };
     enum ct_strategy s;
 
@@ -122,7 +123,8 @@ test_strategy_names(void **state)
         assert_int_equal(ct_strategy_parse(bad[i], &s), EINVAL);
         assert_int_equal(s, CT_STRATEGY_DUMP);              /* Untouched. */
     }
-    assert_string_equal(ct_strategy_name((enum ct_strategy) 4), "?");
+    assert_int_equal(ct_strategy_parse("count", &s), EINVAL);
+    assert_string_equal(ct_strategy_name(CT_STRATEGY_COUNT), "?");
     assert_string_equal(ct_strategy_name((enum ct_strategy) -1), "?");
 }
 
@@ -538,6 +540,145 @@ test_filtered_flush_v6_needs_its_own_proof(void **state)
     flush_job_destroy(&job);
 }
 
+static void
+test_filtered_dumps_count(void **state)
+{
+    struct flush_job job;
+    bool on_peers = true;
+
+    job_make(&job, "10.0.0.1", "any");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 4);
+    assert_false(on_peers);
+    flush_job_destroy(&job);
+
+    /* The side with fewer addresses. */
+    job_make(&job, "10.0.0.1 10.0.0.2 10.0.0.3", "192.168.0.1");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 4);
+    assert_true(on_peers);
+    flush_job_destroy(&job);
+    job_make(&job, "10.0.0.1 fd00::1", "192.168.0.1 192.168.0.2 fd00:9::1");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 8);
+    assert_false(on_peers);
+    flush_job_destroy(&job);
+
+    /* A CIDR rules its side out, not the job. */
+    job_make(&job, "10.0.0.0/24", "192.168.0.1 192.168.0.2");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 8);
+    assert_true(on_peers);
+    flush_job_destroy(&job);
+    job_make(&job, "10.0.0.0/24", "192.168.0.0/16");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 0);
+    flush_job_destroy(&job);
+    job_make(&job, "10.0.0.0/24", "any");
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 0);
+    flush_job_destroy(&job);
+
+    /* Too many addresses on both sides. */
+    flush_job_init(&job);
+    add_hosts(&job.local, AF_INET, 1025, 0x0a000000u);
+    add_hosts(&job.peers, AF_INET, 1025, 0x0b000000u);
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 0);
+    flush_job_destroy(&job);
+}
+
+/* caps_all, plus filtered dumps proven, costing what a filtered walk does. */
+static struct ct_caps
+caps_fdump(unsigned int threads)
+{
+    struct ct_caps c = caps_all(2000, 250);
+
+    c.filtered_dump = c.filtered_dump_v6 = true;
+    c.fdump_ns_per_entry = 250;
+    c.fdump_fixed_ms = 1;
+    c.dump_threads = threads;
+    return c;
+}
+
+static void
+test_auto_filtered_dump_by_cost(void **state)
+{
+    struct flush_job job;
+    struct ct_caps caps = caps_fdump(2);
+    const uint64_t count = 200000;
+
+    /* One address, peers any: 4 dumps in 2 rounds of 51 ms beat 4 serial
+     * filtered walks (204 ms) and a dump (401 ms). */
+    job_make(&job, "10.0.0.1", "any");
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_DUMP);
+    /* One thread: they cost what the walks do, and the walks stay. */
+    caps.dump_threads = 1;
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_FLUSH);
+    /* No filtered flush at all (6.1): filtered dumps still beat the dump. */
+    caps.filtered_flush = false;
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+
+    /* 20 addresses: 80 dumps in 40 rounds (2 s) lose to one dump. */
+    caps = caps_fdump(2);
+    flush_job_init(&job);
+    add_hosts(&job.local, AF_INET, 20, 0x0a000000u);
+    job.peers_any = true;
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_DUMP);
+    flush_job_destroy(&job);
+
+    /* Unproven: never chosen, refused when forced. */
+    caps = caps_fdump(2);
+    caps.filtered_dump = false;
+    job_make(&job, "10.0.0.1", "any");
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_FLUSH);
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, ENOTSUP, 0);
+    flush_job_destroy(&job);
+
+    /* Forced on a job it cannot express. */
+    caps = caps_fdump(2);
+    job_make(&job, "10.0.0.0/24", "any");
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, EINVAL, 0);
+    flush_job_destroy(&job);
+    /* Forced on one it can: mark and zone are checked in userspace. */
+    job_make(&job, "10.0.0.1", "192.168.0.1");
+    job.has_zone = true;
+    job.zone = 5;
+    job.has_mark = true;
+    job.mark = job.mark_mask = 1;
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+}
+
+static void
+test_filtered_dump_v6_needs_its_own_proof(void **state)
+{
+    /* 6.18 returns the NON-matching v6 entries: a side with a v6 address
+     * may be filtered only when v6 was proven. */
+    struct flush_job job;
+    struct ct_caps caps = caps_fdump(2);
+    const uint64_t count = 200000;
+
+    caps.filtered_dump_v6 = false;
+    caps.filtered_flush_v6 = false;
+    job_make(&job, "fd00::1", "any");
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, ENOTSUP, 0);
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_DUMP);
+    caps.filtered_dump_v6 = true;
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+
+    /* The side filtered on is what counts: v6 peers, v4-only side chosen. */
+    caps.filtered_dump_v6 = false;
+    job_make(&job, "10.0.0.1", "192.168.0.1 192.168.0.2 fd00::2");
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+
+    /* ... and only its addresses that can pair: a v6 local with v4 peers
+     * only is never dumped for, so it neither needs the v6 proof nor
+     * counts. */
+    job_make(&job, "10.0.0.1 fd00::1", "192.168.0.1 192.168.0.2 192.168.0.3");
+    bool on_peers = true;
+    assert_int_equal(planner_filtered_dumps(&job, &on_peers), 4);
+    assert_false(on_peers);
+    expect_choice(&job, &caps, count, CT_STRATEGY_FILTERED_DUMP, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+}
+
 int
 main(void)
 {
@@ -554,6 +695,9 @@ main(void)
         cmocka_unit_test(test_auto_zone_flush_uncalibrated_walk),
         cmocka_unit_test(test_auto_filtered_flush_by_cost),
         cmocka_unit_test(test_filtered_flush_v6_needs_its_own_proof),
+        cmocka_unit_test(test_filtered_dumps_count),
+        cmocka_unit_test(test_auto_filtered_dump_by_cost),
+        cmocka_unit_test(test_filtered_dump_v6_needs_its_own_proof),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
