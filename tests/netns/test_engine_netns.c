@@ -27,9 +27,13 @@
 #include "engine.h"
 #include "job.h"
 #include "log.h"
+#include "planner.h"
 #include "probe.h"
 
 static struct ct_caps caps;       /* Proven once for the whole run. */
+static struct ct_caps probed;     /* As proven: caps is put back to it after
+                                   * each test, even one that failed half-way
+                                   * with dump_threads changed. */
 static struct ctgen_entry *table; /* The table every test starts from. */
 static size_t table_n;
 
@@ -114,6 +118,16 @@ build_table(void)
         /* SNAT: the VM talks out; the reply goes to the host's address. */
         union ctf_inaddr out = v4("8.8.8.8"), snat = v4n(0x0a050000, 1);
         add(AF_INET, IPPROTO_UDP, fixed, out, &out, &snat, (uint16_t) (5000 + l), 0, 0);
+        /* Two locals talking to each other, and a hairpin DNAT (a local
+         * reaches a floating IP that leads to the next local): a job's
+         * addresses at several ends of one entry, which several filtered
+         * dumps return. */
+        union ctf_inaddr next = v4n(0x0a010000, l % LOCALS + 1);
+        add(AF_INET, IPPROTO_TCP, fixed, next, NULL, NULL, 6000, 0, 0);
+        union ctf_inaddr hairpin = v4n(0x0a060000, l);
+        add(AF_INET, IPPROTO_TCP, fixed, hairpin, &next, &fixed, 7000, 0, 0);
+        add(AF_INET6, IPPROTO_TCP, v6n("fd00:1::", l), v6n("fd00:1::", l % LOCALS + 1), NULL,
+            NULL, 6000, 0, 0);
     }
     for (uint32_t i = 0; i < BACKGROUND; i++) {
         add(AF_INET, IPPROTO_UDP, v4n(0xac100000, i / 50), v4n(0xc0a80000, i % 50), NULL, NULL,
@@ -251,20 +265,41 @@ reset_table(void)
 }
 
 static bool
-job_has_v6(const struct flush_job *job)
+list_has_v6(const struct ctf_prefix_list *l)
 {
-    for (size_t i = 0; i < job->local.n; i++) {
-        if (job->local.items[i].family == AF_INET6) {
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->items[i].family == AF_INET6) {
             return true;
         }
     }
     return false;
 }
 
-/* Runs job with strategy and checks the survivors are exactly the model's. */
+static bool
+job_has_v6(const struct flush_job *job)
+{
+    return list_has_v6(&job->local);
+}
+
+/* True if the side a filtered dump filters on (the one with fewer exact
+ * addresses; local when peers are any) has an IPv6 address. */
+static bool
+fdump_side_has_v6(const struct flush_job *job)
+{
+    bool on_peers;
+
+    if (!planner_filtered_dumps(job, &on_peers)) {
+        return false;
+    }
+    return list_has_v6(on_peers ? &job->peers : &job->local);
+}
+
+/* Runs job once with strategy (and a delete-rate cap, 0: none) and checks
+ * the survivors are exactly the model's. Its stats go to *out if not NULL. */
 static void
-check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
-          size_t max_peers, size_t expect_min_deleted)
+check_job_once(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
+               size_t max_peers, uint64_t rate, size_t expect_min_deleted,
+               struct engine_stats *out)
 {
     struct engine_opts opts;
     struct engine_stats st;
@@ -277,11 +312,18 @@ check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
     opts.force = strategy;
     opts.max_local = max_local;
     opts.max_peers = max_peers;
+    opts.max_delete_rate = rate;
     int rc = engine_run(job, &opts, &st, err, sizeof err);
-    if (strategy == CT_STRATEGY_FILTERED_FLUSH && job_has_v6(job) && !caps.filtered_flush_v6) {
-        /* Unproven for IPv6 (6.18 deletes the NON-matching entries): the
-         * engine must refuse and leave the table alone. */
+    if (out) {
+        *out = st;
+    }
+    if ((strategy == CT_STRATEGY_FILTERED_FLUSH && job_has_v6(job) && !caps.filtered_flush_v6)
+        || (strategy == CT_STRATEGY_FILTERED_DUMP && fdump_side_has_v6(job)
+            && !caps.filtered_dump_v6)) {
+        /* Unproven for IPv6 (6.18 deletes, or dumps, the NON-matching
+         * entries): the engine must refuse and leave the table alone. */
         assert_int_equal(rc, ENOTSUP);
+        assert_int_equal(st.deleted, 0);
         assert_int_equal(engine_table_count(), table_n);
         return;
     }
@@ -307,6 +349,10 @@ check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
     size_t gone = table_n - n_want;
     assert_true(gone >= expect_min_deleted);    /* The job was not vacuous. */
     assert_int_equal(st.deleted, gone);
+    /* On a quiet table every entry is matched (and deleted) once: an entry
+     * that several filtered dumps return is deleted by one of them only. */
+    assert_int_equal(st.matched, gone);
+    assert_int_equal(st.already_gone, 0);
     assert_int_equal(st.errors, 0);
     assert_int_equal(after.n, n_want);
     for (size_t i = 0; i < n_want; i++) {
@@ -314,6 +360,64 @@ check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
     }
     free(want);
     free(after.keys);
+}
+
+/* Filtered dumps run on the engine's own thread (1) and on a pool (4). */
+static const unsigned int fdump_threads[] = { 1, 4 };
+#define N_FDUMP_THREADS (sizeof fdump_threads / sizeof *fdump_threads)
+
+/* As check_job_once; a filtered dump runs once per entry of fdump_threads,
+ * out[i] (if not NULL) getting run i's stats. */
+static void
+check_job_rate(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
+               size_t max_peers, uint64_t rate, size_t expect_min_deleted,
+               struct engine_stats out[N_FDUMP_THREADS])
+{
+    unsigned int saved = caps.dump_threads;
+
+    if (strategy != CT_STRATEGY_FILTERED_DUMP) {
+        check_job_once(job, strategy, max_local, max_peers, rate, expect_min_deleted, out);
+        return;
+    }
+    for (size_t i = 0; i < N_FDUMP_THREADS; i++) {
+        caps.dump_threads = fdump_threads[i];
+        check_job_once(job, strategy, max_local, max_peers, rate, expect_min_deleted,
+                       out ? &out[i] : NULL);
+        caps.dump_threads = saved;
+    }
+}
+
+static int
+restore_caps(void **state)
+{
+    (void) state;
+    caps = probed;
+    return 0;
+}
+
+static void
+check_job(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
+          size_t max_peers, size_t expect_min_deleted)
+{
+    check_job_rate(job, strategy, max_local, max_peers, 0, expect_min_deleted, NULL);
+}
+
+/* Forcing strategy on job under c must fail with rc and touch nothing. */
+static void
+check_refused(const struct flush_job *job, const struct ct_caps *c, enum ct_strategy strategy,
+              int rc)
+{
+    struct engine_opts opts;
+    struct engine_stats st;
+    char err[256];
+
+    reset_table();
+    engine_opts_init(&opts);
+    opts.caps = c;
+    opts.force = strategy;
+    assert_int_equal(engine_run(job, &opts, &st, err, sizeof err), rc);
+    assert_int_equal(st.deleted, 0);
+    assert_int_equal(engine_table_count(), table_n);
 }
 
 static void
@@ -327,14 +431,15 @@ job_set(struct flush_job *job, const char *local, const char *peers)
 }
 
 static const enum ct_strategy addr_strategies[] = {
-    CT_STRATEGY_DUMP, CT_STRATEGY_FILTERED_FLUSH, CT_STRATEGY_AUTO,
+    CT_STRATEGY_DUMP, CT_STRATEGY_FILTERED_FLUSH, CT_STRATEGY_FILTERED_DUMP, CT_STRATEGY_AUTO,
 };
+#define N_ADDR_STRATEGIES (sizeof addr_strategies / sizeof *addr_strategies)
 
 static void
 test_one_local_any_peer(void **state)
 {
     (void) state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "10.1.0.3", "any");
         /* 10 peers x 3 entries, the DNAT'd and the SNAT'd entry. */
@@ -347,7 +452,7 @@ static void
 test_v6_local(void **state)
 {
     (void) state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "fd00:1::4,fd00:1::5", "any");
         check_job(&job, addr_strategies[i], 0, 0, 40);
@@ -359,7 +464,7 @@ static void
 test_locals_x_peers(void **state)
 {
     (void) state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "10.1.0.1,10.1.0.2,fd00:1::1", "10.2.0.1,10.2.0.2,fd00:2::2");
         check_job(&job, addr_strategies[i], 0, 0, 12);
@@ -371,7 +476,7 @@ static void
 test_zone(void **state)
 {
     (void) state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "10.1.0.7", "any");
         job.has_zone = true;
@@ -392,7 +497,7 @@ test_whole_zone(void **state)
 {
     (void) state;
     const enum ct_strategy s[] = { CT_STRATEGY_ZONE_FLUSH, CT_STRATEGY_DUMP, CT_STRATEGY_AUTO };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
         struct flush_job job;
         job_set(&job, "any", "any");
         job.has_zone = true;
@@ -400,6 +505,13 @@ test_whole_zone(void **state)
         check_job(&job, s[i], 0, 0, 1000);
         flush_job_destroy(&job);
     }
+    /* No exact addresses on either side: nothing to filter a dump on. */
+    struct flush_job job;
+    job_set(&job, "any", "any");
+    job.has_zone = true;
+    job.zone = 7;
+    check_refused(&job, &caps, CT_STRATEGY_FILTERED_DUMP, EINVAL);
+    flush_job_destroy(&job);
 }
 
 static void
@@ -408,7 +520,7 @@ test_nat_reply_tuple(void **state)
     (void) state;
     /* The VM's fixed address appears only in the reply tuple of the DNAT'd
      * entry, and the host's SNAT address only in a reply tuple. */
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "10.1.0.9", "10.3.0.9");
         check_job(&job, addr_strategies[i], 0, 0, 1);
@@ -428,16 +540,10 @@ test_cidrs_dump_only(void **state)
     check_job(&job, CT_STRATEGY_DUMP, 0, 0, 50);
     check_job(&job, CT_STRATEGY_AUTO, 0, 0, 50);
 
-    /* A filtered flush cannot express a CIDR: refused, table untouched. */
-    struct engine_opts opts;
-    struct engine_stats st;
-    char err[256];
-    reset_table();
-    engine_opts_init(&opts);
-    opts.caps = &caps;
-    opts.force = CT_STRATEGY_FILTERED_FLUSH;
-    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), EINVAL);
-    assert_int_equal(engine_table_count(), table_n);
+    /* A filtered flush cannot express a CIDR, nor a filtered dump CIDRs on
+     * both sides: refused, table untouched. */
+    check_refused(&job, &caps, CT_STRATEGY_FILTERED_FLUSH, EINVAL);
+    check_refused(&job, &caps, CT_STRATEGY_FILTERED_DUMP, EINVAL);
     flush_job_destroy(&job);
 }
 
@@ -445,7 +551,7 @@ static void
 test_chunking(void **state)
 {
     (void) state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
         struct flush_job job;
         job_set(&job, "10.1.0.1,10.1.0.2,10.1.0.3", "10.2.0.1,10.2.0.2");
         check_job(&job, addr_strategies[i], 1, 1, 18);
@@ -501,9 +607,112 @@ test_unproven_never_sent(void **state)
     opts.force = CT_STRATEGY_FILTERED_FLUSH;
     assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), ENOTSUP);
     assert_int_equal(engine_table_count(), table_n);
+    opts.force = CT_STRATEGY_FILTERED_DUMP;
+    assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), ENOTSUP);
+    assert_int_equal(engine_table_count(), table_n);
     opts.force = CT_STRATEGY_AUTO;
     assert_int_equal(engine_run(&job, &opts, &st, err, sizeof err), 0);
     assert_int_equal(st.strategy, CT_STRATEGY_DUMP);
+    flush_job_destroy(&job);
+
+    /* IPv4 filtered dumps proven, IPv6 not: an IPv6 address on the side
+     * the dumps would filter on (here the peers, the shorter exact side)
+     * is refused. */
+    struct ct_caps v4only = caps;
+    v4only.filtered_dump = true;
+    v4only.filtered_dump_v6 = false;
+    job_set(&job, "10.1.0.0/29,fd00:1::/120", "fd00:2::1");
+    check_refused(&job, &v4only, CT_STRATEGY_FILTERED_DUMP, ENOTSUP);
+    flush_job_destroy(&job);
+}
+
+/* How many of the side's addresses sit at the four ends of e (original
+ * source and destination, reply source and destination). */
+static unsigned int
+ends_in(const struct ctf_prefix_list *side, const struct ctgen_entry *e)
+{
+    const union ctf_inaddr *ends[4] = {
+        &e->orig_src, &e->orig_dst,
+        e->nat ? &e->reply_src : &e->orig_dst, e->nat ? &e->reply_dst : &e->orig_src,
+    };
+    unsigned int n = 0;
+
+    for (int k = 0; k < 4; k++) {
+        n += in_list(side, false, e->family, ends[k]);
+    }
+    return n;
+}
+
+/* An entry whose filtered-side address sits at several ends (an un-NATed
+ * entry has it as original source and reply destination; an entry between
+ * two of the side's addresses has them at all four) comes back from
+ * several filtered dumps, and must still be deleted exactly once: no
+ * ENOENT from a second delete, matched == deleted == the model's count. */
+static void
+test_filtered_dump_duplicates(void **state)
+{
+    (void) state;
+    static const struct { const char *local, *peers; bool on_peers; } jobs[] = {
+        { "10.1.0.1,10.1.0.2", "any", false },
+        /* The shorter exact side is the peers'. */
+        { "10.1.0.1,10.1.0.2,10.1.0.3", "10.1.0.2,10.1.0.3", true },
+        /* Only the peers are exact addresses. */
+        { "10.1.0.0/27", "10.1.0.4,10.1.0.5", true },
+    };
+
+    for (size_t i = 0; i < sizeof jobs / sizeof *jobs; i++) {
+        struct flush_job job;
+        bool on_peers;
+        job_set(&job, jobs[i].local, jobs[i].peers);
+        assert_true(planner_filtered_dumps(&job, &on_peers) > 0);
+        assert_int_equal(on_peers, jobs[i].on_peers);
+
+        /* The table has what this test is about: matched entries whose
+         * filtered-side addresses sit at two and at four ends. */
+        const struct ctf_prefix_list *side = on_peers ? &job.peers : &job.local;
+        size_t twice = 0, four = 0, n_match = 0;
+        for (size_t k = 0; k < table_n; k++) {
+            if (model_match(&job, &table[k])) {
+                unsigned int ends = ends_in(side, &table[k]);
+                n_match++;
+                twice += ends >= 2;
+                four += ends == 4;
+            }
+        }
+        assert_true(twice > 0);
+        assert_true(four > 0);
+
+        struct engine_stats st[N_FDUMP_THREADS];
+        check_job_rate(&job, CT_STRATEGY_FILTERED_DUMP, 0, 0, 0, 1, st);
+        for (size_t t = 0; t < N_FDUMP_THREADS; t++) {
+            assert_int_equal(st[t].strategies_used, 1u << CT_STRATEGY_FILTERED_DUMP);
+            assert_int_equal(st[t].matched, n_match);
+            assert_int_equal(st[t].deleted, n_match);
+            assert_int_equal(st[t].already_gone, 0);
+        }
+        flush_job_destroy(&job);
+    }
+}
+
+/* A delete-rate cap holds filtered dumps to one thread (whatever
+ * dump_threads says) and paces their deletes; they must still delete
+ * exactly the job's entries. */
+static void
+test_filtered_dump_rate(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    struct engine_stats st[N_FDUMP_THREADS];
+    const uint64_t rate = 200;
+
+    job_set(&job, "10.1.0.3,10.1.0.4", "any");
+    check_job_rate(&job, CT_STRATEGY_FILTERED_DUMP, 0, 0, rate, 60, st);
+    for (size_t t = 0; t < N_FDUMP_THREADS; t++) {
+        /* 200/s in slices of 20: every full slice takes 100 ms. */
+        double slices = (double) (st[t].deleted / (rate / 10));
+        assert_true(st[t].elapsed_ms >= (slices - 1) * 100.0);
+        assert_int_equal(st[t].already_gone, 0);
+    }
     flush_job_destroy(&job);
 }
 
@@ -534,28 +743,32 @@ main(void)
         fprintf(stderr, "probe: %s\n", caps.note);
     }
     /* The strategies under test must all be proven on the kernels we run
-     * CI on (6.12+). An older kernel skips rather than pretending. */
+     * CI on (6.12+; filtered dumps 5.8+). An older kernel skips rather than
+     * pretending. */
     if (!caps.zone_flush || !caps.filtered_flush || !caps.filtered_flush_zone
-        || !caps.filtered_flush_zone_default) {
+        || !caps.filtered_flush_zone_default || !caps.filtered_dump) {
         char desc[512];
         fprintf(stderr, "skipped: kernel lacks proven flush kinds: %s\n",
                 probe_describe(&caps, desc, sizeof desc));
         return 77;
     }
+    probed = caps;
     build_table();
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_local_any_peer),
-        cmocka_unit_test(test_v6_local),
-        cmocka_unit_test(test_locals_x_peers),
-        cmocka_unit_test(test_zone),
-        cmocka_unit_test(test_whole_zone),
-        cmocka_unit_test(test_nat_reply_tuple),
-        cmocka_unit_test(test_cidrs_dump_only),
-        cmocka_unit_test(test_chunking),
-        cmocka_unit_test(test_mark),
-        cmocka_unit_test(test_unproven_never_sent),
-        cmocka_unit_test(test_bulk),
+        cmocka_unit_test_teardown(test_one_local_any_peer, restore_caps),
+        cmocka_unit_test_teardown(test_v6_local, restore_caps),
+        cmocka_unit_test_teardown(test_locals_x_peers, restore_caps),
+        cmocka_unit_test_teardown(test_zone, restore_caps),
+        cmocka_unit_test_teardown(test_whole_zone, restore_caps),
+        cmocka_unit_test_teardown(test_nat_reply_tuple, restore_caps),
+        cmocka_unit_test_teardown(test_cidrs_dump_only, restore_caps),
+        cmocka_unit_test_teardown(test_chunking, restore_caps),
+        cmocka_unit_test_teardown(test_mark, restore_caps),
+        cmocka_unit_test_teardown(test_unproven_never_sent, restore_caps),
+        cmocka_unit_test_teardown(test_filtered_dump_duplicates, restore_caps),
+        cmocka_unit_test_teardown(test_filtered_dump_rate, restore_caps),
+        cmocka_unit_test_teardown(test_bulk, restore_caps),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(table);

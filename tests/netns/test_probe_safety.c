@@ -2,14 +2,14 @@
  * test_probe_safety.c: the two promises that make kernel-side flushes safe.
  *
  * (a) The start-up probe never touches the caller's table: it sends its zone
- *     flushes, filtered flushes and plain flushes only in its own throwaway
- *     namespace. The test fills its own namespace with entries the probe's
- *     patterns would hit (its exact tuples, zones 0/7/8, its calibration
- *     addresses), runs probe_run with and without calibration, and checks
- *     that every entry is still there, identical down to CTA_ID and status;
- *     and that every ctnetlink message the probe sent went out on a socket
- *     of another namespace. Without CAP_SYS_ADMIN the probe must prove
- *     nothing and send nothing.
+ *     flushes, filtered flushes, filtered dumps and plain flushes only in its
+ *     own throwaway namespace. The test fills its own namespace with entries
+ *     the probe's patterns would hit (its exact tuples, zones 0/7/8, its
+ *     calibration addresses), runs probe_run with and without calibration,
+ *     and checks that every entry is still there, identical down to CTA_ID
+ *     and status; and that every ctnetlink message the probe sent went out
+ *     on a socket of another namespace. Without CAP_SYS_ADMIN the probe must
+ *     prove nothing and send nothing.
  *
  * (b) A kernel that failed a probe is never sent that kind of message: for
  *     capability records with one or all flags unproven, every job shape is
@@ -72,6 +72,7 @@ enum msg_kind {
     K_OTHER,            /* Not ctnetlink, or a ctnetlink type we do not expect. */
     K_NEW,              /* IPCTNL_MSG_CT_NEW: creates an entry. */
     K_GET,              /* IPCTNL_MSG_CT_GET (a dump or a single get). */
+    K_GET_FILTER,       /* GET with CTA_FILTER: a kernel-filtered dump. */
     K_DEL_ENTRY,        /* DELETE with a tuple and no CTA_FILTER: one entry. */
     K_DEL_FILTER,       /* DELETE with CTA_FILTER: a filtered flush. */
     K_DEL_ZONE,         /* DELETE with only CTA_ZONE: a zone flush. */
@@ -81,8 +82,8 @@ enum msg_kind {
 };
 
 static const char *const kind_names[N_KINDS] = {
-    "other", "new", "get", "delete-entry", "filtered-flush", "zone-flush", "flush-all",
-    "flush-other",
+    "other", "new", "get", "filtered-dump", "delete-entry", "filtered-flush", "zone-flush",
+    "flush-all", "flush-other",
 };
 
 struct rec {
@@ -201,7 +202,7 @@ rec_message(const struct nlmsghdr *nlh, pid_t pid, uint64_t netns)
             r.kind = K_NEW;
             break;
         case IPCTNL_MSG_CT_GET:
-            r.kind = K_GET;
+            r.kind = has_filter ? K_GET_FILTER : K_GET;
             break;
         case IPCTNL_MSG_CT_DELETE:
             /* As the kernel reads it (ctnetlink_del_conntrack): a tuple
@@ -386,6 +387,23 @@ rule_violation(const struct rec *r, const struct ct_caps *c)
         }
         return NULL;
     case K_GET:
+        if (r->has_zone && !c->dump_zone_filter) {
+            return "a zone-filtered dump, unproven";
+        }
+        return NULL;
+    case K_GET_FILTER:
+        /* A dump deletes nothing, but one whose filter the kernel gets
+         * wrong (6.18's IPv6 returns the NON-matching entries) hides the
+         * entries the job should delete. */
+        if (!c->filtered_dump) {
+            return "a filtered dump, unproven";
+        }
+        if (r->family != AF_INET && r->family != AF_INET6) {
+            return "a filtered dump of no single family";
+        }
+        if (r->family == AF_INET6 && !c->filtered_dump_v6) {
+            return "an IPv6 filtered dump, unproven for IPv6";
+        }
         if (r->has_zone && !c->dump_zone_filter) {
             return "a zone-filtered dump, unproven";
         }
@@ -690,13 +708,14 @@ assert_probe_messages_elsewhere(const char *when)
         }
         seen[r->kind]++;
     }
-    /* The probe always tries a zone flush, an IPv4 filtered flush, and
-     * flushes its own table: if the seam missed those it saw nothing. */
+    /* The probe always tries a zone flush, an IPv4 filtered flush, an IPv4
+     * filtered dump, and flushes its own table: if the seam missed those it
+     * saw nothing. */
     if (!seen[K_DEL_ZONE] || !seen[K_DEL_FILTER] || !seen[K_DEL_ALL] || !seen[K_NEW]
-        || !seen[K_GET]) {
+        || !seen[K_GET] || !seen[K_GET_FILTER]) {
         fail_msg("%s: the seam did not see the probe's messages (zone %u filter %u flush %u "
-                 "new %u get %u)", when, seen[K_DEL_ZONE], seen[K_DEL_FILTER], seen[K_DEL_ALL],
-                 seen[K_NEW], seen[K_GET]);
+                 "new %u get %u filtered get %u)", when, seen[K_DEL_ZONE], seen[K_DEL_FILTER],
+                 seen[K_DEL_ALL], seen[K_NEW], seen[K_GET], seen[K_GET_FILTER]);
     }
 }
 
@@ -783,7 +802,7 @@ test_probe_without_sys_admin(void **state)
     assert_false(c.probed);
     assert_false(c.zone_flush || c.zone_flush_default || c.filtered_flush || c.filtered_flush_v6
                  || c.filtered_flush_zone || c.filtered_flush_zone_default
-                 || c.dump_zone_filter);
+                 || c.dump_zone_filter || c.filtered_dump || c.filtered_dump_v6);
     /* Nothing sent anywhere: there was nowhere safe to send it. */
     if (rlog->n) {
         fail_msg("without CAP_SYS_ADMIN the probe still sent %u ctnetlink messages "
@@ -878,14 +897,31 @@ shape_job(const struct shape *s, struct flush_job *j)
 }
 
 static bool
-job_has_v6_local(const struct flush_job *j)
+list_has_v6(const struct ctf_prefix_list *l)
 {
-    for (size_t i = 0; i < j->local.n; i++) {
-        if (j->local.items[i].family == AF_INET6) {
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->items[i].family == AF_INET6) {
             return true;
         }
     }
     return false;
+}
+
+static bool
+job_has_v6_local(const struct flush_job *j)
+{
+    return list_has_v6(&j->local);
+}
+
+/* The side filtered dumps filter on (the shorter exact one) has an IPv6
+ * address. */
+static bool
+job_has_v6_fdump_side(const struct flush_job *j)
+{
+    bool on_peers;
+
+    return planner_filtered_dumps(j, &on_peers) > 0
+           && list_has_v6(on_peers ? &j->peers : &j->local);
 }
 
 /* Whether forcing the strategy is both expressible and proven (from the
@@ -902,6 +938,11 @@ forced_ok(const struct flush_job *j, const struct ct_caps *c, enum ct_strategy s
     case CT_STRATEGY_ZONE_FLUSH:
         return j->local_any && j->peers_any && j->has_zone && !j->has_mark && c->zone_flush
                && (j->zone || c->zone_flush_default);
+    case CT_STRATEGY_FILTERED_DUMP: {
+        bool on_peers;
+        return planner_filtered_dumps(j, &on_peers) > 0 && c->filtered_dump
+               && (!job_has_v6_fdump_side(j) || c->filtered_dump_v6);
+    }
     case CT_STRATEGY_DUMP:
     case CT_STRATEGY_AUTO:
     default:
@@ -915,12 +956,15 @@ struct variant {
 };
 
 /* Costs that make every kernel walk look free: the planner is tempted into
- * a kernel flush whenever the caps allow one. */
+ * a kernel flush whenever the caps allow one, and into filtered dumps
+ * (nearly free too) where they do not. */
 static void
 tempt(struct ct_caps *c)
 {
     c->walk_fixed_ms = 0.001;
     c->walk_ns_per_entry = 0.01;
+    c->fdump_fixed_ms = 0.01;
+    c->fdump_ns_per_entry = 0.1;
     c->dump_fixed_ms = 1000;
     c->dump_ns_per_entry = 100000;
 }
@@ -936,6 +980,7 @@ all_proven(void)
     c.filtered_flush = c.filtered_flush_v6 = true;
     c.filtered_flush_zone = c.filtered_flush_zone_default = true;
     c.dump_zone_filter = true;
+    c.filtered_dump = c.filtered_dump_v6 = true;
     tempt(&c);
     return c;
 }
@@ -958,6 +1003,10 @@ make_variants(struct variant *v)
     v[n].caps.zone_flush = false;
     tempt(&v[n].caps);
     v[n++].name = "as probed, zone_flush=false";
+    v[n].caps = probed;
+    v[n].caps.filtered_dump = false;
+    tempt(&v[n].caps);
+    v[n++].name = "as probed, filtered_dump=false";
 #define ALL_BUT(field) \
     do { \
         v[n].caps = all_proven(); \
@@ -971,6 +1020,8 @@ make_variants(struct variant *v)
     ALL_BUT(zone_flush);
     ALL_BUT(zone_flush_default);
     ALL_BUT(dump_zone_filter);
+    ALL_BUT(filtered_dump);
+    ALL_BUT(filtered_dump_v6);
 #undef ALL_BUT
     v[n].caps = all_proven();
     v[n++].name = "all proven (positive control)";
@@ -991,9 +1042,10 @@ struct seen_kinds {
     unsigned int n[N_KINDS];
     unsigned int filter_v4, filter_v6, filter_zone, filter_zone0;
     unsigned int zone_flush_z, zone_flush_0, get_zone;
+    unsigned int get_filter_v4, get_filter_v6;
     struct rec sample[N_KINDS];         /* One message of each kind. */
     struct rec sample_filter_v6, sample_filter_zone, sample_filter_zone0;
-    struct rec sample_zone0, sample_get_zone;
+    struct rec sample_zone0, sample_get_zone, sample_get_filter_v6;
 };
 
 static void
@@ -1025,6 +1077,13 @@ note_seen(struct seen_kinds *s, const struct rec *r)
     } else if (r->kind == K_GET && r->has_zone) {
         s->get_zone++;
         s->sample_get_zone = *r;
+    } else if (r->kind == K_GET_FILTER) {
+        if (r->family == AF_INET6) {
+            s->get_filter_v6++;
+            s->sample_get_filter_v6 = *r;
+        } else {
+            s->get_filter_v4++;
+        }
     }
 }
 
@@ -1034,6 +1093,7 @@ run_variant(const struct variant *v, struct seen_kinds *seen)
 {
     static const enum ct_strategy forces[] = {
         CT_STRATEGY_AUTO, CT_STRATEGY_FILTERED_FLUSH, CT_STRATEGY_ZONE_FLUSH, CT_STRATEGY_DUMP,
+        CT_STRATEGY_FILTERED_DUMP,
     };
 
     for (size_t si = 0; si < N_SHAPES; si++) {
@@ -1097,9 +1157,11 @@ run_variant(const struct variant *v, struct seen_kinds *seen)
                 fail_msg("caps '%s', job '%s', %s: engine_run failed: %s", v->name, sh->name,
                          ct_strategy_name(force), err);
             }
-            /* The seam sees every delete of the dump path: it cannot have
-             * been bypassed. */
-            if (st.strategies_used == 1u << CT_STRATEGY_DUMP) {
+            /* The seam sees every delete of the dump path (filtered dumps
+             * included, whatever thread sent them): it cannot have been
+             * bypassed. */
+            unsigned int dump_bits = 1u << CT_STRATEGY_DUMP | 1u << CT_STRATEGY_FILTERED_DUMP;
+            if (st.strategies_used && !(st.strategies_used & ~dump_bits)) {
                 uint64_t sent = st.deleted + st.already_gone + st.errors;
                 if (entry_deletes != sent) {
                     fail_msg("caps '%s', job '%s': the engine sent %" PRIu64 " deletes, the "
@@ -1119,7 +1181,7 @@ static void
 test_unproven_never_sent(void **state)
 {
     (void) state;
-    struct variant v[16];
+    struct variant v[24];
     size_t nv = make_variants(v);
     struct seen_kinds seen_all, seen_probed;
 
@@ -1139,17 +1201,22 @@ test_unproven_never_sent(void **state)
     /* Positive controls: each kind is seen when it is proven... */
     if (!seen_all.filter_v4 || !seen_all.filter_v6 || !seen_all.filter_zone
         || !seen_all.filter_zone0 || !seen_all.zone_flush_z || !seen_all.zone_flush_0
-        || !seen_all.get_zone || !seen_all.n[K_DEL_ENTRY]) {
+        || !seen_all.get_zone || !seen_all.n[K_DEL_ENTRY] || !seen_all.get_filter_v4
+        || !seen_all.get_filter_v6) {
         fail_msg("positive control: with everything proven the seam saw filtered v4 %u v6 %u "
-                 "zone %u zone0 %u, zone flush %u zone0 %u, zone dump %u, entry deletes %u",
+                 "zone %u zone0 %u, zone flush %u zone0 %u, zone dump %u, entry deletes %u, "
+                 "filtered dumps v4 %u v6 %u",
                  seen_all.filter_v4, seen_all.filter_v6, seen_all.filter_zone,
                  seen_all.filter_zone0, seen_all.zone_flush_z, seen_all.zone_flush_0,
-                 seen_all.get_zone, seen_all.n[K_DEL_ENTRY]);
+                 seen_all.get_zone, seen_all.n[K_DEL_ENTRY], seen_all.get_filter_v4,
+                 seen_all.get_filter_v6);
     }
     if ((probed.filtered_flush && !seen_probed.filter_v4)
-        || (probed.zone_flush && !seen_probed.zone_flush_z)) {
+        || (probed.zone_flush && !seen_probed.zone_flush_z)
+        || (probed.filtered_dump && !seen_probed.get_filter_v4)) {
         fail_msg("positive control: with the probed caps the seam saw filtered %u, zone "
-                 "flush %u", seen_probed.filter_v4, seen_probed.zone_flush_z);
+                 "flush %u, filtered dumps %u", seen_probed.filter_v4, seen_probed.zone_flush_z,
+                 seen_probed.get_filter_v4);
     }
 
     /* ...and the rules flag each of them under the matching unproven flag,
@@ -1158,6 +1225,7 @@ test_unproven_never_sent(void **state)
     ct_caps_init_unproven(&none, "test");
     assert_non_null(rule_violation(&seen_all.sample[K_DEL_FILTER], &none));
     assert_non_null(rule_violation(&seen_all.sample[K_DEL_ZONE], &none));
+    assert_non_null(rule_violation(&seen_all.sample[K_GET_FILTER], &none));
     assert_null(rule_violation(&seen_all.sample[K_DEL_ENTRY], &none));
     for (size_t i = 0; i < nv; i++) {
         const struct ct_caps *c = &v[i].caps;
@@ -1167,6 +1235,7 @@ test_unproven_never_sent(void **state)
             { c->filtered_flush_zone_default, &seen_all.sample_filter_zone0 },
             { c->zone_flush_default, &seen_all.sample_zone0 },
             { c->dump_zone_filter, &seen_all.sample_get_zone },
+            { c->filtered_dump_v6, &seen_all.sample_get_filter_v6 },
         };
         for (size_t k = 0; k < sizeof checks / sizeof *checks; k++) {
             if (!checks[k].proven && c->filtered_flush && c->zone_flush) {

@@ -4,8 +4,9 @@
  * For many random cases (a random table and a random job, both derived from
  * one seed) every strategy that can run the job is run on a fresh copy of the
  * table: auto (with the probed costs, and with costs that tempt the planner
- * towards kernel walks or towards the dump), forced dump, forced filtered
- * flush when the planner can express the job, forced zone flush for
+ * towards kernel walks, towards filtered dumps or towards the dump), forced
+ * dump, forced filtered flush when the planner can express the job, forced
+ * filtered dump (on a random number of dump threads), forced zone flush for
  * whole-zone jobs, and auto with nothing proven (the dump fallback). After
  * each run the table is read back and must be exactly what a naive model
  * says: every entry the job does not match, nothing else. The model is
@@ -70,6 +71,8 @@
 #define MAX_FORCED_WALKS 24     /* Forced filtered flushes above this are skipped
                                  * (each walk visits every bucket of the shared
                                  * hash table: ~20 ms on the CI VM). */
+#define MAX_FORCED_DUMPS 48     /* The same for forced filtered dumps: each
+                                 * visits every bucket too, if several at once. */
 
 static struct ct_caps caps;     /* What probe_run proved, once for the run. */
 
@@ -362,6 +365,151 @@ static bool
 m_zone_flush_proven(const struct mjob *j, const struct ct_caps *c)
 {
     return c->zone_flush && (j->zone != 0 || c->zone_flush_default);
+}
+
+/* The worse of two expectations: a refusal anywhere refuses the job (the
+ * engine checks a forced strategy on every chunk before it runs one). */
+static enum run_expect
+m_expect_worse(enum run_expect a, enum run_expect b)
+{
+    return a == EXPECT_REFUSED || b == EXPECT_REFUSED ? EXPECT_REFUSED
+           : a == EXPECT_EITHER || b == EXPECT_EITHER ? EXPECT_EITHER : EXPECT_RUN;
+}
+
+static bool
+m_all_hosts(const struct mpfx *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (l[i].plen != (l[i].family == AF_INET ? 32u : 128u)) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+/* A list of prefixes, as one part of a chunk. */
+struct mside {
+    struct mpfx a[MJOB_MAX];
+    size_t n;
+};
+
+static void
+mside_of(struct mside *out, const struct mpfx *l, size_t n, int family)
+{
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!family || l[i].family == family) {
+            out->a[out->n++] = l[i];
+        }
+    }
+}
+
+/* What forcing filtered dumps must do for what the engine plans as one
+ * (a chunk, or one family's part of it), from planner.h: the dumps filter
+ * on the side of exact addresses (the shorter one when both are; a tie may
+ * go either way), which needs filtered_dump, and filtered_dump_v6 if it
+ * holds an IPv6 address. An IPv6 address whose family has no pair here
+ * needs no IPv6 dump: run or a conservative refusal. *dumps gets an upper
+ * bound of the dumps it runs. */
+static enum run_expect
+m_fdump_unit_expect(const struct mside *l, const struct mside *p, bool peers_any,
+                    bool v6_pairs, const struct ct_caps *c, unsigned int *dumps)
+{
+    bool local_ok = m_all_hosts(l->a, l->n);
+    bool peers_ok = !peers_any && m_all_hosts(p->a, p->n);
+    const struct mside *cand[2];
+    size_t n_cand = 0;
+    enum run_expect e = EXPECT_RUN;
+
+    /* EINVAL: nothing to filter on. (Nor more than 1024 addresses on the
+     * side, which a job of MJOB_MAX prefixes never has.) */
+    if (!local_ok && !peers_ok) {
+        return EXPECT_REFUSED;
+    }
+    if (!c->filtered_dump) {
+        return EXPECT_REFUSED;
+    }
+    if (local_ok && (!peers_ok || l->n <= p->n)) {
+        cand[n_cand++] = l;
+    }
+    if (peers_ok && (!local_ok || p->n <= l->n)) {
+        cand[n_cand++] = p;
+    }
+    for (size_t i = 0; i < n_cand; i++) {
+        enum run_expect ce = EXPECT_RUN;
+        if (!c->filtered_dump_v6 && m_has_family(cand[i]->a, cand[i]->n, AF_INET6)) {
+            ce = v6_pairs ? EXPECT_REFUSED : EXPECT_EITHER;
+        }
+        if (i && ce != e) {
+            ce = EXPECT_EITHER;         /* The tie decides: either is right. */
+        }
+        e = ce;
+        if (4 * cand[i]->n > *dumps) {
+            *dumps = 4 * (unsigned int) cand[i]->n;
+        }
+    }
+    return e;
+}
+
+/* One chunk: nothing to do without a same-family pair; one family's pair:
+ * planned as it is; both families': each planned on its own (engine.c). */
+static enum run_expect
+m_fdump_chunk_expect(const struct mside *l, const struct mside *p, bool peers_any,
+                     const struct ct_caps *c, unsigned int *dumps)
+{
+    bool part[2];
+    enum run_expect e = EXPECT_RUN;
+
+    for (int f = 0; f < 2; f++) {
+        int family = f ? AF_INET6 : AF_INET;
+        part[f] = m_has_family(l->a, l->n, family)
+                  && (peers_any || m_has_family(p->a, p->n, family));
+    }
+    if (!part[0] && !part[1]) {
+        return EXPECT_RUN;
+    }
+    if (!part[0] || !part[1]) {
+        unsigned int d = 0;
+        e = m_fdump_unit_expect(l, p, peers_any, part[1], c, &d);
+        *dumps += d;
+        return e;
+    }
+    for (int f = 0; f < 2; f++) {
+        struct mside lf, pf;
+        unsigned int d = 0;
+        mside_of(&lf, l->a, l->n, f ? AF_INET6 : AF_INET);
+        mside_of(&pf, p->a, p->n, f ? AF_INET6 : AF_INET);
+        e = m_expect_worse(e, m_fdump_unit_expect(&lf, &pf, peers_any, f == 1, c, &d));
+        *dumps += d;
+    }
+    return e;
+}
+
+/* What forcing a filtered dump must do under these caps, chunk by chunk as
+ * the job is cut (max_local x max_peers, as engine.h says). */
+static enum run_expect
+m_fdump_expect(const struct mjob *j, const struct ct_caps *c, unsigned int *dumps)
+{
+    /* Peers "any" is one chunk of peers, of no prefix. */
+    size_t n_peers = j->peers_any ? 1 : j->n_peers;
+    size_t ml = j->max_local ? j->max_local : j->n_local;
+    size_t mp = j->max_peers && !j->peers_any ? j->max_peers : n_peers;
+    enum run_expect e = EXPECT_RUN;
+
+    *dumps = 0;
+    if (j->local_any) {
+        return EXPECT_REFUSED;          /* EINVAL: no exact addresses. */
+    }
+    for (size_t i = 0; i < j->n_local; i += ml) {
+        for (size_t k = 0; k < n_peers; k += mp) {
+            struct mside l, p;
+            mside_of(&l, j->local + i, i + ml > j->n_local ? j->n_local - i : ml, 0);
+            mside_of(&p, j->peers + k, j->peers_any ? 0 : k + mp > n_peers ? n_peers - k : mp,
+                     0);
+            e = m_expect_worse(e, m_fdump_chunk_expect(&l, &p, j->peers_any, c, dumps));
+        }
+    }
+    return e;
 }
 
 static void
@@ -857,10 +1005,11 @@ expect_table(const struct key *want, size_t n_want, const char *when)
 
 struct coverage {
     unsigned int cases, runs;
-    unsigned int runs_by[4];        /* Successful runs per strategy used. */
+    unsigned int runs_by[CT_STRATEGY_COUNT];    /* Successful runs per strategy used. */
     unsigned int refused;           /* Forced strategies correctly refused. */
     uint64_t deleted, reply_only;   /* Entries deleted; of them matched by reply only. */
     unsigned int auto_filtered;     /* Auto runs that picked a filtered flush. */
+    unsigned int auto_fdump;        /* Auto runs that picked filtered dumps. */
 };
 
 static struct coverage cov;
@@ -933,13 +1082,16 @@ run_one(struct pcase *pc, const char *what, const struct ct_caps *run_caps,
     PCHECK(st.errors == 0 && st.already_gone == 0,
            "errors %" PRIu64 ", already gone %" PRIu64 " on a quiet table", st.errors,
            st.already_gone);
-    for (int s = CT_STRATEGY_DUMP; s <= CT_STRATEGY_ZONE_FLUSH; s++) {
+    for (int s = CT_STRATEGY_DUMP; s < CT_STRATEGY_COUNT; s++) {
         if (st.strategies_used & (1u << s)) {
             cov.runs_by[s]++;
         }
     }
     if (force == CT_STRATEGY_AUTO && (st.strategies_used & (1u << CT_STRATEGY_FILTERED_FLUSH))) {
         cov.auto_filtered++;
+    }
+    if (force == CT_STRATEGY_AUTO && (st.strategies_used & (1u << CT_STRATEGY_FILTERED_DUMP))) {
+        cov.auto_fdump++;
     }
     cov.deleted += st.deleted;
 
@@ -968,6 +1120,16 @@ auto_allowed(const struct mjob *j, const struct ct_caps *c)
     if (m_whole_zone(j) && m_zone_flush_proven(j, c)) {
         bits |= 1u << CT_STRATEGY_ZONE_FLUSH;
     }
+    /* Filtered dumps, for any chunk or family part with a side of exact
+     * addresses the caps prove. */
+    if (!j->local_any && c->filtered_dump) {
+        for (size_t i = 0; i < j->n_local + j->n_peers; i++) {
+            const struct mpfx *x = i < j->n_local ? &j->local[i] : &j->peers[i - j->n_local];
+            if (m_all_hosts(x, 1) && (x->family == AF_INET || c->filtered_dump_v6)) {
+                bits |= 1u << CT_STRATEGY_FILTERED_DUMP;
+            }
+        }
+    }
     return bits;
 }
 
@@ -984,9 +1146,11 @@ run_case(uint64_t seed, unsigned int index)
     PCHECK(table != NULL, "out of memory");
     pc.n = gen_table(table);
     gen_job(&job);
-    /* Cost models auto sees: as probed, tempted towards kernel walks, or
-     * towards the dump. Drawn now, so the case does not depend on caps. */
-    unsigned int cost_variant = rnd_below(3);
+    /* Cost models auto sees: as probed, tempted towards kernel walks, towards
+     * the dump, or towards filtered dumps; and the threads forced filtered
+     * dumps run on. Drawn now, so the case does not depend on caps. */
+    unsigned int cost_variant = rnd_below(4);
+    unsigned int fdump_threads = 1 + rnd_below(4);
     pc.table = table;
     pc.job = &job;
 
@@ -1038,6 +1202,15 @@ run_case(uint64_t seed, unsigned int index)
         c.walk_ns_per_entry = 100000;
         c.dump_fixed_ms = 0.001;
         c.dump_ns_per_entry = 0.01;
+        c.fdump_fixed_ms = 1000;
+        c.fdump_ns_per_entry = 100000;
+    } else if (cost_variant == 3) {
+        c.walk_fixed_ms = 1000;
+        c.walk_ns_per_entry = 100000;
+        c.dump_fixed_ms = 1000;
+        c.dump_ns_per_entry = 100000;
+        c.fdump_fixed_ms = 0.001;
+        c.fdump_ns_per_entry = 0.01;
     }
     snprintf(what, sizeof what, "auto (cost model %u)", cost_variant);
     run_one(&pc, what, &c, CT_STRATEGY_AUTO, EXPECT_RUN, auto_allowed(&job, &c));
@@ -1049,6 +1222,16 @@ run_case(uint64_t seed, unsigned int index)
         snprintf(what, sizeof what, "forced filtered flush (%u walks)", walks);
         run_one(&pc, what, &caps, CT_STRATEGY_FILTERED_FLUSH, m_filtered_expect(&job, &caps),
                 1u << CT_STRATEGY_FILTERED_FLUSH);
+    }
+    unsigned int dumps;
+    enum run_expect fdump_expect = m_fdump_expect(&job, &caps, &dumps);
+    if (fdump_expect == EXPECT_REFUSED || dumps <= MAX_FORCED_DUMPS) {
+        struct ct_caps ct = caps;
+        ct.dump_threads = fdump_threads;
+        snprintf(what, sizeof what, "forced filtered dump (<= %u dumps, %u threads)", dumps,
+                 fdump_threads);
+        run_one(&pc, what, &ct, CT_STRATEGY_FILTERED_DUMP, fdump_expect,
+                1u << CT_STRATEGY_FILTERED_DUMP);
     }
     if (m_whole_zone(&job)) {
         run_one(&pc, "forced zone flush", &caps, CT_STRATEGY_ZONE_FLUSH,
@@ -1113,10 +1296,11 @@ test_property(void **state)
     }
     fprintf(stderr,
             "property: %u cases, %u runs: %u dump, %u filtered-flush (%u picked by auto), "
-            "%u zone-flush, %u refused; %" PRIu64 " entries deleted, %" PRIu64
-            " of them matched by the reply tuple only\n",
+            "%u filtered-dump (%u picked by auto), %u zone-flush, %u refused; %" PRIu64
+            " entries deleted, %" PRIu64 " of them matched by the reply tuple only\n",
             cov.cases, cov.runs, cov.runs_by[CT_STRATEGY_DUMP],
             cov.runs_by[CT_STRATEGY_FILTERED_FLUSH], cov.auto_filtered,
+            cov.runs_by[CT_STRATEGY_FILTERED_DUMP], cov.auto_fdump,
             cov.runs_by[CT_STRATEGY_ZONE_FLUSH], cov.refused, cov.deleted, cov.reply_only);
     /* A run long enough to mean something must have exercised what the
      * kernel proved; otherwise the generator has drifted. */
@@ -1128,6 +1312,8 @@ test_property(void **state)
                "filtered flush is proven but never ran");
         PCHECK(!caps.zone_flush || cov.runs_by[CT_STRATEGY_ZONE_FLUSH] > 0,
                "zone flush is proven but never ran");
+        PCHECK(!caps.filtered_dump || cov.runs_by[CT_STRATEGY_FILTERED_DUMP] > 0,
+               "filtered dump is proven but never ran");
     }
 }
 
