@@ -64,7 +64,7 @@ struct supervisor {
     uint64_t starts;
     uint64_t crashes;           /* Died by a signal or exited non-zero, unasked. */
     uint64_t hangs;             /* Killed for silence. */
-    char caps[256];             /* The worker's capability summary. */
+    char caps[512];             /* The worker's capability summary. */
     char last_exit[64];         /* How the last worker ended. */
 };
 

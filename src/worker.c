@@ -124,7 +124,7 @@ worker_main(int fd, void *arg)
     const struct worker_config *cfg = arg;
     struct worker_run w = { .fd = fd };
     struct ct_caps caps;
-    char desc[256];
+    char desc[512];
 
     /* Bulk deletes can wait a little for the host's real work. */
     if (cfg->nice && setpriority(PRIO_PROCESS, 0, cfg->nice) < 0) {
