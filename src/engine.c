@@ -214,7 +214,10 @@ dump_plan_init(struct dump_plan *p, const struct flush_job *job,
     }
 
     unsigned int fams = job_matcher_families(&p->matcher);
-    bool filtered[2] = { fside[0] && (fams & ADDRSET_HAS_V4), fside[1] && (fams & ADDRSET_HAS_V6) };
+    bool filtered[2] = {
+        fside[0] && (fams & ADDRSET_HAS_V4),
+        fside[1] && (fams & ADDRSET_HAS_V6),
+    };
     unsigned int whole = fams & ~((filtered[0] ? ADDRSET_HAS_V4 : 0u)
                                   | (filtered[1] ? ADDRSET_HAS_V6 : 0u));
     if (whole) {
