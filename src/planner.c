@@ -175,6 +175,29 @@ walk_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int walk
     return walks * (table_count * caps->walk_ns_per_entry / 1e6 + caps->walk_fixed_ms);
 }
 
+static int
+plan_forced(struct ct_plan *plan, enum ct_strategy s, unsigned int walks, double est_ms)
+{
+    plan->strategy = s;
+    plan->walks = walks;
+    plan->est_ms = est_ms;
+    snprintf(plan->reason, sizeof plan->reason, "forced");
+    return 0;
+}
+
+/* Takes strategy s if it is cheaper than what the plan has. */
+static bool
+plan_if_cheaper(struct ct_plan *plan, enum ct_strategy s, unsigned int walks, double est_ms)
+{
+    if (est_ms >= plan->est_ms) {
+        return false;
+    }
+    plan->strategy = s;
+    plan->walks = walks;
+    plan->est_ms = est_ms;
+    return true;
+}
+
 int
 planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                uint64_t table_count, enum ct_strategy force, struct ct_plan *plan)
@@ -198,11 +221,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
     memset(plan, 0, sizeof *plan);
     switch (force) {
     case CT_STRATEGY_DUMP:
-        plan->strategy = CT_STRATEGY_DUMP;
-        plan->walks = 1;
-        plan->est_ms = dump_ms;
-        snprintf(plan->reason, sizeof plan->reason, "forced");
-        return 0;
+        return plan_forced(plan, CT_STRATEGY_DUMP, 1, dump_ms);
     case CT_STRATEGY_ZONE_FLUSH:
         if (!whole_zone) {
             snprintf(plan->reason, sizeof plan->reason,
@@ -214,11 +233,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                      "zone-flush is not proven safe on this kernel");
             return ENOTSUP;
         }
-        plan->strategy = CT_STRATEGY_ZONE_FLUSH;
-        plan->walks = 1;
-        plan->est_ms = walk_cost_ms(caps, table_count, 1);
-        snprintf(plan->reason, sizeof plan->reason, "forced");
-        return 0;
+        return plan_forced(plan, CT_STRATEGY_ZONE_FLUSH, 1, walk_cost_ms(caps, table_count, 1));
     case CT_STRATEGY_FILTERED_FLUSH:
         if (!fwalks) {
             snprintf(plan->reason, sizeof plan->reason,
@@ -232,11 +247,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                      job->has_zone ? " in this zone" : "");
             return ENOTSUP;
         }
-        plan->strategy = CT_STRATEGY_FILTERED_FLUSH;
-        plan->walks = fwalks;
-        plan->est_ms = walk_cost_ms(caps, table_count, fwalks);
-        snprintf(plan->reason, sizeof plan->reason, "forced");
-        return 0;
+        return plan_forced(plan, CT_STRATEGY_FILTERED_FLUSH, fwalks, walk_cost_ms(caps, table_count, fwalks));
     case CT_STRATEGY_FILTERED_DUMP:
         if (!fdumps) {
             snprintf(plan->reason, sizeof plan->reason,
@@ -249,11 +260,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                      "filtered-dump is not proven on this kernel");
             return ENOTSUP;
         }
-        plan->strategy = CT_STRATEGY_FILTERED_DUMP;
-        plan->walks = fdumps;
-        plan->est_ms = fdump_cost_ms(caps, table_count, fdumps);
-        snprintf(plan->reason, sizeof plan->reason, "forced");
-        return 0;
+        return plan_forced(plan, CT_STRATEGY_FILTERED_DUMP, fdumps, fdump_cost_ms(caps, table_count, fdumps));
     case CT_STRATEGY_AUTO:
     case CT_STRATEGY_COUNT:
         break;
@@ -273,27 +280,17 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                  ms, dump_ms);
         return 0;
     }
-    if (filtered_ok) {
-        double ms = walk_cost_ms(caps, table_count, fwalks);
-        if (ms < plan->est_ms) {
-            plan->strategy = CT_STRATEGY_FILTERED_FLUSH;
-            plan->walks = fwalks;
-            plan->est_ms = ms;
-            snprintf(plan->reason, sizeof plan->reason,
-                     "filtered-flush: %u walks est %.1f ms < dump est %.1f ms",
-                     fwalks, ms, dump_ms);
-        }
+    if (filtered_ok && plan_if_cheaper(plan, CT_STRATEGY_FILTERED_FLUSH, fwalks,
+                                       walk_cost_ms(caps, table_count, fwalks))) {
+        snprintf(plan->reason, sizeof plan->reason,
+                 "filtered-flush: %u walks est %.1f ms < dump est %.1f ms",
+                 fwalks, plan->est_ms, dump_ms);
     }
-    if (fdump_ok) {
-        double ms = fdump_cost_ms(caps, table_count, fdumps);
-        if (ms < plan->est_ms) {
-            plan->strategy = CT_STRATEGY_FILTERED_DUMP;
-            plan->walks = fdumps;
-            plan->est_ms = ms;
-            snprintf(plan->reason, sizeof plan->reason,
-                     "filtered-dump: %u dumps on %u threads est %.1f ms < dump est %.1f ms",
-                     fdumps, caps->dump_threads, ms, dump_ms);
-        }
+    if (fdump_ok && plan_if_cheaper(plan, CT_STRATEGY_FILTERED_DUMP, fdumps,
+                                    fdump_cost_ms(caps, table_count, fdumps))) {
+        snprintf(plan->reason, sizeof plan->reason,
+                 "filtered-dump: %u dumps on %u threads est %.1f ms < dump est %.1f ms",
+                 fdumps, caps->dump_threads, plan->est_ms, dump_ms);
     }
     return 0;
 }

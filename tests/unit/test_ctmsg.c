@@ -564,33 +564,42 @@ check_filter_msg(const union msgbuf *m, size_t n, uint16_t type, uint16_t nl_fla
     assert_null(tb[CTA_ID]);
 }
 
-static void
-test_build_filtered_flush(void **state)
+/* The filter for family index fam (0: v4, 1: v6), tuple and ends (bit 0:
+ * source, bit 1: destination), on two fixed addresses. */
+static struct ctmsg_filter
+make_filter(int fam, int reply, int ends)
 {
     static const char *const a4[2] = { "10.0.0.1", "192.168.9.8" };
     static const char *const a6[2] = { "fd00::1", "2001:db8::abcd:1" };
+    const char *const *a = fam ? a6 : a4;
+    struct ctmsg_filter f;
+
+    memset(&f, 0, sizeof f);
+    f.family = fam ? AF_INET6 : AF_INET;
+    f.reply = reply;
+    f.has_src = ends & 1;
+    f.has_dst = ends & 2;
+    if (f.has_src) {
+        f.src = ina(f.family, a[0]);
+    }
+    if (f.has_dst) {
+        f.dst = ina(f.family, a[1]);
+    }
+    return f;
+}
+
+static void
+test_build_filtered_flush(void **state)
+{
     unsigned int built = 0;
 
     for (int fam = 0; fam < 2; fam++) {
-        int family = fam ? AF_INET6 : AF_INET;
-        const char *const *a = fam ? a6 : a4;
         for (int reply = 0; reply < 2; reply++) {
             for (int ends = 1; ends < 4; ends++) {          /* src, dst, both */
                 for (int zone = 0; zone < 3; zone++) {      /* none, 0, 77 */
                     for (int ack = 0; ack < 2; ack++) {
-                        struct ctmsg_filter f;
+                        struct ctmsg_filter f = make_filter(fam, reply, ends);
                         union msgbuf m;
-                        memset(&f, 0, sizeof f);
-                        f.family = family;
-                        f.reply = reply;
-                        f.has_src = ends & 1;
-                        f.has_dst = ends & 2;
-                        if (f.has_src) {
-                            f.src = ina(family, a[0]);
-                        }
-                        if (f.has_dst) {
-                            f.dst = ina(family, a[1]);
-                        }
                         f.has_zone = zone > 0;
                         f.zone = zone == 2 ? 77 : 0;
                         memset(&m, 0xaa, sizeof m);
@@ -611,12 +620,8 @@ static void
 test_build_filtered_flush_refuses(void **state)
 {
     union msgbuf m;
-    struct ctmsg_filter f;
+    struct ctmsg_filter f = make_filter(0, 0, 1);       /* v4 source 10.0.0.1 */
 
-    memset(&f, 0, sizeof f);
-    f.family = AF_INET;
-    f.has_src = true;
-    f.src = ina(AF_INET, "10.0.0.1");
     assert_int_not_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
     /* Too small a buffer. */
     assert_int_equal(ctmsg_build_filtered_flush(m.b, CTMSG_MAX_LEN - 1, 1, &f, true), 0);
@@ -637,24 +642,13 @@ test_build_filtered_flush_refuses(void **state)
 static void
 test_build_filtered_dump(void **state)
 {
-    static const char *const a4[2] = { "10.0.0.1", "192.168.9.8" };
-    static const char *const a6[2] = { "fd00::1", "2001:db8::abcd:1" };
     unsigned int built = 0;
 
     for (int fam = 0; fam < 2; fam++) {
-        int family = fam ? AF_INET6 : AF_INET;
-        const char *const *a = fam ? a6 : a4;
         for (int reply = 0; reply < 2; reply++) {
             for (int ends = 1; ends < 4; ends++) {          /* src, dst, both */
-                struct ctmsg_filter f;
+                struct ctmsg_filter f = make_filter(fam, reply, ends);
                 union msgbuf m;
-                memset(&f, 0, sizeof f);
-                f.family = family;
-                f.reply = reply;
-                f.has_src = ends & 1;
-                f.has_dst = ends & 2;
-                f.src = ina(family, a[0]);
-                f.dst = ina(family, a[1]);
                 memset(&m, 0xaa, sizeof m);
                 uint32_t seq = 2000 + built;
                 size_t n = ctmsg_build_filtered_dump(m.b, sizeof m.b, seq, &f);
@@ -670,12 +664,8 @@ static void
 test_build_filtered_dump_refuses(void **state)
 {
     union msgbuf m;
-    struct ctmsg_filter f;
+    struct ctmsg_filter f = make_filter(1, 0, 2);       /* v6 destination */
 
-    memset(&f, 0, sizeof f);
-    f.family = AF_INET6;
-    f.has_dst = true;
-    f.dst = ina(AF_INET6, "fd00::1");
     assert_int_not_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
     assert_int_equal(ctmsg_build_filtered_dump(m.b, CTMSG_MAX_LEN - 1, 1, &f), 0);
     /* A zone is checked in userspace, never sent: refused, not dropped. */
