@@ -321,6 +321,34 @@ ctf_prefix_format(const struct ctf_prefix *p, char buf[CTF_PREFIX_STRLEN])
     return buf;
 }
 
+static int
+prefix_cmp_void(const void *a, const void *b)
+{
+    return ctf_prefix_cmp(a, b);
+}
+
+void
+ctf_prefix_list_sort_unique(struct ctf_prefix_list *l)
+{
+    size_t kept = 0;
+
+    if (l->n > 1) {
+        qsort(l->items, l->n, sizeof *l->items, prefix_cmp_void);
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (!kept || ctf_prefix_cmp(&l->items[kept - 1], &l->items[i])) {
+            l->items[kept++] = l->items[i];
+        }
+    }
+    l->n = kept;
+}
+
+const struct ctf_prefix *
+ctf_prefix_list_find(const struct ctf_prefix_list *l, const struct ctf_prefix *key)
+{
+    return l->n ? bsearch(key, l->items, l->n, sizeof *l->items, prefix_cmp_void) : NULL;
+}
+
 bool
 ctf_prefix_list_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
 {

@@ -189,12 +189,6 @@ batch_same_group(const struct batch_event *a, const struct batch_event *b)
            && (!a->port.has_zone || a->port.zone == b->port.zone);
 }
 
-static int
-batch_prefix_cmp(const void *a, const void *b)
-{
-    return ctf_prefix_cmp(a, b);
-}
-
 /* Builds one group from refs[0..n), which share kind and zone. */
 static int
 batch_group_build(struct batch_group *g, const struct batch_ref *refs, size_t n)
@@ -233,18 +227,7 @@ batch_group_build(struct batch_group *g, const struct batch_ref *refs, size_t n)
 
     /* Sorted and deduplicated: two ports may carry the same address while
      * OVSDB catches up with a move. */
-    struct ctf_prefix_list *l = &job->local;
-    if (l->n > 1) {
-        size_t k = 1;
-
-        qsort(l->items, l->n, sizeof *l->items, batch_prefix_cmp);
-        for (size_t i = 1; i < l->n; i++) {
-            if (ctf_prefix_cmp(&l->items[i], &l->items[k - 1])) {
-                l->items[k++] = l->items[i];
-            }
-        }
-        l->n = k;
-    }
+    ctf_prefix_list_sort_unique(&job->local);
     return 0;
 }
 

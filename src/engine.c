@@ -153,8 +153,7 @@ struct dump_unit {
 /* The addresses one family's filtered dumps filter on, sorted. Address i
  * has the four units base + 4 * i + pos, pos = 2 * reply + (end is dst). */
 struct dump_side {
-    struct ctf_prefix *addrs;
-    size_t n;
+    struct ctf_prefix_list addrs;
     size_t base;
 };
 
@@ -168,24 +167,13 @@ struct dump_plan {
     struct dump_side side[2];       /* [0] IPv4, [1] IPv6. */
 };
 
-static int
-dump_addr_cmp(const void *a_, const void *b_)
-{
-    const struct ctf_prefix *a = a_, *b = b_;
-
-    if (a->family != b->family) {
-        return a->family < b->family ? -1 : 1;
-    }
-    return memcmp(&a->addr, &b->addr, sizeof a->addr);
-}
-
 static void
 dump_plan_destroy(struct dump_plan *p)
 {
     job_matcher_destroy(&p->matcher);
     free(p->units);
-    free(p->side[0].addrs);
-    free(p->side[1].addrs);
+    ctf_prefix_list_destroy(&p->side[0].addrs);
+    ctf_prefix_list_destroy(&p->side[1].addrs);
 }
 
 /* Whole-family dumps come first: they are the long ones, and a pool that
@@ -233,26 +221,18 @@ dump_plan_init(struct dump_plan *p, const struct flush_job *job,
         if (!filtered[f]) {
             continue;
         }
-        side->addrs = calloc(fside[f]->n + 1, sizeof *side->addrs);
-        if (!side->addrs) {
-            dump_plan_destroy(p);
-            return ENOMEM;
-        }
-        for (size_t i = 0; i < fside[f]->n; i++) {
+        for (size_t i = 0; !err && i < fside[f]->n; i++) {
             if (fside[f]->items[i].family == family) {
-                side->addrs[side->n++] = fside[f]->items[i];
+                err = ctf_prefix_list_add(&side->addrs, &fside[f]->items[i]);
             }
         }
-        qsort(side->addrs, side->n, sizeof *side->addrs, dump_addr_cmp);
-        size_t kept = 0;
-        for (size_t i = 0; i < side->n; i++) {
-            if (!kept || dump_addr_cmp(&side->addrs[kept - 1], &side->addrs[i])) {
-                side->addrs[kept++] = side->addrs[i];
-            }
+        if (err) {
+            dump_plan_destroy(p);
+            return err;
         }
-        side->n = kept;
+        ctf_prefix_list_sort_unique(&side->addrs);
         side->base = p->n_units;
-        for (size_t i = 0; i < side->n; i++) {
+        for (size_t i = 0; i < side->addrs.n; i++) {
             for (int pos = 0; pos < 4; pos++) {
                 struct dump_unit *u = &p->units[p->n_units++];
                 u->family = family;
@@ -261,7 +241,7 @@ dump_plan_init(struct dump_plan *p, const struct flush_job *job,
                 u->filter.reply = pos >> 1;
                 u->filter.has_src = !(pos & 1);
                 u->filter.has_dst = pos & 1;
-                u->filter.src = u->filter.dst = side->addrs[i].addr;
+                u->filter.src = u->filter.dst = side->addrs.items[i].addr;
             }
         }
     }
@@ -278,16 +258,17 @@ dump_plan_first_unit(const struct dump_plan *p, size_t u, const struct ct_entry 
 
     for (int pos = 0; pos < 4; pos++) {
         const struct ct_tuple_addrs *t = pos >> 1 ? &e->reply : &e->orig;
-        struct ctf_prefix key = { .family = e->family };
+        struct ctf_prefix key = {
+            .family = e->family,
+            .plen = e->family == AF_INET ? 32 : 128,        /* Host prefixes. */
+        };
 
         if (pos >> 1 && !e->has_reply) {
             continue;
         }
         key.addr = pos & 1 ? t->dst : t->src;
-        const struct ctf_prefix *hit = side->n ? bsearch(&key, side->addrs, side->n,
-                                                         sizeof key, dump_addr_cmp)
-                                               : NULL;
-        if (hit && side->base + 4 * (size_t) (hit - side->addrs) + (size_t) pos < u) {
+        const struct ctf_prefix *hit = ctf_prefix_list_find(&side->addrs, &key);
+        if (hit && side->base + 4 * (size_t) (hit - side->addrs.items) + (size_t) pos < u) {
             return false;
         }
     }

@@ -569,6 +569,42 @@ test_is_host_and_cmp(void **state)
 }
 
 static void
+test_list_sort_unique_find(void **state)
+{
+    static const char *const in[] = {
+        "fd00::1", "10.0.0.2", "10.0.0.0/24", "10.0.0.2", "fd00::1", "10.0.0.1", "10.0.0.0/25",
+    };
+    static const char *const want[] = {
+        "10.0.0.0/24", "10.0.0.0/25", "10.0.0.1", "10.0.0.2", "fd00::1",
+    };
+    struct ctf_prefix_list l = { 0 };
+
+    /* Empty: nothing to sort, nothing found. */
+    ctf_prefix_list_sort_unique(&l);
+    assert_int_equal(l.n, 0);
+    struct ctf_prefix key = pfx("10.0.0.1");
+    assert_null(ctf_prefix_list_find(&l, &key));
+
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        struct ctf_prefix p = pfx(in[i]);
+        assert_int_equal(ctf_prefix_list_add(&l, &p), 0);
+    }
+    ctf_prefix_list_sort_unique(&l);
+    assert_int_equal(l.n, sizeof want / sizeof *want);
+    for (size_t i = 0; i < l.n; i++) {
+        struct ctf_prefix p = pfx(want[i]);
+        assert_int_equal(ctf_prefix_cmp(&l.items[i], &p), 0);
+        assert_ptr_equal(ctf_prefix_list_find(&l, &p), &l.items[i]);
+    }
+    /* Equal means equal: same address, other length, is not found. */
+    key = pfx("10.0.0.0/23");
+    assert_null(ctf_prefix_list_find(&l, &key));
+    key = pfx("fd00::2");
+    assert_null(ctf_prefix_list_find(&l, &key));
+    ctf_prefix_list_destroy(&l);
+}
+
+static void
 test_contains(void **state)
 {
     struct ctf_prefix net = pfx("10.1.0.0/16"), host = pfx("10.1.2.3"),
@@ -688,6 +724,7 @@ main(void)
         cmocka_unit_test(test_list_copy_destroy),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_is_host_and_cmp),
+        cmocka_unit_test(test_list_sort_unique_find),
         cmocka_unit_test(test_contains),
         cmocka_unit_test(test_contains_odd_lengths),
         cmocka_unit_test(test_inaddr_mask),
