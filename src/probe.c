@@ -359,7 +359,8 @@ calib_count_cb(const void *nlh, size_t len, void *aux)
     return 0;
 }
 
-/* Times one kernel-filtered dump that returns nothing. */
+/* Times one kernel-filtered dump that returns nothing (-1 if it returned
+ * something: then it timed more than a walk). */
 static double
 calib_fdump_ms(struct ctsock *s, const union ctf_inaddr *nobody)
 {
@@ -369,7 +370,7 @@ calib_fdump_ms(struct ctsock *s, const union ctf_inaddr *nobody)
     unsigned int got = 0;
     double t0 = ctf_time_sec_f();
 
-    if (ctsock_dump(s, msg, len, calib_count_cb, &got)) {
+    if (ctsock_dump(s, msg, len, calib_count_cb, &got) || got) {
         return -1;
     }
     return (ctf_time_sec_f() - t0) * 1e3;
