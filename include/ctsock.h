@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct mnl_socket;
 
@@ -35,6 +36,7 @@ struct ctsock {
     unsigned int batch_msgs;
     char *rxbuf;            /* Receive buffer (dumps and error reports). */
     size_t rxbuf_len;
+    uint32_t dump_seq;      /* The running dump's request. */
     struct ctsock_batch_stats bstats;
 };
 
@@ -64,5 +66,26 @@ int ctsock_request(struct ctsock *, void *msg, size_t len);
 typedef int ctsock_dump_cb(const void *nlh, size_t len, void *aux);
 int ctsock_dump(struct ctsock *, const void *req, size_t req_len,
                 ctsock_dump_cb *cb, void *aux);
+
+/* ctsock_dump in parts, for a caller that receives on one thread and
+ * handles what it received on another (ctpipe.h). The receiving side may
+ * only call ctsock_dump_recv and ctsock_dump_ends while the dump runs.
+ *
+ * ctsock_dump_start sends the request: 0 or a positive errno.
+ * ctsock_dump_recv reads one datagram of it into buf (at least
+ * CTSOCK_DUMP_DATAGRAM bytes): its length, or a negative errno (-ENOBUFS:
+ * part of the dump was lost).
+ * ctsock_dump_ends says whether a datagram holds the dump's last message.
+ * ctsock_dump_parse calls cb for each entry of a datagram, and sets *done at
+ * the dump's end; it returns what ctsock_dump would.
+ * ctsock_dump_finish is the rest of ctsock_dump after ctsock_dump_start, on
+ * one thread. */
+#define CTSOCK_DUMP_DATAGRAM (256 * 1024)   /* Above the kernel's 32 KiB dump skbs. */
+int ctsock_dump_start(struct ctsock *, const void *req, size_t req_len);
+ssize_t ctsock_dump_recv(struct ctsock *, void *buf, size_t len);
+bool ctsock_dump_ends(const struct ctsock *, const void *buf, size_t n);
+int ctsock_dump_parse(const struct ctsock *, const void *buf, size_t n,
+                      ctsock_dump_cb *cb, void *aux, bool *done);
+int ctsock_dump_finish(struct ctsock *, ctsock_dump_cb *cb, void *aux);
 
 #endif

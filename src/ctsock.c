@@ -23,7 +23,7 @@
 
 #define CTSOCK_DEFAULT_BATCH  (64 * 1024)
 #define CTSOCK_MAX_BATCH      (1024 * 1024)
-#define CTSOCK_RXBUF          (256 * 1024)   /* Above the kernel's 32 KiB dump skbs. */
+#define CTSOCK_RXBUF          CTSOCK_DUMP_DATAGRAM
 #define CTSOCK_RCVBUF_BYTES   (8 * 1024 * 1024)
 
 int
@@ -257,51 +257,122 @@ ctsock_request(struct ctsock *s, void *msg, size_t len)
 }
 
 int
-ctsock_dump(struct ctsock *s, const void *req, size_t req_len,
-            ctsock_dump_cb *cb, void *aux)
+ctsock_dump_start(struct ctsock *s, const void *req, size_t req_len)
 {
     const struct nlmsghdr *rq = req;
 
+    s->dump_seq = rq->nlmsg_seq;
     if (mnl_socket_sendto(s->nl, req, req_len) < 0) {
         return errno;
     }
+    return 0;
+}
+
+ssize_t
+ctsock_dump_recv(struct ctsock *s, void *buf, size_t len)
+{
     for (;;) {
-        ssize_t n = ctsock_recv(s);
-        if (n < 0) {
-            int err = (int) -n;
-            if (err == ENOBUFS) {
-                /* The kernel dropped part of the dump. The dump itself is
-                 * over for the kernel; flush what might still be queued so
-                 * the next dump starts clean. */
-                ctsock_drain(s);
-            }
-            return err;
+        ssize_t n = recv(mnl_socket_get_fd(s->nl), buf, len, 0);
+        if (n >= 0) {
+            return n;
         }
-        const struct nlmsghdr *nlh = (const struct nlmsghdr *) s->rxbuf;
-        int left = (int) n;
-        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-            if (nlh->nlmsg_seq != rq->nlmsg_seq || nlh->nlmsg_pid != s->portid) {
-                continue;       /* Not ours (a stray report). */
-            }
-            if (nlh->nlmsg_type == NLMSG_DONE) {
-                return 0;
-            }
-            if (nlh->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-                if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *e) {
-                    return EPROTO;
-                }
-                return e->error ? -e->error : 0;
-            }
-            if ((nlh->nlmsg_type & 0xff) != IPCTNL_MSG_CT_NEW) {
-                continue;
-            }
-            int rc = cb(nlh, nlh->nlmsg_len, aux);
-            if (rc) {
-                /* Stop reading; the rest of the dump is discarded when the
-                 * socket is closed or the next dump is started. */
-                return rc;
-            }
+        if (errno == EINTR) {
+            continue;
+        }
+        int err = errno;
+        if (err == ENOBUFS) {
+            /* The kernel dropped part of the dump. The dump itself is over
+             * for the kernel; flush what might still be queued so the next
+             * dump starts clean. */
+            ctsock_drain(s);
+        }
+        return -err;
+    }
+}
+
+/* Whether nlh belongs to the running dump (not a stray report). */
+static bool
+ctsock_dump_owns(const struct ctsock *s, const struct nlmsghdr *nlh)
+{
+    return nlh->nlmsg_seq == s->dump_seq && nlh->nlmsg_pid == s->portid;
+}
+
+bool
+ctsock_dump_ends(const struct ctsock *s, const void *buf, size_t n)
+{
+    const struct nlmsghdr *nlh = buf;
+    int left = (int) n;
+
+    for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+        if (ctsock_dump_owns(s, nlh)
+            && (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR)) {
+            return true;
         }
     }
+    return false;
+}
+
+int
+ctsock_dump_parse(const struct ctsock *s, const void *buf, size_t n,
+                  ctsock_dump_cb *cb, void *aux, bool *done)
+{
+    const struct nlmsghdr *nlh = buf;
+    int left = (int) n;
+
+    *done = false;
+    for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+        if (!ctsock_dump_owns(s, nlh)) {
+            continue;
+        }
+        if (nlh->nlmsg_type == NLMSG_DONE) {
+            *done = true;
+            return 0;
+        }
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            *done = true;
+            if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *e) {
+                return EPROTO;
+            }
+            return e->error ? -e->error : 0;
+        }
+        if ((nlh->nlmsg_type & 0xff) != IPCTNL_MSG_CT_NEW) {
+            continue;
+        }
+        int rc = cb(nlh, nlh->nlmsg_len, aux);
+        if (rc) {
+            /* Stop reading; the rest of the dump is discarded when the
+             * socket is closed or the next dump is started. */
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+ctsock_dump_finish(struct ctsock *s, ctsock_dump_cb *cb, void *aux)
+{
+    int err = 0;
+
+    while (!err) {
+        bool done;
+        ssize_t n = ctsock_dump_recv(s, s->rxbuf, s->rxbuf_len);
+        if (n < 0) {
+            return (int) -n;
+        }
+        err = ctsock_dump_parse(s, s->rxbuf, (size_t) n, cb, aux, &done);
+        if (done) {
+            break;
+        }
+    }
+    return err;
+}
+
+int
+ctsock_dump(struct ctsock *s, const void *req, size_t req_len,
+            ctsock_dump_cb *cb, void *aux)
+{
+    int err = ctsock_dump_start(s, req, req_len);
+
+    return err ? err : ctsock_dump_finish(s, cb, aux);
 }

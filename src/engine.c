@@ -6,8 +6,11 @@
  * another socket, many per sendmsg, while the dump is still running: memory
  * stays bounded by one batch per thread, whatever the table size. A job's
  * dumps run on a small pool of threads, each with its own sockets, since the
- * kernel serves dumps side by side. Kernel-side strategies (filtered flush,
- * zone flush) are one acknowledged request per walk.
+ * kernel serves dumps side by side; a pool with fewer dumps than threads
+ * receives each dump on a helper thread (ctpipe.h), since building the dump
+ * in the kernel costs more than everything done with it here. Kernel-side
+ * strategies (filtered flush, zone flush) are one acknowledged request per
+ * walk.
  */
 #include "engine.h"
 
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include "ctmsg.h"
+#include "ctpipe.h"
 #include "ctsock.h"
 #include "log.h"
 
@@ -300,6 +304,8 @@ struct dump_pool {
     const struct dump_plan *plan;
     struct dump_thread *threads;
     unsigned int n_threads;
+    bool pipelined;             /* Each dump is received on a helper thread
+                                 * of its own (ctpipe.h). */
     uint64_t scanned0, matched0, deleted0;  /* r->stats before the dumps. */
     pthread_mutex_t lock;       /* Guards the three below. */
     pthread_cond_t done;        /* Signalled as each thread finishes. */
@@ -410,7 +416,9 @@ dump_thread_run_unit(struct dump_thread *t, const struct dump_unit *u)
                                       job->has_mark ? &mark : NULL,
                                       job->has_mark ? &mask : NULL);
         t->passes++;
-        err = n ? ctsock_dump(&dumper, req, n, dump_entry_cb, t) : EINVAL;
+        err = !n ? EINVAL
+              : t->pool->pipelined ? ctpipe_dump(&dumper, req, n, dump_entry_cb, t)
+              : ctsock_dump(&dumper, req, n, dump_entry_cb, t);
         ctsock_close(&dumper);
         if (t->send_failed) {
             snprintf(t->errbuf, sizeof t->errbuf, "sending deletes: %s", strerror(err));
@@ -552,6 +560,11 @@ engine_run_dumps(struct engine_run *r, const struct flush_job *job,
     if (!pool.n_threads) {
         pool.n_threads = 1;
     }
+    /* Fewer dumps than threads (one whole-table dump, typically): give each
+     * a second thread, so that the kernel builds the next part of the dump
+     * while this one is matched and deleted. */
+    pool.pipelined = !r->opts->max_delete_rate
+                     && r->opts->caps->dump_threads >= 2 * pool.n_threads;
     pool.threads = calloc(pool.n_threads, sizeof *pool.threads);
     if (!pool.threads) {
         dump_plan_destroy(&plan);

@@ -24,6 +24,7 @@
 
 #include "ctgen.h"
 #include "ctmsg.h"
+#include "ctpipe.h"
 #include "ctsock.h"
 #include "engine.h"
 #include "log.h"
@@ -321,15 +322,16 @@ calib_cb(const void *nlh, size_t len, void *aux)
     return 0;
 }
 
-/* Times one dump + match (the dump path's inner loop) of the current table. */
+/* Times one dump + match (the dump path's inner loop) of the current table,
+ * received on a helper thread when the engine would (pipelined). */
 static double
-calib_dump_ms(struct ctsock *s, const struct job_matcher *m)
+calib_dump_ms(struct ctsock *s, const struct job_matcher *m, bool pipelined)
 {
     char msg[CTMSG_MAX_LEN];
     size_t len = ctmsg_build_dump(msg, sizeof msg, ctsock_next_seq(s), AF_INET, NULL, NULL, NULL);
     double t0 = ctf_time_sec_f();
 
-    if (ctsock_dump(s, msg, len, calib_cb, (void *) m)) {
+    if ((pipelined ? ctpipe_dump : ctsock_dump)(s, msg, len, calib_cb, (void *) m)) {
         return -1;
     }
     return (ctf_time_sec_f() - t0) * 1e3;
@@ -401,18 +403,19 @@ calib_fill(struct ctsock *s, size_t from, size_t to)
 }
 
 /* Best of a few runs: timing noise only ever adds. ms[0]: dump + match,
- * ms[1]: filtered flush walk (if walks), ms[2]: filtered dump (if fdumps);
+ * ms[1]: filtered flush walk, ms[2]: filtered dump (each if proven);
  * -1 where not measured. */
 static void
 calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_inaddr *nobody,
-              bool walks, bool fdumps, double ms[3])
+              const struct ct_caps *caps, double ms[3])
 {
     ms[0] = ms[1] = ms[2] = -1;
     for (int i = 0; i < 3; i++) {
         double t[3] = {
-            calib_dump_ms(s, m),
-            walks ? calib_walk_ms(s, nobody) : -1,
-            fdumps ? calib_fdump_ms(s, nobody) : -1,
+            /* A job's single dump gets a helper thread if it may use two. */
+            calib_dump_ms(s, m, caps->dump_threads >= 2),
+            caps->filtered_flush ? calib_walk_ms(s, nobody) : -1,
+            caps->filtered_dump ? calib_fdump_ms(s, nobody) : -1,
         };
         for (int k = 0; k < 3; k++) {
             if (t[k] >= 0 && (ms[k] < 0 || t[k] < ms[k])) {
@@ -463,9 +466,9 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
     }
     probe_flush_all(s);
     if (!calib_fill(s, 0, n1)) {
-        calib_measure(s, &m, &nobody.addr, caps->filtered_flush, caps->filtered_dump, t1);
+        calib_measure(s, &m, &nobody.addr, caps, t1);
         if (!calib_fill(s, n1, n2)) {
-            calib_measure(s, &m, &nobody.addr, caps->filtered_flush, caps->filtered_dump, t2);
+            calib_measure(s, &m, &nobody.addr, caps, t2);
             calib_fit(t1[0], t2[0], n1, n2, &caps->dump_fixed_ms, &caps->dump_ns_per_entry);
             calib_fit(t1[1], t2[1], n1, n2, &caps->walk_fixed_ms, &caps->walk_ns_per_entry);
             calib_fit(t1[2], t2[2], n1, n2, &caps->fdump_fixed_ms, &caps->fdump_ns_per_entry);

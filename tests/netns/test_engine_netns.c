@@ -35,7 +35,19 @@ static struct ct_caps probed;     /* As proven: caps is put back to it after
                                    * each test, even one that failed half-way
                                    * with dump_threads changed. */
 static struct ctgen_entry *table; /* The table every test starts from. */
+static unsigned long pipe_dumps;  /* Calls to ctpipe_dump (wrapped below). */
 static size_t table_n;
+
+int __real_ctpipe_dump(struct ctsock *, const void *, size_t, ctsock_dump_cb *, void *);
+int __wrap_ctpipe_dump(struct ctsock *, const void *, size_t, ctsock_dump_cb *, void *);
+
+/* Counts the dumps the engine receives on a helper thread. */
+int
+__wrap_ctpipe_dump(struct ctsock *s, const void *req, size_t len, ctsock_dump_cb *cb, void *aux)
+{
+    __atomic_add_fetch(&pipe_dumps, 1, __ATOMIC_RELAXED);
+    return __real_ctpipe_dump(s, req, len, cb, aux);
+}
 
 static union ctf_inaddr
 v4(const char *s)
@@ -362,25 +374,26 @@ check_job_once(struct flush_job *job, enum ct_strategy strategy, size_t max_loca
     free(after.keys);
 }
 
-/* Filtered dumps run on the engine's own thread (1) and on a pool (4). */
-static const unsigned int fdump_threads[] = { 1, 4 };
-#define N_FDUMP_THREADS (sizeof fdump_threads / sizeof *fdump_threads)
+/* Dumps run on the engine's own thread (1) and on a pool (4: filtered dumps
+ * side by side, a single dump received on a helper thread). */
+static const unsigned int dump_threads_tried[] = { 1, 4 };
+#define N_DUMP_THREADS_TRIED (sizeof dump_threads_tried / sizeof *dump_threads_tried)
 
-/* As check_job_once; a filtered dump runs once per entry of fdump_threads,
- * out[i] (if not NULL) getting run i's stats. */
+/* As check_job_once; a dump or filtered dump runs once per entry of
+ * dump_threads_tried, out[i] (if not NULL) getting run i's stats. */
 static void
 check_job_rate(struct flush_job *job, enum ct_strategy strategy, size_t max_local,
                size_t max_peers, uint64_t rate, size_t expect_min_deleted,
-               struct engine_stats out[N_FDUMP_THREADS])
+               struct engine_stats out[N_DUMP_THREADS_TRIED])
 {
     unsigned int saved = caps.dump_threads;
 
-    if (strategy != CT_STRATEGY_FILTERED_DUMP) {
+    if (strategy != CT_STRATEGY_FILTERED_DUMP && strategy != CT_STRATEGY_DUMP) {
         check_job_once(job, strategy, max_local, max_peers, rate, expect_min_deleted, out);
         return;
     }
-    for (size_t i = 0; i < N_FDUMP_THREADS; i++) {
-        caps.dump_threads = fdump_threads[i];
+    for (size_t i = 0; i < N_DUMP_THREADS_TRIED; i++) {
+        caps.dump_threads = dump_threads_tried[i];
         check_job_once(job, strategy, max_local, max_peers, rate, expect_min_deleted,
                        out ? &out[i] : NULL);
         caps.dump_threads = saved;
@@ -682,9 +695,9 @@ test_filtered_dump_duplicates(void **state)
         assert_true(twice > 0);
         assert_true(four > 0);
 
-        struct engine_stats st[N_FDUMP_THREADS];
+        struct engine_stats st[N_DUMP_THREADS_TRIED];
         check_job_rate(&job, CT_STRATEGY_FILTERED_DUMP, 0, 0, 0, 1, st);
-        for (size_t t = 0; t < N_FDUMP_THREADS; t++) {
+        for (size_t t = 0; t < N_DUMP_THREADS_TRIED; t++) {
             assert_int_equal(st[t].strategies_used, 1u << CT_STRATEGY_FILTERED_DUMP);
             assert_int_equal(st[t].matched, n_match);
             assert_int_equal(st[t].deleted, n_match);
@@ -702,16 +715,40 @@ test_filtered_dump_rate(void **state)
 {
     (void) state;
     struct flush_job job;
-    struct engine_stats st[N_FDUMP_THREADS];
+    struct engine_stats st[N_DUMP_THREADS_TRIED];
     const uint64_t rate = 200;
 
     job_set(&job, "10.1.0.3,10.1.0.4", "any");
     check_job_rate(&job, CT_STRATEGY_FILTERED_DUMP, 0, 0, rate, 60, st);
-    for (size_t t = 0; t < N_FDUMP_THREADS; t++) {
+    for (size_t t = 0; t < N_DUMP_THREADS_TRIED; t++) {
         /* 200/s in slices of 20: every full slice takes 100 ms. */
         double slices = (double) (st[t].deleted / (rate / 10));
         assert_true(st[t].elapsed_ms >= (slices - 1) * 100.0);
         assert_int_equal(st[t].already_gone, 0);
+    }
+    flush_job_destroy(&job);
+}
+
+/* One dump with a thread to spare is received on a helper thread (ctpipe);
+ * on one thread it is not, nor under a rate cap (one thread keeps it). The
+ * same entries go every time. */
+static void
+test_dump_pipelined(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    static const struct {
+        unsigned int threads;
+        uint64_t rate;
+        unsigned long pipe_dumps;
+    } runs[] = { { 1, 0, 0 }, { 2, 0, 1 }, { 4, 0, 1 }, { 4, 100000, 0 } };
+
+    job_set(&job, "10.1.0.0/28,fd00:1::/124", "any");
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        caps.dump_threads = runs[i].threads;
+        pipe_dumps = 0;
+        check_job_once(&job, CT_STRATEGY_DUMP, 0, 0, runs[i].rate, 100, NULL);
+        assert_int_equal(pipe_dumps, runs[i].pipe_dumps);
     }
     flush_job_destroy(&job);
 }
@@ -768,6 +805,7 @@ main(void)
         cmocka_unit_test_teardown(test_unproven_never_sent, restore_caps),
         cmocka_unit_test_teardown(test_filtered_dump_duplicates, restore_caps),
         cmocka_unit_test_teardown(test_filtered_dump_rate, restore_caps),
+        cmocka_unit_test_teardown(test_dump_pipelined, restore_caps),
         cmocka_unit_test_teardown(test_bulk, restore_caps),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
