@@ -179,9 +179,10 @@ proc_caps_get(uint64_t *effective, uint64_t *permitted)
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
+    *effective = *permitted = 0;
     memset(data, 0, sizeof data);
     if (syscall(SYS_capget, &hdr, data) < 0) {
-        return errno;
+        return errno ? errno : EPERM;
     }
     *effective = data[0].effective | (uint64_t) data[1].effective << 32;
     *permitted = data[0].permitted | (uint64_t) data[1].permitted << 32;
