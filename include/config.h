@@ -61,8 +61,9 @@ struct ctf_config {
                                      * long -> SIGKILL; default 30000. */
     int worker_nice;                /* worker-nice: default 10. */
     uint64_t max_delete_rate;       /* max-delete-rate: per second, 0 = no cap. */
-    enum ct_strategy strategy;      /* strategy: auto|dump|filtered-flush|zone-flush. */
+    enum ct_strategy strategy;      /* strategy: auto or one to force. */
     size_t batch_bytes;             /* batch-bytes: delete bytes per sendmsg, 0 = default. */
+    unsigned int dump_threads;      /* dump-threads: a job's dump threads, 0 = auto. */
 
     /* Control clients (reloadable). */
     unsigned int max_clients;       /* max-clients: default 1024. */

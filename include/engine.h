@@ -38,9 +38,12 @@ struct engine_opts {
     size_t max_local;           /* Chunking: local prefixes per sub-job (0: all). */
     size_t max_peers;           /* Chunking: peer prefixes per sub-job (0: all). */
     size_t batch_bytes;         /* Bytes of delete requests per sendmsg (0: default). */
-    uint64_t max_delete_rate;   /* Deletes per second, 0 = unlimited. A cap
-                                 * means the dump path (kernel flushes cannot
-                                 * be paced) unless a strategy is forced. */
+    uint64_t max_delete_rate;   /* Deletes per second, 0 = unlimited. Under a
+                                 * cap auto picks only strategies whose
+                                 * deletes we send (kernel flushes cannot be
+                                 * paced), and dumps run on one thread. */
+    unsigned int dump_threads;  /* Threads a job's dumps may use (0: what
+                                 * the probe found, caps->dump_threads). */
     engine_progress_fn *progress;
     void *progress_aux;
     unsigned int progress_interval_ms;

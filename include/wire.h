@@ -56,6 +56,7 @@ struct wire_job_params {
     uint32_t max_peers;
     uint32_t batch_bytes;       /* 0: engine default. */
     uint64_t max_delete_rate;   /* Deletes per second, 0 = unlimited. */
+    uint32_t dump_threads;      /* 0: what the probe found. */
     uint32_t progress_interval_ms;
 };
 

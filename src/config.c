@@ -132,6 +132,8 @@ static const struct config_key config_keys[] = {
     { .name = "batch-bytes", INT(CONFIG_T_SIZE, 4096, 1048576), .zero_ok = true,
       .off = M(batch_bytes), .metavar = "N",
       .help = "delete bytes per sendmsg; 0: built-in 65536" },
+    { .name = "dump-threads", INT(CONFIG_T_UINT, 0, 64), .off = M(dump_threads),
+      .metavar = "N", .help = "threads for a job's dumps; 0: CPUs, at most 4" },
 
     { .name = "max-clients", INT(CONFIG_T_UINT, 1, 65536), .off = M(max_clients),
       .group = "Control clients", .metavar = "N", .help = "connected clients at once" },
@@ -241,6 +243,7 @@ config_init(struct ctf_config *cfg)
     cfg->max_delete_rate = 0;
     cfg->strategy = CT_STRATEGY_AUTO;
     cfg->batch_bytes = 0;
+    cfg->dump_threads = 0;
 
     cfg->max_clients = 1024;
     cfg->max_request_bytes = 65536;

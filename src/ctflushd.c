@@ -45,6 +45,7 @@ ctfd_job_params(const struct ctfd *d, struct wire_job_params *p)
     p->max_peers = (uint32_t) d->cfg.max_peers;
     p->batch_bytes = (uint32_t) d->cfg.batch_bytes;
     p->max_delete_rate = d->cfg.max_delete_rate;
+    p->dump_threads = d->cfg.dump_threads;
     p->progress_interval_ms = 200;
 }
 

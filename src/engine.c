@@ -552,8 +552,7 @@ engine_run_dumps(struct engine_run *r, const struct flush_job *job,
     pool.scanned0 = st->scanned;
     pool.matched0 = st->matched;
     pool.deleted0 = st->deleted;
-    /* A delete-rate cap is kept by one thread; more would only queue. */
-    pool.n_threads = r->opts->max_delete_rate ? 1 : r->opts->caps->dump_threads;
+    pool.n_threads = r->opts->caps->dump_threads;
     if (pool.n_threads > plan.n_units) {
         pool.n_threads = (unsigned int) plan.n_units;
     }
@@ -563,8 +562,7 @@ engine_run_dumps(struct engine_run *r, const struct flush_job *job,
     /* Fewer dumps than threads (one whole-table dump, typically): give each
      * a second thread, so that the kernel builds the next part of the dump
      * while this one is matched and deleted. */
-    pool.pipelined = !r->opts->max_delete_rate
-                     && r->opts->caps->dump_threads >= 2 * pool.n_threads;
+    pool.pipelined = r->opts->caps->dump_threads >= 2 * pool.n_threads;
     pool.threads = calloc(pool.n_threads, sizeof *pool.threads);
     if (!pool.threads) {
         dump_plan_destroy(&plan);
@@ -830,10 +828,7 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
 {
     const struct engine_opts *o = r->opts;
     uint64_t count = engine_table_count();
-    /* A kernel-side flush deletes at the kernel's pace: only the dump path
-     * can honour a delete-rate cap, so a cap rules the others out. */
-    enum ct_strategy force = o->force == CT_STRATEGY_AUTO && o->max_delete_rate
-                             ? CT_STRATEGY_DUMP : o->force;
+    enum ct_strategy force = o->force;
     struct flush_job part[2];
     struct ct_plan plan[2];
     bool have[2];
@@ -915,7 +910,7 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
            struct engine_stats *stats, char *errbuf, size_t errlen)
 {
     struct engine_run r = { opts, stats, ctf_time_sec_f(), 0, ctf_time_msec(), 0 };
-    struct ct_caps unproven;
+    struct ct_caps caps;        /* What this run may use. */
     struct engine_opts o = *opts;
     struct flush_job *chunks = NULL;
     size_t n_chunks = 0;
@@ -923,10 +918,26 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
 
     memset(stats, 0, sizeof *stats);
     errbuf[0] = '\0';
-    if (!o.caps) {
-        ct_caps_init_unproven(&unproven, "not probed");
-        o.caps = &unproven;
+    if (o.caps) {
+        caps = *o.caps;
+    } else {
+        ct_caps_init_unproven(&caps, "not probed");
     }
+    if (o.dump_threads) {
+        caps.dump_threads = o.dump_threads;
+    }
+    if (o.max_delete_rate) {
+        /* A rate cap is kept by one thread (more would only queue), and
+         * only by strategies whose deletes we send: a kernel-side flush
+         * deletes at the kernel's pace, so auto leaves them out. A forced
+         * one still runs, unpaced, as asked. */
+        caps.dump_threads = 1;
+        if (o.force == CT_STRATEGY_AUTO) {
+            caps.zone_flush = false;
+            caps.filtered_flush = false;
+        }
+    }
+    o.caps = &caps;
     r.opts = &o;
     err = flush_job_validate(job, errbuf, errlen);
     if (err) {

@@ -29,7 +29,7 @@ oneshot_usage(FILE *f)
 "                [--mark MARK[/MASK]]\n"
 "                [--strategy auto|dump|filtered-flush|zone-flush|filtered-dump]\n"
 "                [--no-probe] [--max-local N] [--max-peers N] [--batch-bytes N]\n"
-"                [--rate N] [--json] [--verbose]\n"
+"                [--rate N] [--dump-threads N] [--json] [--verbose]\n"
 "\n"
 "Deletes, in the current network namespace, every conntrack entry one end of\n"
 "whose original or reply tuple is in the local set and the other end in the\n"
@@ -37,6 +37,7 @@ oneshot_usage(FILE *f)
 "LIST: comma-separated addresses or CIDRs, or @FILE with one or more per line.\n"
 "--no-probe      trust nothing about the kernel: use the dump path only\n"
 "--rate N        at most N deletes per second\n"
+"--dump-threads N  threads the job's dumps use (default: online CPUs, at most 4)\n"
 "--json          print one JSON object with the job's counters on stdout\n");
 }
 
@@ -83,7 +84,7 @@ int
 oneshot_main(int argc, char *argv[])
 {
     enum { OPT_LOCAL = 256, OPT_PEERS, OPT_ZONE, OPT_MARK, OPT_STRATEGY, OPT_NO_PROBE,
-           OPT_MAX_LOCAL, OPT_MAX_PEERS, OPT_BATCH, OPT_RATE, OPT_JSON, OPT_VERBOSE,
+           OPT_MAX_LOCAL, OPT_MAX_PEERS, OPT_BATCH, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_VERBOSE,
            OPT_ONESHOT, OPT_HELP };
     static const struct option longopts[] = {
         { "oneshot", no_argument, NULL, OPT_ONESHOT },
@@ -97,6 +98,7 @@ oneshot_main(int argc, char *argv[])
         { "max-peers", required_argument, NULL, OPT_MAX_PEERS },
         { "batch-bytes", required_argument, NULL, OPT_BATCH },
         { "rate", required_argument, NULL, OPT_RATE },
+        { "dump-threads", required_argument, NULL, OPT_THREADS },
         { "json", no_argument, NULL, OPT_JSON },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, OPT_HELP },
@@ -182,6 +184,15 @@ oneshot_main(int argc, char *argv[])
             } else {
                 opts.max_delete_rate = v;
             }
+            break;
+        case OPT_THREADS:
+            /* As the daemon's dump-threads key, without its "0: auto". */
+            if (parse_u64(optarg, 1, 64, &v)) {
+                fprintf(stderr, "ctflushd: --dump-threads: '%s' is not a number from 1 to 64\n",
+                        optarg);
+                goto out;
+            }
+            opts.dump_threads = (unsigned int) v;
             break;
         case OPT_JSON:
             json = true;

@@ -170,6 +170,7 @@ wbuf_put_job_params(struct wbuf *b, const struct wire_job_params *jp)
     wbuf_put_u32(b, jp->max_peers);
     wbuf_put_u32(b, jp->batch_bytes);
     wbuf_put_u64(b, jp->max_delete_rate);
+    wbuf_put_u32(b, jp->dump_threads);
     wbuf_put_u32(b, jp->progress_interval_ms);
 }
 
@@ -385,6 +386,7 @@ rbuf_get_job_params(struct rbuf *r, struct wire_job_params *jp)
     jp->max_peers = rbuf_get_u32(r);
     jp->batch_bytes = rbuf_get_u32(r);
     jp->max_delete_rate = rbuf_get_u64(r);
+    jp->dump_threads = rbuf_get_u32(r);
     jp->progress_interval_ms = rbuf_get_u32(r);
     if (jp->strategy >= CT_STRATEGY_COUNT) {
         r->err = true;

@@ -84,6 +84,7 @@ worker_run_job(struct worker_run *w, const struct ct_caps *caps,
         opts.max_peers = params.max_peers;
         opts.batch_bytes = params.batch_bytes;
         opts.max_delete_rate = params.max_delete_rate;
+        opts.dump_threads = params.dump_threads;
         opts.progress = worker_progress;
         opts.progress_aux = w;
         if (params.progress_interval_ms) {

@@ -36,6 +36,8 @@ static struct ct_caps probed;     /* As proven: caps is put back to it after
                                    * with dump_threads changed. */
 static struct ctgen_entry *table; /* The table every test starts from. */
 static unsigned long pipe_dumps;  /* Calls to ctpipe_dump (wrapped below). */
+static unsigned int opt_dump_threads;   /* engine_opts.dump_threads for
+                                         * check_job_once (0 after each test). */
 static size_t table_n;
 
 int __real_ctpipe_dump(struct ctsock *, const void *, size_t, ctsock_dump_cb *, void *);
@@ -325,6 +327,7 @@ check_job_once(struct flush_job *job, enum ct_strategy strategy, size_t max_loca
     opts.max_local = max_local;
     opts.max_peers = max_peers;
     opts.max_delete_rate = rate;
+    opts.dump_threads = opt_dump_threads;
     int rc = engine_run(job, &opts, &st, err, sizeof err);
     if (out) {
         *out = st;
@@ -405,6 +408,7 @@ restore_caps(void **state)
 {
     (void) state;
     caps = probed;
+    opt_dump_threads = 0;
     return 0;
 }
 
@@ -738,18 +742,55 @@ test_dump_pipelined(void **state)
     (void) state;
     struct flush_job job;
     static const struct {
-        unsigned int threads;
+        unsigned int threads;   /* What the probe found. */
+        unsigned int opt;       /* engine_opts.dump_threads (dump-threads). */
         uint64_t rate;
         unsigned long pipe_dumps;
-    } runs[] = { { 1, 0, 0 }, { 2, 0, 1 }, { 4, 0, 1 }, { 4, 100000, 0 } };
+    } runs[] = {
+        { 1, 0, 0, 0 }, { 2, 0, 0, 1 }, { 4, 0, 0, 1 }, { 4, 0, 100000, 0 },
+        { 4, 1, 0, 0 }, { 1, 2, 0, 1 },
+    };
 
     job_set(&job, "10.1.0.0/28,fd00:1::/124", "any");
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         caps.dump_threads = runs[i].threads;
+        opt_dump_threads = runs[i].opt;
         pipe_dumps = 0;
         check_job_once(&job, CT_STRATEGY_DUMP, 0, 0, runs[i].rate, 100, NULL);
         assert_int_equal(pipe_dumps, runs[i].pipe_dumps);
     }
+    flush_job_destroy(&job);
+}
+
+/* Under a delete-rate cap auto still picks filtered dumps when they are
+ * cheaper (their deletes are ours to pace), but never a kernel-side flush,
+ * which deletes at the kernel's pace. */
+static void
+test_rate_cap_auto(void **state)
+{
+    (void) state;
+    struct flush_job job;
+    struct engine_stats st;
+
+    /* Costs that make filtered dumps the cheapest way for one address. */
+    caps.fdump_fixed_ms = 0.01;
+    caps.fdump_ns_per_entry = 1;
+    job_set(&job, "10.1.0.3", "any");
+    check_job_once(&job, CT_STRATEGY_AUTO, 0, 0, 100000, 20, &st);
+    assert_int_equal(st.strategy, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+
+    /* A whole zone: zone-flush without a cap, the dump with one. */
+    job_set(&job, "any", "any");
+    job.has_zone = true;
+    job.zone = 7;
+    check_job_once(&job, CT_STRATEGY_AUTO, 0, 0, 0, 1000, &st);
+    assert_int_equal(st.strategy, CT_STRATEGY_ZONE_FLUSH);
+    check_job_once(&job, CT_STRATEGY_AUTO, 0, 0, 1000000, 1000, &st);
+    assert_int_equal(st.strategy, CT_STRATEGY_DUMP);
+    /* Forced, it runs as asked. */
+    check_job_once(&job, CT_STRATEGY_ZONE_FLUSH, 0, 0, 1000000, 1000, &st);
+    assert_int_equal(st.strategy, CT_STRATEGY_ZONE_FLUSH);
     flush_job_destroy(&job);
 }
 
@@ -806,6 +847,7 @@ main(void)
         cmocka_unit_test_teardown(test_filtered_dump_duplicates, restore_caps),
         cmocka_unit_test_teardown(test_filtered_dump_rate, restore_caps),
         cmocka_unit_test_teardown(test_dump_pipelined, restore_caps),
+        cmocka_unit_test_teardown(test_rate_cap_auto, restore_caps),
         cmocka_unit_test_teardown(test_bulk, restore_caps),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

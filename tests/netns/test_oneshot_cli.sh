@@ -55,6 +55,8 @@ check missing-file 2 "/nonexistent/list: No such file" -- \
     "$ctflushd" --oneshot --local @/nonexistent/list
 check bad-strategy 2 "unknown strategy" -- \
     "$ctflushd" --oneshot --local 10.0.0.1 --strategy fastest
+check bad-dump-threads 2 "'0' is not a number from 1 to 64" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --dump-threads 0
 # Without CAP_NET_ADMIN: refused before touching anything.
 check no-cap-net-admin 4 "CAP_NET_ADMIN is needed" -- \
     setpriv --inh-caps=-all --bounding-set=-net_admin "$ctflushd" --oneshot --local 10.0.0.1
@@ -66,7 +68,8 @@ out=$(unshare -n bash -c '
     "$1" -q --gen "$spec"
     want=$("$1" --gen "$spec" --local 10.1.0.1,10.1.0.2,fd00:1::1 --peers any --print-matching)
     before=$("$1" --count)
-    json=$("$2" --oneshot --local 10.1.0.1,10.1.0.2,fd00:1::1 --json)
+    # Two threads: the dump is received on a helper thread (ctpipe).
+    json=$("$2" --oneshot --local 10.1.0.1,10.1.0.2,fd00:1::1 --dump-threads 2 --json)
     after=$("$1" --count)
     echo "$want $before $after"
     echo "$json"

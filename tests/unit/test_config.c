@@ -157,6 +157,7 @@ test_defaults(void **state)
     assert_int_equal(c.max_delete_rate, 0);
     assert_int_equal(c.strategy, CT_STRATEGY_AUTO);
     assert_int_equal(c.batch_bytes, 0);
+    assert_int_equal(c.dump_threads, 0);
     assert_int_equal(c.max_clients, 1024);
     assert_int_equal(c.max_request_bytes, 65536);
     assert_int_equal(c.client_timeout_ms, 30000);
@@ -233,6 +234,9 @@ static const struct good_case good_cases[] = {
     { "batch-bytes", "00", "0" },
     { "batch-bytes", "4096", "4096" },
     { "batch-bytes", "1048576", "1048576" },
+    { "dump-threads", "0", "0" },
+    { "dump-threads", "1", "1" },
+    { "dump-threads", "64", "64" },
     { "max-clients", "1", "1" },
     { "max-clients", "65536", "65536" },
     { "max-request-bytes", "1024", "1024" },
@@ -291,6 +295,12 @@ test_members_set(void **state)
     assert_int_equal(c.worker_nice, -5);
     assert_int_equal(config_set(&c, "max-delete-rate", "123456789", err, sizeof err), 0);
     assert_int_equal(c.max_delete_rate, 123456789);
+    assert_int_equal(config_set(&c, "dump-threads", "8", err, sizeof err), 0);
+    assert_int_equal(c.dump_threads, 8);
+    assert_int_equal(config_set(&c, "dump-threads", "0", err, sizeof err), 0);
+    assert_int_equal(c.dump_threads, 0);
+    assert_int_not_equal(config_set(&c, "dump-threads", "65", err, sizeof err), 0);
+    assert_int_equal(c.dump_threads, 0);
     assert_int_equal(config_set(&c, "strategy", "zone-flush", err, sizeof err), 0);
     assert_int_equal(c.strategy, CT_STRATEGY_ZONE_FLUSH);
     assert_int_equal(config_set(&c, "log-level", "debug", err, sizeof err), 0);
@@ -389,6 +399,8 @@ static const struct bad_case bad_cases[] = {
     { "strategy", "", NULL },
     { "strategy", "DUMP", NULL },
     { "batch-bytes", "4095", "batch-bytes: must be 0 or an integer 4096..1048576" },
+    { "dump-threads", "65", "dump-threads: must be an integer 0..64" },
+    { "dump-threads", "-1", NULL },
     { "batch-bytes", "1", NULL },
     { "batch-bytes", "1048577", NULL },
     { "batch-bytes", "-0", NULL },
@@ -455,7 +467,7 @@ test_cases_cover_every_key(void **state)
         }
         keys++;
     }
-    assert_int_equal(keys, 29);
+    assert_int_equal(keys, 30);
     free(text);
     config_destroy(&c);
     (void) state;
@@ -1254,7 +1266,7 @@ test_sample_conf(void **state)
         out[o++] = '\n';
         line += l + (line[l] == '\n');
     }
-    assert_int_equal(n_keys, 29);       /* Every key, each once (see below). */
+    assert_int_equal(n_keys, 30);       /* Every key, each once (see below). */
     const char *tmp = tmp_file(state, "sample.conf", out, o);
     config_init(&c);
     if (config_load_file(&c, tmp, err, sizeof err)) {
@@ -1262,7 +1274,7 @@ test_sample_conf(void **state)
     }
     got = dump_all(&c);
     assert_string_equal(got, def);
-    /* 29 lines and every key of the dump among them: each key once. */
+    /* 30 lines and every key of the dump among them: each key once. */
     for (char *line = def; *line; ) {
         size_t l = strcspn(line, "\n");
         char key[80];

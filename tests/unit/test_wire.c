@@ -603,6 +603,7 @@ test_job_params_round_trip(void **state)
         .max_peers = UINT32_MAX,
         .batch_bytes = 65536,
         .max_delete_rate = UINT64_MAX - 1,
+        .dump_threads = 3,
         .progress_interval_ms = 250,
     };
     struct wire_job_params out;
@@ -621,6 +622,7 @@ test_job_params_round_trip(void **state)
     assert_int_equal(out.max_peers, in.max_peers);
     assert_int_equal(out.batch_bytes, in.batch_bytes);
     assert_true(out.max_delete_rate == in.max_delete_rate);
+    assert_int_equal(out.dump_threads, in.dump_threads);
     assert_int_equal(out.progress_interval_ms, in.progress_interval_ms);
     free(copy);
     wbuf_destroy(&b);
