@@ -828,7 +828,6 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
 {
     const struct engine_opts *o = r->opts;
     uint64_t count = engine_table_count();
-    enum ct_strategy force = o->force;
     struct flush_job part[2];
     struct ct_plan plan[2];
     bool have[2];
@@ -862,7 +861,7 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
                 flush_job_destroy(&part[f]);
             }
         }
-        err = planner_choose(chunk, o->caps, count, force, &plan[0]);
+        err = planner_choose(chunk, o->caps, count, o->force, &plan[0]);
         if (err) {
             snprintf(errbuf, errlen, "%s", plan[0].reason);
             return err;
@@ -875,7 +874,7 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     }
 
     for (int f = 0; !err && f < 2; f++) {
-        err = planner_choose(&part[f], o->caps, count, force, &plan[f]);
+        err = planner_choose(&part[f], o->caps, count, o->force, &plan[f]);
         if (err) {
             snprintf(errbuf, errlen, "%s: %s", f ? "IPv6" : "IPv4", plan[f].reason);
         }
