@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +30,7 @@
 #include "engine.h"
 #include "job.h"
 #include "log.h"
+#include "netns_private.h"
 
 #define TABLE_N 20000           /* Some 200 datagrams: many times the ring. */
 #define BASE 0x0a000001u        /* Entry i's original source is BASE + i. */
@@ -207,13 +207,10 @@ test_handler_gives_up(void **state)
 int
 main(void)
 {
-    if (geteuid() != 0) {
-        fprintf(stderr, "skipped: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "skipped: cannot create a network namespace: %s\n", strerror(errno));
-        return 77;
+    int skip = netns_private_enter();
+
+    if (skip) {
+        return skip;
     }
     log_init("test_ctpipe_netns", LOG_LVL_WARNING, false);
     main_thread = pthread_self();

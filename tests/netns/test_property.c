@@ -30,7 +30,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +57,7 @@
 #include "engine.h"
 #include "job.h"
 #include "log.h"
+#include "netns_private.h"
 #include "planner.h"
 #include "probe.h"
 
@@ -1320,13 +1320,10 @@ test_property(void **state)
 int
 main(void)
 {
-    if (geteuid() != 0) {
-        fprintf(stderr, "skipped: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "skipped: cannot create a network namespace: %s\n", strerror(errno));
-        return 77;
+    int skip = netns_private_enter();
+
+    if (skip) {
+        return skip;
     }
     log_init("test_property", LOG_LVL_WARNING, false);
     if (probe_run(&caps, false) || !caps.probed) {
