@@ -32,6 +32,9 @@ struct engine_stats {
 
 typedef void engine_progress_fn(const struct engine_stats *, void *aux);
 
+/* The most threads an operator may give a job's dumps (dump-threads). */
+#define ENGINE_MAX_DUMP_THREADS 64
+
 struct engine_opts {
     enum ct_strategy force;     /* AUTO: let the planner choose. */
     const struct ct_caps *caps; /* What the probe proved. */
@@ -42,8 +45,9 @@ struct engine_opts {
                                  * cap auto picks only strategies whose
                                  * deletes we send (kernel flushes cannot be
                                  * paced), and dumps run on one thread. */
-    unsigned int dump_threads;  /* Threads a job's dumps may use (0: what
-                                 * the probe found, caps->dump_threads). */
+    unsigned int dump_threads;  /* Threads a job's dumps may use, up to
+                                 * ENGINE_MAX_DUMP_THREADS (0: what the probe
+                                 * found, caps->dump_threads). */
     engine_progress_fn *progress;
     void *progress_aux;
     unsigned int progress_interval_ms;

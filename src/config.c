@@ -4,6 +4,7 @@
  * key cannot be accepted in one place and missing from another.
  */
 #include "config.h"
+#include "engine.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -132,7 +133,7 @@ static const struct config_key config_keys[] = {
     { .name = "batch-bytes", INT(CONFIG_T_SIZE, 4096, 1048576), .zero_ok = true,
       .off = M(batch_bytes), .metavar = "N",
       .help = "delete bytes per sendmsg; 0: built-in 65536" },
-    { .name = "dump-threads", INT(CONFIG_T_UINT, 0, 64), .off = M(dump_threads),
+    { .name = "dump-threads", INT(CONFIG_T_UINT, 0, ENGINE_MAX_DUMP_THREADS), .off = M(dump_threads),
       .metavar = "N", .help = "threads for a job's dumps; 0: CPUs, at most 4" },
 
     { .name = "max-clients", INT(CONFIG_T_UINT, 1, 65536), .off = M(max_clients),

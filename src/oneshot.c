@@ -187,9 +187,9 @@ oneshot_main(int argc, char *argv[])
             break;
         case OPT_THREADS:
             /* As the daemon's dump-threads key, without its "0: auto". */
-            if (parse_u64(optarg, 1, 64, &v)) {
-                fprintf(stderr, "ctflushd: --dump-threads: '%s' is not a number from 1 to 64\n",
-                        optarg);
+            if (parse_u64(optarg, 1, ENGINE_MAX_DUMP_THREADS, &v)) {
+                fprintf(stderr, "ctflushd: --dump-threads: '%s' is not a number from 1 to %d\n",
+                        optarg, ENGINE_MAX_DUMP_THREADS);
                 goto out;
             }
             opts.dump_threads = (unsigned int) v;

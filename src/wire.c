@@ -388,7 +388,9 @@ rbuf_get_job_params(struct rbuf *r, struct wire_job_params *jp)
     jp->max_delete_rate = rbuf_get_u64(r);
     jp->dump_threads = rbuf_get_u32(r);
     jp->progress_interval_ms = rbuf_get_u32(r);
-    if (jp->strategy >= CT_STRATEGY_COUNT) {
+    /* Both range-checked: a strategy indexes names, and the engine starts
+     * up to dump_threads threads. */
+    if (jp->strategy >= CT_STRATEGY_COUNT || jp->dump_threads > ENGINE_MAX_DUMP_THREADS) {
         r->err = true;
     }
 }

@@ -627,16 +627,20 @@ test_job_params_round_trip(void **state)
     free(copy);
     wbuf_destroy(&b);
 
-    /* An unknown strategy is refused. */
-    in.strategy = CT_STRATEGY_COUNT;
-    wbuf_init(&b);
-    wbuf_put_job_params(&b, &in);
-    copy = dup_exact(b.data, b.len);
-    rbuf_init(&r, copy, b.len);
-    rbuf_get_job_params(&r, &out);
-    assert_false(rbuf_ok(&r));
-    free(copy);
-    wbuf_destroy(&b);
+    /* An unknown strategy is refused, and so is a thread count no
+     * configuration can give. */
+    for (int i = 0; i < 2; i++) {
+        in.strategy = i ? CT_STRATEGY_AUTO : CT_STRATEGY_COUNT;
+        in.dump_threads = i ? ENGINE_MAX_DUMP_THREADS + 1 : 1;
+        wbuf_init(&b);
+        wbuf_put_job_params(&b, &in);
+        copy = dup_exact(b.data, b.len);
+        rbuf_init(&r, copy, b.len);
+        rbuf_get_job_params(&r, &out);
+        assert_false(rbuf_ok(&r));
+        free(copy);
+        wbuf_destroy(&b);
+    }
 }
 
 static void
