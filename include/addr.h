@@ -62,6 +62,8 @@ void ctf_prefix_list_sort_unique(struct ctf_prefix_list *);
  * or NULL. */
 const struct ctf_prefix *ctf_prefix_list_find(const struct ctf_prefix_list *,
                                               const struct ctf_prefix *key);
+/* Whether any item of the list is of this family. */
+bool ctf_prefix_list_has_family(const struct ctf_prefix_list *, int family);
 /* Same prefixes in the same order. */
 bool ctf_prefix_list_equal(const struct ctf_prefix_list *, const struct ctf_prefix_list *);
 

@@ -350,6 +350,17 @@ ctf_prefix_list_find(const struct ctf_prefix_list *l, const struct ctf_prefix *k
 }
 
 bool
+ctf_prefix_list_has_family(const struct ctf_prefix_list *l, int family)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->items[i].family == family) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
 ctf_prefix_list_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
 {
     if (a->n != b->n) {

@@ -774,12 +774,7 @@ engine_fdump_side(const struct flush_job *job, int family)
         return NULL;
     }
     side = on_peers ? &job->peers : &job->local;
-    for (size_t i = 0; i < side->n; i++) {
-        if (side->items[i].family == family) {
-            return side;
-        }
-    }
-    return NULL;
+    return ctf_prefix_list_has_family(side, family) ? side : NULL;
 }
 
 static void

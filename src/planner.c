@@ -68,17 +68,6 @@ ct_caps_init_unproven(struct ct_caps *caps, const char *why)
 }
 
 static bool
-side_has_family(const struct ctf_prefix_list *l, int family)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->items[i].family == family) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool
 all_hosts(const struct ctf_prefix_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -126,7 +115,7 @@ side_pairing(const struct ctf_prefix_list *side, const struct ctf_prefix_list *o
     *families = 0;
     for (size_t i = 0; i < side->n; i++) {
         int family = side->items[i].family;
-        if (other_any || side_has_family(other, family)) {
+        if (other_any || ctf_prefix_list_has_family(other, family)) {
             n++;
             *families |= family == AF_INET6 ? 2u : 1u;
         }
@@ -207,7 +196,8 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                          && (job->zone != 0 || caps->zone_flush_default);
     unsigned int fwalks = planner_filtered_walks(job);
     bool filtered_ok = fwalks && caps->filtered_flush
-                       && (!side_has_family(&job->local, AF_INET6) || caps->filtered_flush_v6)
+                       && (!ctf_prefix_list_has_family(&job->local, AF_INET6)
+                           || caps->filtered_flush_v6)
                        && (!job->has_zone
                            || (job->zone != 0 ? caps->filtered_flush_zone
                                               : caps->filtered_flush_zone_default));

@@ -279,20 +279,9 @@ reset_table(void)
 }
 
 static bool
-list_has_v6(const struct ctf_prefix_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->items[i].family == AF_INET6) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool
 job_has_v6(const struct flush_job *job)
 {
-    return list_has_v6(&job->local);
+    return ctf_prefix_list_has_family(&job->local, AF_INET6);
 }
 
 /* True if the side a filtered dump filters on (the one with fewer exact
@@ -305,7 +294,7 @@ fdump_side_has_v6(const struct flush_job *job)
     if (!planner_filtered_dumps(job, &on_peers)) {
         return false;
     }
-    return list_has_v6(on_peers ? &job->peers : &job->local);
+    return ctf_prefix_list_has_family(on_peers ? &job->peers : &job->local, AF_INET6);
 }
 
 /* Runs job once with strategy (and a delete-rate cap, 0: none) and checks

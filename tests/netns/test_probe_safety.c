@@ -897,20 +897,9 @@ shape_job(const struct shape *s, struct flush_job *j)
 }
 
 static bool
-list_has_v6(const struct ctf_prefix_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->items[i].family == AF_INET6) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool
 job_has_v6_local(const struct flush_job *j)
 {
-    return list_has_v6(&j->local);
+    return ctf_prefix_list_has_family(&j->local, AF_INET6);
 }
 
 /* The side filtered dumps filter on (the shorter exact one) has an IPv6
@@ -921,7 +910,7 @@ job_has_v6_fdump_side(const struct flush_job *j)
     bool on_peers;
 
     return planner_filtered_dumps(j, &on_peers) > 0
-           && list_has_v6(on_peers ? &j->peers : &j->local);
+           && ctf_prefix_list_has_family(on_peers ? &j->peers : &j->local, AF_INET6);
 }
 
 /* Whether forcing the strategy is both expressible and proven (from the

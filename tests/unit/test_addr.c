@@ -601,6 +601,11 @@ test_list_sort_unique_find(void **state)
     assert_null(ctf_prefix_list_find(&l, &key));
     key = pfx("fd00::2");
     assert_null(ctf_prefix_list_find(&l, &key));
+    assert_true(ctf_prefix_list_has_family(&l, AF_INET));
+    assert_true(ctf_prefix_list_has_family(&l, AF_INET6));
+    l.n--;                      /* Without fd00::1, the last. */
+    assert_false(ctf_prefix_list_has_family(&l, AF_INET6));
+    l.n++;
     ctf_prefix_list_destroy(&l);
 }
 
