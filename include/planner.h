@@ -16,7 +16,8 @@
  *    table but sends back only that address's entries, and dumps (unlike
  *    flush walks) run side by side on several CPUs.
  * The cost model compares table_count * per-entry cost (calibrated by the
- * probe) times the number of walks each strategy needs.
+ * probe) times the number of walks each strategy needs; a dump is costed as
+ * the engine will run it, on one thread or received on a helper thread.
  *
  * Owns: nothing; pure functions.
  */
@@ -63,8 +64,12 @@ struct ct_caps {
     /* Costs: a walk over the kernel's hash table has a fixed part (every
      * bucket is visited, even empty ones and other namespaces' entries) and
      * a part per entry of ours. */
-    double dump_fixed_ms;       /* One dump of an empty table. */
+    double dump_fixed_ms;       /* One dump of an empty table, on one thread. */
     double dump_ns_per_entry;   /* Dump + parse + match, per table entry. */
+    double dump_piped_ratio;    /* A lone dump received on a helper thread
+                                 * (ctpipe.h, as the engine runs it when
+                                 * dump_threads >= 2) takes this share of
+                                 * the one-thread time; 1 if unmeasured. */
     double walk_fixed_ms;       /* One filtered kernel walk of an empty table. */
     double walk_ns_per_entry;   /* One filtered kernel walk, per table entry. */
     double fdump_fixed_ms;      /* One filtered dump that returns nothing. */

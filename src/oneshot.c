@@ -37,7 +37,8 @@ oneshot_usage(FILE *f)
 "LIST: comma-separated addresses or CIDRs, or @FILE with one or more per line.\n"
 "--no-probe      trust nothing about the kernel: use the dump path only\n"
 "--rate N        at most N deletes per second\n"
-"--dump-threads N  threads the job's dumps use (default: online CPUs, at most 4)\n"
+"--dump-threads N\n"
+"                threads the job's dumps use (default: online CPUs, at most 4)\n"
 "--json          print one JSON object with the job's counters on stdout\n");
 }
 

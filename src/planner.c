@@ -58,6 +58,7 @@ ct_caps_init_unproven(struct ct_caps *caps, const char *why)
     caps->dump_ns_per_entry = DEFAULT_DUMP_NS_PER_ENTRY;
     caps->walk_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
     caps->dump_fixed_ms = DEFAULT_DUMP_FIXED_MS;
+    caps->dump_piped_ratio = 1;
     caps->walk_fixed_ms = DEFAULT_WALK_FIXED_MS;
     caps->fdump_ns_per_entry = DEFAULT_WALK_NS_PER_ENTRY;
     caps->fdump_fixed_ms = DEFAULT_WALK_FIXED_MS;
@@ -148,6 +149,16 @@ planner_filtered_dumps(const struct flush_job *job, bool *on_peers)
     return fdump_side(job, on_peers, &families);
 }
 
+/* A job's whole-table dump: the engine receives it on a helper thread when
+ * it may use two (engine.c), which the probe timed both ways. */
+static double
+dump_cost_ms(const struct ct_caps *caps, uint64_t table_count)
+{
+    double ms = table_count * caps->dump_ns_per_entry / 1e6 + caps->dump_fixed_ms;
+
+    return caps->dump_threads >= 2 ? ms * caps->dump_piped_ratio : ms;
+}
+
 /* Dumps run in rounds of dump_threads. */
 static double
 fdump_cost_ms(const struct ct_caps *caps, uint64_t table_count, unsigned int dumps)
@@ -206,7 +217,7 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
     unsigned int fdumps = fdump_side(job, &fdump_on_peers, &fdump_families);
     bool fdump_ok = fdumps && caps->filtered_dump
                     && (!(fdump_families & 2u) || caps->filtered_dump_v6);
-    double dump_ms = table_count * caps->dump_ns_per_entry / 1e6 + caps->dump_fixed_ms;
+    double dump_ms = dump_cost_ms(caps, table_count);
 
     memset(plan, 0, sizeof *plan);
     switch (force) {

@@ -33,6 +33,7 @@
 #define PROBE_ZONE 7
 #define PROBE_OTHER_ZONE 8
 #define PROBE_CALIBRATION_ENTRIES 20000
+#define CALIB_N 4               /* Timings per calib_measure (see there). */
 
 /* The fixed cast of the probe's table (all in 10.255.0.0/16 of a namespace
  * nobody else sees). A is the address filters aim at. */
@@ -402,22 +403,25 @@ calib_fill(struct ctsock *s, size_t from, size_t to)
     return err;
 }
 
-/* Best of a few runs: timing noise only ever adds. ms[0]: dump + match,
- * ms[1]: filtered flush walk, ms[2]: filtered dump (each if proven);
- * -1 where not measured. */
+/* Best of a few runs: timing noise only ever adds. ms[0]: dump + match on
+ * one thread, ms[1]: filtered flush walk, ms[2]: filtered dump (each if
+ * proven), ms[3]: dump + match received on a helper thread (if the engine
+ * may use two); -1 where not measured. */
 static void
 calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_inaddr *nobody,
-              const struct ct_caps *caps, double ms[3])
+              const struct ct_caps *caps, double ms[CALIB_N])
 {
-    ms[0] = ms[1] = ms[2] = -1;
+    for (int k = 0; k < CALIB_N; k++) {
+        ms[k] = -1;
+    }
     for (int i = 0; i < 3; i++) {
-        double t[3] = {
-            /* A job's single dump gets a helper thread if it may use two. */
-            calib_dump_ms(s, m, caps->dump_threads >= 2),
+        double t[CALIB_N] = {
+            calib_dump_ms(s, m, false),
             caps->filtered_flush ? calib_walk_ms(s, nobody) : -1,
             caps->filtered_dump ? calib_fdump_ms(s, nobody) : -1,
+            caps->dump_threads >= 2 ? calib_dump_ms(s, m, true) : -1,
         };
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < CALIB_N; k++) {
             if (t[k] >= 0 && (ms[k] < 0 || t[k] < ms[k])) {
                 ms[k] = t[k];
             }
@@ -441,6 +445,20 @@ calib_fit(double t1, double t2, size_t n1, size_t n2, double *fixed_ms, double *
     }
 }
 
+/* The share of a one-thread dump's time that a helper-thread dump takes,
+ * timed on the bigger table; 1 (no difference) if either is unmeasured.
+ * Bounded, so that one odd timing cannot make a dump look free or
+ * hopeless. */
+static double
+calib_ratio(double piped_ms, double plain_ms)
+{
+    if (piped_ms <= 0 || plain_ms <= 0) {
+        return 1;
+    }
+    double r = piped_ms / plain_ms;
+    return r < 0.1 ? 0.1 : r > 4 ? 4 : r;
+}
+
 /* Costs of a dump, a filtered walk and a filtered dump, as a fixed part and
  * a part per entry. All walk the kernel's shared hash table, whose buckets and other
  * namespaces' entries (the host's included) cost the same at two table
@@ -453,7 +471,7 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
     struct flush_job job;
     struct job_matcher m;
     struct ctf_prefix nobody;
-    double t1[3], t2[3];
+    double t1[CALIB_N], t2[CALIB_N];
 
     flush_job_init(&job);
     ctf_prefix_parse("10.254.254.254", &nobody);
@@ -472,6 +490,7 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
             calib_fit(t1[0], t2[0], n1, n2, &caps->dump_fixed_ms, &caps->dump_ns_per_entry);
             calib_fit(t1[1], t2[1], n1, n2, &caps->walk_fixed_ms, &caps->walk_ns_per_entry);
             calib_fit(t1[2], t2[2], n1, n2, &caps->fdump_fixed_ms, &caps->fdump_ns_per_entry);
+            caps->dump_piped_ratio = calib_ratio(t2[3], t2[0]);
         }
     }
     job_matcher_destroy(&m);
@@ -621,14 +640,14 @@ probe_describe(const struct ct_caps *c, char *buf, size_t len)
     snprintf(buf, len,
              "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-v6=%s "
              "filtered-flush-zone=%s filtered-dump=%s filtered-dump-v6=%s "
-             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry, walk %.1f ms + %.0f ns/entry, "
+             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry (x%.2f on a helper thread), walk %.1f ms + %.0f ns/entry, "
              "filtered dump %.1f ms + %.0f ns/entry, %u dump threads",
              c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
              c->filtered_flush ? "yes" : "no", c->filtered_flush_v6 ? "yes" : "no",
              c->filtered_flush_zone ? "yes" : "no", c->filtered_dump ? "yes" : "no",
              c->filtered_dump_v6 ? "yes" : "no",
              c->dump_zone_filter ? "yes" : "no", c->dump_fixed_ms, c->dump_ns_per_entry,
-             c->walk_fixed_ms, c->walk_ns_per_entry, c->fdump_fixed_ms,
+             c->dump_piped_ratio, c->walk_fixed_ms, c->walk_ns_per_entry, c->fdump_fixed_ms,
              c->fdump_ns_per_entry, c->dump_threads);
     return buf;
 }

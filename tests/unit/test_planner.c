@@ -644,6 +644,33 @@ test_auto_filtered_dump_by_cost(void **state)
     flush_job_destroy(&job);
 }
 
+/* A lone dump is received on a helper thread when two threads may be used,
+ * and costed at the share of the one-thread time the probe measured. */
+static void
+test_dump_cost_on_a_helper_thread(void **state)
+{
+    struct flush_job job;
+    struct ct_caps caps = caps_fdump(2);
+    struct ct_plan plan;
+    const uint64_t count = 200000;
+
+    caps.filtered_flush = false;
+    caps.dump_piped_ratio = 0.2;
+    job_make(&job, "10.0.0.1", "any");
+    /* Two threads: the dump (401 ms x 0.2) beats 4 filtered dumps in 2
+     * rounds of 51 ms. */
+    assert_int_equal(planner_choose(&job, &caps, count, CT_STRATEGY_DUMP, &plan), 0);
+    assert_true(fabs(plan.est_ms - 401.0 * 0.2) < 1e-6);
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_DUMP);
+    /* One thread: no helper, the full 401 ms, and 4 rounds of filtered
+     * dumps (204 ms) win. */
+    caps.dump_threads = 1;
+    assert_int_equal(planner_choose(&job, &caps, count, CT_STRATEGY_DUMP, &plan), 0);
+    assert_true(fabs(plan.est_ms - 401.0) < 1e-6);
+    expect_choice(&job, &caps, count, CT_STRATEGY_AUTO, 0, CT_STRATEGY_FILTERED_DUMP);
+    flush_job_destroy(&job);
+}
+
 static void
 test_filtered_dump_v6_needs_its_own_proof(void **state)
 {
@@ -698,6 +725,7 @@ main(void)
         cmocka_unit_test(test_filtered_dumps_count),
         cmocka_unit_test(test_auto_filtered_dump_by_cost),
         cmocka_unit_test(test_filtered_dump_v6_needs_its_own_proof),
+        cmocka_unit_test(test_dump_cost_on_a_helper_thread),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
