@@ -15,9 +15,23 @@
  *       exactly the K entries a scenario matches first, so this is what the
  *       kernel needs to delete K entries when it has nothing to look for.
  *
- * Both print one JSON object on stdout. Timings cover netlink work only;
+ *   bench_ct_baseline dump-only
+ *       A floor: one dump of both families, every datagram received and its
+ *       entries counted, nothing parsed, matched or deleted. This is what the
+ *       kernel charges to serialise the table, which any method that must
+ *       look at every entry in userspace pays at least once.
+ *
+ *   bench_ct_baseline walk
+ *       A floor: one kernel-filtered IPv4 dump (CTA_FILTER, 5.8+) for an
+ *       address no entry has, so the kernel visits every entry and sends
+ *       none. Any method that finds entries without knowing their tuples
+ *       pays at least one such walk. Fails if anything comes back (a kernel
+ *       that ignored the filter).
+ *
+ * All print one JSON object on stdout. Timings cover netlink work only;
  * start-up and argument parsing are outside them.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -237,11 +251,75 @@ run_flush(void)
     return 0;
 }
 
+static int
+count_cb(const void *nlh, size_t len, void *aux)
+{
+    (void) nlh;
+    (void) len;
+    (*(uint64_t *) aux)++;
+    return 0;
+}
+
+/* The two floors: a whole dump received and counted, or (walk) one
+ * filtered dump that matches nothing. */
+static int
+run_floor(bool walk)
+{
+    const char *method = walk ? "walk" : "dump-only";
+    char req[CTMSG_MAX_LEN];
+    struct ctsock sock;
+    uint64_t entries = 0;
+    unsigned int tries;
+    size_t n;
+    int err;
+
+    err = ctsock_open(&sock, 0);
+    if (err) {
+        fprintf(stderr, "bench_ct_baseline: ctnetlink socket: %s\n", strerror(err));
+        return 1;
+    }
+    uint64_t before = table_count();
+    double t0 = now_ms();
+    for (tries = 0; tries < BASELINE_DUMP_TRIES; tries++) {
+        if (walk) {
+            /* 192.0.2.0/24 is TEST-NET-1: no benchmark table uses it. */
+            struct ctmsg_filter f = { .family = AF_INET, .has_src = true };
+            f.src.w[0] = htonl(0xc00002feu);
+            n = ctmsg_build_filtered_dump(req, sizeof req, ctsock_next_seq(&sock), &f);
+        } else {
+            n = ctmsg_build_dump(req, sizeof req, ctsock_next_seq(&sock), AF_UNSPEC,
+                                 NULL, NULL, NULL);
+        }
+        entries = 0;
+        err = ctsock_dump(&sock, req, n, count_cb, &entries);
+        if (err != ENOBUFS) {
+            break;
+        }
+    }
+    double t1 = now_ms();
+    ctsock_close(&sock);
+    if (err) {
+        fprintf(stderr, "bench_ct_baseline: %s: %s\n", method, strerror(err));
+        return 1;
+    }
+    if (walk && entries) {
+        fprintf(stderr, "bench_ct_baseline: walk: the kernel returned %" PRIu64
+                " entries for a filter nothing matches (CTA_FILTER ignored?)\n", entries);
+        return 1;
+    }
+    printf("{\"method\":\"%s\",\"entries\":%" PRIu64 ",\"deleted\":0,"
+           "\"dump_tries\":%u,\"table_before\":%" PRIu64 ",\"elapsed_ms\":%.3f}\n",
+           method, entries, tries + 1, before, t1 - t0);
+    return 0;
+}
+
 static void
 usage(FILE *fp)
 {
     fputs("usage: bench_ct_baseline per-entry --local LIST --peers LIST|any\n"
           "       bench_ct_baseline flush\n"
+          "       bench_ct_baseline dump-only\n"
+          "       bench_ct_baseline walk\n"
           "Runs one benchmark baseline in the current network namespace and prints\n"
           "a JSON object. LIST: comma separated addresses/prefixes or @FILE.\n", fp);
 }
@@ -278,6 +356,10 @@ main(int argc, char **argv)
         return run_per_entry(local, peers);
     } else if (!strcmp(argv[optind], "flush")) {
         return run_flush();
+    } else if (!strcmp(argv[optind], "dump-only")) {
+        return run_floor(false);
+    } else if (!strcmp(argv[optind], "walk")) {
+        return run_floor(true);
     }
     usage(stderr);
     return 2;
