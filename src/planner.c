@@ -150,7 +150,7 @@ planner_filtered_dumps(const struct flush_job *job, bool *on_peers)
 }
 
 /* A job's whole-table dump: the engine receives it on a helper thread when
- * it may use two (engine.c), which the probe timed both ways. */
+ * it may use two (dumps.c), which the probe timed both ways. */
 static double
 dump_cost_ms(const struct ct_caps *caps, uint64_t table_count)
 {
