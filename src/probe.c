@@ -640,7 +640,8 @@ probe_describe(const struct ct_caps *c, char *buf, size_t len)
     snprintf(buf, len,
              "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-v6=%s "
              "filtered-flush-zone=%s filtered-dump=%s filtered-dump-v6=%s "
-             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry (x%.2f on a helper thread), walk %.1f ms + %.0f ns/entry, "
+             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry (x%.2f on a helper thread), "
+             "walk %.1f ms + %.0f ns/entry, "
              "filtered dump %.1f ms + %.0f ns/entry, %u dump threads",
              c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
              c->filtered_flush ? "yes" : "no", c->filtered_flush_v6 ? "yes" : "no",
