@@ -531,7 +531,6 @@ run_b6() {
     repeat_method "b6 floor: one kernel walk" floor_once walk && B6_SEC=$MEDIAN_SEC
 }
 
-
 # ---------------------------------------------------------------------------
 
 machine_info
