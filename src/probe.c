@@ -405,11 +405,11 @@ calib_fill(struct ctsock *s, size_t from, size_t to)
 
 /* Best of a few runs: timing noise only ever adds. ms[0]: dump + match on
  * one thread, ms[1]: filtered flush walk, ms[2]: filtered dump (each if
- * proven), ms[3]: dump + match received on a helper thread (if the engine
- * may use two); -1 where not measured. */
+ * proven), ms[3]: dump + match received on a helper thread (if asked for
+ * with piped and the engine may use two); -1 where not measured. */
 static void
 calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_inaddr *nobody,
-              const struct ct_caps *caps, double ms[CALIB_N])
+              const struct ct_caps *caps, bool piped, double ms[CALIB_N])
 {
     for (int k = 0; k < CALIB_N; k++) {
         ms[k] = -1;
@@ -419,7 +419,7 @@ calib_measure(struct ctsock *s, const struct job_matcher *m, const union ctf_ina
             calib_dump_ms(s, m, false),
             caps->filtered_flush ? calib_walk_ms(s, nobody) : -1,
             caps->filtered_dump ? calib_fdump_ms(s, nobody) : -1,
-            caps->dump_threads >= 2 ? calib_dump_ms(s, m, true) : -1,
+            piped && caps->dump_threads >= 2 ? calib_dump_ms(s, m, true) : -1,
         };
         for (int k = 0; k < CALIB_N; k++) {
             if (t[k] >= 0 && (ms[k] < 0 || t[k] < ms[k])) {
@@ -484,9 +484,10 @@ probe_calibrate(struct ctsock *s, struct ct_caps *caps)
     }
     probe_flush_all(s);
     if (!calib_fill(s, 0, n1)) {
-        calib_measure(s, &m, &nobody.addr, caps, t1);
+        /* The helper-thread ratio is taken on the bigger table only. */
+        calib_measure(s, &m, &nobody.addr, caps, false, t1);
         if (!calib_fill(s, n1, n2)) {
-            calib_measure(s, &m, &nobody.addr, caps, t2);
+            calib_measure(s, &m, &nobody.addr, caps, true, t2);
             calib_fit(t1[0], t2[0], n1, n2, &caps->dump_fixed_ms, &caps->dump_ns_per_entry);
             calib_fit(t1[1], t2[1], n1, n2, &caps->walk_fixed_ms, &caps->walk_ns_per_entry);
             calib_fit(t1[2], t2[2], n1, n2, &caps->fdump_fixed_ms, &caps->fdump_ns_per_entry);
