@@ -1,6 +1,6 @@
 /*
- * job.h: what a flush job is, how it is cut into chunks, and how a conntrack
- * entry is tested against it.
+ * job.h: what a flush job is and how it is cut into chunks. How a conntrack
+ * entry is tested against a job is match.h's.
  *
  * A job deletes every entry E with zone(E) == job zone (if the job has one)
  * and mark(E) & mask == mark (if it has one) such that, for the original or
@@ -8,7 +8,7 @@
  * Looking at both tuples catches DNAT/SNAT'd flows to a VM's fixed IP.
  * LOCAL = any with PEERS = any and a zone means "everything in that zone".
  *
- * Owns: struct flush_job (its lists), struct job_matcher (its hash sets).
+ * Owns: struct flush_job (its lists).
  */
 #ifndef CTF_JOB_H
 #define CTF_JOB_H
@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "addrset.h"
 
 struct flush_job {
     struct ctf_prefix_list local;   /* Empty when local_any. */
@@ -63,43 +62,5 @@ void flush_job_array_free(struct flush_job *, size_t n);
  * ENOENT if that part matches nothing or the local side is "any" (then *out
  * is left unset), or ENOMEM. */
 int flush_job_family_part(const struct flush_job *, int family, struct flush_job *out);
-
-/* One conntrack entry as the matcher needs it. */
-struct ct_tuple_addrs {
-    union ctf_inaddr src;
-    union ctf_inaddr dst;
-};
-
-struct ct_entry {
-    int family;                     /* AF_INET or AF_INET6. */
-    struct ct_tuple_addrs orig;
-    struct ct_tuple_addrs reply;
-    bool has_reply;
-    uint16_t zone;                  /* 0 when the kernel sent none. */
-    uint32_t mark;
-    uint32_t id;                    /* CTA_ID, host order; 0 if absent. */
-    bool has_id;
-    uint8_t l4proto;
-    /* Where the CTA_TUPLE_ORIG attribute sits in the dumped message, so the
-     * delete request can carry it verbatim. */
-    const void *orig_attr;
-    uint16_t orig_attr_len;
-};
-
-struct job_matcher {
-    struct addrset local;
-    struct addrset peers;
-    bool has_zone;
-    uint16_t zone;
-    bool has_mark;
-    uint32_t mark;
-    uint32_t mark_mask;
-};
-
-int job_matcher_init(struct job_matcher *, const struct flush_job *);
-void job_matcher_destroy(struct job_matcher *);
-bool job_matcher_match(const struct job_matcher *, const struct ct_entry *);
-/* Families worth dumping for this job: ADDRSET_HAS_V4 / ADDRSET_HAS_V6 bits. */
-unsigned int job_matcher_families(const struct job_matcher *);
 
 #endif

@@ -16,7 +16,20 @@
 #ifndef CTF_WATCHER_H
 #define CTF_WATCHER_H
 
-#include "extids.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How a port's IPs and zone are read from external_ids (the parent's
+ * settings; the watcher applies them with src/watcher/extids.h). */
+struct extids_rules {
+    const char *const *iface_ip_keys;   /* Searched in order on the Interface. */
+    size_t n_iface_ip_keys;             /* Default: "ip". */
+    const char *const *port_ip_keys;    /* Then on the Port. Default: "ip-address". */
+    size_t n_port_ip_keys;
+    const char *zone_key;               /* external_ids key holding a zone number,
+                                         * on the Interface then the Port; NULL: none. */
+    bool zone_from_vlan_tag;            /* Use the Port's tag as the zone. */
+};
 
 struct watcher_config {
     const char *remote;             /* e.g. "unix:/run/openvswitch/db.sock". */

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "engine.h"
+#include "jobrun.h"
 #include "job.h"
 
 /* Largest payload either side accepts: a job of ~3M prefixes. A peer that

@@ -596,7 +596,7 @@ table_add(struct table *t, int family, uint8_t proto, union ctf_inaddr os, union
 
 /* ---- (a) The probe stays in its own namespace. ---- */
 
-/* The probe's own cast (src/probe.c): 10.255.0.N / fd00:ff00::N, N = 1..5,
+/* The probe's own cast (src/worker/probe.c): 10.255.0.N / fd00:ff00::N, N = 1..5,
  * A = 1 is what its filters aim at; zones 0, 7 and 8; UDP, sports
  * 1001-1008, dport 53. Its calibration table: 10.100.0.x -> 10.101.0.y:80,
  * and 10.254.254.254 as the address no entry has. */

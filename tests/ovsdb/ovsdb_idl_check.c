@@ -18,8 +18,8 @@
 /* OVS's config.h must come before any OVS header: they choose atomics and
  * struct layouts from its HAVE_* macros.  It is named through its parent
  * directory because a plain <config.h> resolves to ctflushd's own
- * include/config.h (-I directories are searched before OVS's -isystem
- * ones); the check below catches either mistake. */
+ * src/parent/config.h, which tests see (-I directories are searched before
+ * OVS's -isystem ones); the check below catches either mistake. */
 #include <../config.h>
 #if !defined(PACKAGE_NAME) || !defined(HAVE_STDATOMIC_H) || defined(CTF_CONFIG_H)
 #error "ovsdb_idl_check.c must see Open vSwitch's config.h before anything else"

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "port.h"
+#include "portinfo.h"
 #include "watcher.h"
 #include "wire.h"
 

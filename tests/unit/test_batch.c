@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "batch.h"
-#include "port.h"
+#include "portinfo.h"
 #include "unit_helpers.h"
 
 /* ---- Helpers. ---- */

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "extids.h"
-#include "port.h"
+#include "portinfo.h"
 #include "unit_helpers.h"
 
 /* ---- Fixtures. ---- */

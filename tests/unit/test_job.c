@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "job.h"
+#include "match.h"
 #include "unit_helpers.h"
 
 /* ---- Helpers. ---- */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "port.h"
+#include "portinfo.h"
 #include "porttab.h"
 #include "unit_helpers.h"
 

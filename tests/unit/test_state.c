@@ -22,7 +22,7 @@
 
 #include "jobq.h"
 #include "json.h"
-#include "port.h"
+#include "portinfo.h"
 #include "porttab.h"
 #include "state.h"
 #include "unit_helpers.h"

@@ -13,27 +13,10 @@
 #include <stdint.h>
 
 #include "job.h"
+#include "jobrun.h"
 #include "planner.h"
 
-struct engine_stats {
-    enum ct_strategy strategy;  /* The last one used. */
-    unsigned int strategies_used;   /* Bit (1 << strategy) for each one used. */
-    uint64_t table_before;      /* nf_conntrack_count when the job started. */
-    uint64_t scanned;           /* Entries looked at (walks count each pass). */
-    uint64_t matched;           /* Entries that matched the job. */
-    uint64_t deleted;           /* Entries the kernel deleted for us. */
-    uint64_t already_gone;      /* ENOENT on delete: gone before we got there. */
-    uint64_t errors;            /* Deletes that failed for another reason. */
-    unsigned int chunks;        /* Sub-jobs run. */
-    unsigned int passes;        /* Dumps or kernel walks made. */
-    unsigned int dump_restarts; /* Dumps restarted after ENOBUFS. */
-    double elapsed_ms;
-};
-
 typedef void engine_progress_fn(const struct engine_stats *, void *aux);
-
-/* The most threads an operator may give a job's dumps (dump-threads). */
-#define ENGINE_MAX_DUMP_THREADS 64
 
 struct engine_opts {
     enum ct_strategy force;     /* AUTO: let the planner choose. */
@@ -59,10 +42,6 @@ void engine_opts_init(struct engine_opts *);
  * a positive errno with a reason in errbuf. */
 int engine_run(const struct flush_job *, const struct engine_opts *,
                struct engine_stats *, char *errbuf, size_t errlen);
-
-/* "dump", or "filtered-flush+dump" when a job's families went different
- * ways. */
-const char *engine_strategies_name(const struct engine_stats *, char *buf, size_t len);
 
 /* nf_conntrack_count of the current namespace, or 0 if unreadable. */
 uint64_t engine_table_count(void);

@@ -29,20 +29,7 @@
 #include <stdint.h>
 
 #include "job.h"
-
-enum ct_strategy {
-    CT_STRATEGY_AUTO = 0,
-    CT_STRATEGY_DUMP,
-    CT_STRATEGY_FILTERED_FLUSH,
-    CT_STRATEGY_ZONE_FLUSH,
-    CT_STRATEGY_FILTERED_DUMP,
-    CT_STRATEGY_COUNT           /* Not a strategy: how many there are. */
-};
-
-const char *ct_strategy_name(enum ct_strategy);
-/* "auto", "dump", "filtered-flush", "zone-flush", "filtered-dump".
- * Returns 0 or EINVAL. */
-int ct_strategy_parse(const char *, enum ct_strategy *);
+#include "jobrun.h"
 
 /* What the running kernel was proven to do, and what it costs. */
 struct ct_caps {

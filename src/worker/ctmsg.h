@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "job.h"
+#include "match.h"
 
 /* CTA_FILTER flag bits; the kernel keeps them out of its uapi headers. */
 #define CTF_FILTER_IP_SRC     (1u << 0)

@@ -1,5 +1,5 @@
 /*
- * ports.c: the parent's side of the OVSDB watcher. Port events from the
+ * watchlink.c: the parent's side of the OVSDB watcher. Port events from the
  * watcher update the port table; what changed becomes batch events; closed
  * batch windows become queued jobs.
  *
@@ -30,31 +30,32 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "log.h"
 #include "proc.h"
 #include "watcher.h"
 #include "wire.h"
 
-#define PORTS_HEARTBEAT_MS 1000
+#define WATCHLINK_HEARTBEAT_MS 1000
 /* The watcher is unhealthy when silent for this long (several heartbeats). */
-#define PORTS_SILENT_MS 5000
-#define PORTS_RESTART_MIN_MS 100
-#define PORTS_RESTART_MAX_MS 10000
+#define WATCHLINK_SILENT_MS 5000
+#define WATCHLINK_RESTART_MIN_MS 100
+#define WATCHLINK_RESTART_MAX_MS 10000
 
-static struct log_ratelimit ports_rl = LOG_RATELIMIT_INIT(10);  /* Port event floods. */
+static struct log_ratelimit watchlink_rl = LOG_RATELIMIT_INIT(10);  /* Port event floods. */
 
-static void ports_arm_batch_timer(struct ctfd *);
+static void watchlink_arm_batch_timer(struct ctfd *);
 
 /* The watcher's configuration, built from ours before the fork; the child
  * reads its copy of it. */
-struct ports_watch_args {
+struct watchlink_watch_args {
     struct watcher_config wc;
 };
 
-static struct ports_watch_args *
-ports_watch_args(const struct ctfd *d)
+static struct watchlink_watch_args *
+watchlink_watch_args(const struct ctfd *d)
 {
-    struct ports_watch_args *a = calloc(1, sizeof *a);
+    struct watchlink_watch_args *a = calloc(1, sizeof *a);
 
     if (!a) {
         return NULL;
@@ -66,7 +67,7 @@ ports_watch_args(const struct ctfd *d)
     a->wc.rules.n_port_ip_keys = d->cfg.n_port_ip_keys;
     a->wc.rules.zone_key = d->cfg.zone_key;
     a->wc.rules.zone_from_vlan_tag = d->cfg.zone_from_vlan_tag;
-    a->wc.heartbeat_ms = PORTS_HEARTBEAT_MS;
+    a->wc.heartbeat_ms = WATCHLINK_HEARTBEAT_MS;
     return a;
 }
 
@@ -75,7 +76,7 @@ ports_watch_args(const struct ctfd *d)
  * the openvswitch user: connecting then takes CAP_DAC_OVERRIDE, if the
  * operator granted it (systemd/ctflushd.service shows how). */
 static bool
-ports_ovsdb_socket_foreign(const char *remote)
+watchlink_ovsdb_socket_foreign(const char *remote)
 {
     struct stat st;
     char dir[4096];
@@ -96,25 +97,25 @@ ports_ovsdb_socket_foreign(const char *remote)
 }
 
 static void
-ports_watcher_main(int fd, void *arg)
+watchlink_watcher_main(int fd, void *arg)
 {
-    struct ports_watch_args *a = arg;
+    struct watchlink_watch_args *a = arg;
     uint64_t keep = 0;
 
     /* The watcher only talks to ovsdb-server over a socket: it keeps no
      * capability, so a bug in it (or in libopenvswitch) cannot touch the
      * conntrack table. The one exception only lets it open files. */
-    if (ports_ovsdb_socket_foreign(a->wc.remote)) {
-        keep = PROC_CAP(CAP_DAC_OVERRIDE);
+    if (watchlink_ovsdb_socket_foreign(a->wc.remote)) {
+        keep = CAPS_BIT(CAP_DAC_OVERRIDE);
     }
-    int err = proc_caps_limit(keep, keep);
+    int err = caps_limit(keep, keep);
     if (err) {
         log_warnx("watcher: cannot drop privileges: %s", strerror(err));
         exit(1);
     }
     if (keep) {
         uint64_t eff, perm;
-        bool kept = !proc_caps_get(&eff, &perm) && (eff & keep);
+        bool kept = !caps_get(&eff, &perm) && (eff & keep);
         log_info("watcher: %s is another user's: %s", a->wc.remote,
                  kept ? "keeping CAP_DAC_OVERRIDE to connect"
                       : "no CAP_DAC_OVERRIDE to connect with");
@@ -124,7 +125,7 @@ ports_watcher_main(int fd, void *arg)
 
 /* Queues a batch event, counting re-plugs. */
 static void
-ports_batch_add(struct ctfd *d, enum batch_kind kind, const struct port_info *pi)
+watchlink_batch_add(struct ctfd *d, enum batch_kind kind, const struct port_info *pi)
 {
     bool replug = false;
 
@@ -142,13 +143,13 @@ ports_batch_add(struct ctfd *d, enum batch_kind kind, const struct port_info *pi
         log_info("port %s: re-plugged as the same VM within the batch window: "
                  "its flush is cancelled", pi->name);
     }
-    ports_arm_batch_timer(d);
+    watchlink_arm_batch_timer(d);
 }
 
 /* The part of a's IPs that b lacks (all of them when the zones differ),
  * as a port_info named like a. */
 static int
-ports_ips_lost(const struct port_info *a, const struct port_info *b, struct port_info *out)
+watchlink_ips_lost(const struct port_info *a, const struct port_info *b, struct port_info *out)
 {
     port_info_init(out);
     if (port_info_copy(out, a)) {
@@ -173,27 +174,27 @@ ports_ips_lost(const struct port_info *a, const struct port_info *b, struct port
 
 /* A present port's flush target moved from old to new. */
 static void
-ports_target_changed(struct ctfd *d, const struct port_info *old, const struct port_info *new_,
+watchlink_target_changed(struct ctfd *d, const struct port_info *old, const struct port_info *new_,
                      bool live)
 {
     struct port_info lost, gained;
 
-    if (!ports_ips_lost(old, new_, &lost)) {
+    if (!watchlink_ips_lost(old, new_, &lost)) {
         if (lost.ips.n) {
             log_info("port %s: lost %zu IP(s) or changed zone: flushing them", old->name,
                      lost.ips.n);
-            ports_batch_add(d, BATCH_REMOVE, &lost);
+            watchlink_batch_add(d, BATCH_REMOVE, &lost);
         }
         port_info_destroy(&lost);
     }
-    if (live && d->cfg.flush_on_add && !ports_ips_lost(new_, old, &gained)) {
-        ports_batch_add(d, BATCH_ADD, &gained);
+    if (live && d->cfg.flush_on_add && !watchlink_ips_lost(new_, old, &gained)) {
+        watchlink_batch_add(d, BATCH_ADD, &gained);
         port_info_destroy(&gained);
     }
 }
 
 static void
-ports_present(struct ctfd *d, const struct port_info *pi)
+watchlink_present(struct ctfd *d, const struct port_info *pi)
 {
     struct porttab_change ch;
     bool live = !d->watch.in_sync;
@@ -214,53 +215,53 @@ ports_present(struct ctfd *d, const struct port_info *pi)
             log_info("port %s: back as the same VM within the batch window: "
                      "its removal is cancelled", pi->name);
         } else if (e && live && d->cfg.flush_on_add && e->effective.ips.n) {
-            ports_batch_add(d, BATCH_ADD, &e->effective);
+            watchlink_batch_add(d, BATCH_ADD, &e->effective);
         }
     } else if (ch.target_changed && e) {
-        ports_target_changed(d, &ch.old, &e->effective, live);
+        watchlink_target_changed(d, &ch.old, &e->effective, live);
     }
     port_info_destroy(&ch.old);
     ctfd_state_changed(d);
 }
 
 static void
-ports_gone_info(struct ctfd *d, struct port_info *old)
+watchlink_gone_info(struct ctfd *d, struct port_info *old)
 {
     d->counters.port_removals++;
     if (old->ips.n) {
         log_info("port %s (%s): removed, flushing %zu IP(s)%s", old->name,
                  old->iface_id ? old->iface_id : "no iface-id", old->ips.n,
                  old->has_zone ? " in its zone" : "");
-    } else if (log_ratelimit_ok(&ports_rl)) {
+    } else if (log_ratelimit_ok(&watchlink_rl)) {
         log_info("port %s: removed; no IPs known, nothing to flush", old->name);
     }
-    ports_batch_add(d, BATCH_REMOVE, old);
+    watchlink_batch_add(d, BATCH_REMOVE, old);
 }
 
 static void
-ports_gone(struct ctfd *d, const struct port_info *pi)
+watchlink_gone(struct ctfd *d, const struct port_info *pi)
 {
     struct port_info old;
 
     port_info_init(&old);
     if (!porttab_remove(&d->ports, pi->name, &old)) {
-        ports_gone_info(d, &old);
+        watchlink_gone_info(d, &old);
         ctfd_state_changed(d);
     }
     port_info_destroy(&old);
 }
 
 static void
-ports_sync_gone(struct port_info *gone, void *aux)
+watchlink_sync_gone(struct port_info *gone, void *aux)
 {
     struct ctfd *d = aux;
 
-    ports_gone_info(d, gone);
+    watchlink_gone_info(d, gone);
     port_info_destroy(gone);
 }
 
 static bool
-ports_handle(struct ctfd *d, uint32_t type, const uint8_t *p, size_t len)
+watchlink_handle(struct ctfd *d, uint32_t type, const uint8_t *p, size_t len)
 {
     struct rbuf r;
 
@@ -303,7 +304,7 @@ ports_handle(struct ctfd *d, uint32_t type, const uint8_t *p, size_t len)
         if (!rbuf_ok(&r) || !d->watch.in_sync) {
             return false;
         }
-        porttab_sync_end(&d->ports, ports_sync_gone, d);
+        porttab_sync_end(&d->ports, watchlink_sync_gone, d);
         d->watch.in_sync = false;
         if (!d->watch.synced_once) {
             log_info("OVSDB: first snapshot: %zu port(s) known", porttab_count(&d->ports));
@@ -318,9 +319,9 @@ ports_handle(struct ctfd *d, uint32_t type, const uint8_t *p, size_t len)
         rbuf_get_port_info(&r, &pi);
         bool ok = rbuf_ok(&r);
         if (ok && type == WIRE_W_PORT) {
-            ports_present(d, &pi);
+            watchlink_present(d, &pi);
         } else if (ok) {
-            ports_gone(d, &pi);
+            watchlink_gone(d, &pi);
         }
         port_info_destroy(&pi);
         return ok;
@@ -331,7 +332,7 @@ ports_handle(struct ctfd *d, uint32_t type, const uint8_t *p, size_t len)
 }
 
 static void
-ports_kill(struct ctfd *d)
+watchlink_kill(struct ctfd *d)
 {
     if (d->watch.pid > 0) {
         kill(d->watch.pid, SIGKILL);
@@ -339,58 +340,58 @@ ports_kill(struct ctfd *d)
 }
 
 static bool
-ports_handle_cb(uint32_t type, const uint8_t *p, size_t len, void *aux)
+watchlink_handle_cb(uint32_t type, const uint8_t *p, size_t len, void *aux)
 {
-    return ports_handle(aux, type, p, len);
+    return watchlink_handle(aux, type, p, len);
 }
 
 static void
-ports_read_cb(struct bufferevent *bev, void *aux)
+watchlink_read_cb(struct bufferevent *bev, void *aux)
 {
     struct ctfd *d = aux;
     uint32_t type;
 
-    if (proc_channel_dispatch(bufferevent_get_input(bev), ports_handle_cb, d, &type)) {
+    if (proc_channel_dispatch(bufferevent_get_input(bev), watchlink_handle_cb, d, &type)) {
         log_warnx("watcher %ld: malformed message (type %u): restarting it",
                   (long) d->watch.pid, type);
         bufferevent_disable(bev, EV_READ);
-        ports_kill(d);
+        watchlink_kill(d);
     }
 }
 
 static void
-ports_event_cb(struct bufferevent *bev, short what, void *aux)
+watchlink_event_cb(struct bufferevent *bev, short what, void *aux)
 {
     struct ctfd *d = aux;
 
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         bufferevent_disable(bev, EV_READ | EV_WRITE);
-        ports_kill(d);          /* The reaper restarts it. */
+        watchlink_kill(d);          /* The reaper restarts it. */
     }
 }
 
 static void
-ports_restart_cb(evutil_socket_t fd, short what, void *aux)
+watchlink_restart_cb(evutil_socket_t fd, short what, void *aux)
 {
     (void) fd;
     (void) what;
-    ports_watcher_start(aux);
+    watchlink_watcher_start(aux);
 }
 
 static void
-ports_schedule_restart(struct ctfd *d)
+watchlink_schedule_restart(struct ctfd *d)
 {
     struct timeval tv = ctf_timeval_ms(proc_backoff_ms(d->watch.quick_failures,
-                                                       PORTS_RESTART_MIN_MS,
-                                                       PORTS_RESTART_MAX_MS));
+                                                       WATCHLINK_RESTART_MIN_MS,
+                                                       WATCHLINK_RESTART_MAX_MS));
 
     evtimer_add(d->watch.restart_timer, &tv);
 }
 
 int
-ports_watcher_start(struct ctfd *d)
+watchlink_watcher_start(struct ctfd *d)
 {
-    struct ports_watch_args *args;
+    struct watchlink_watch_args *args;
     pid_t pid;
     int fd, err;
 
@@ -398,22 +399,22 @@ ports_watcher_start(struct ctfd *d)
         return 0;
     }
     if (!d->watch.restart_timer) {
-        d->watch.restart_timer = evtimer_new(d->base, ports_restart_cb, d);
+        d->watch.restart_timer = evtimer_new(d->base, watchlink_restart_cb, d);
         if (!d->watch.restart_timer) {
             return ENOMEM;
         }
     }
-    args = ports_watch_args(d);
+    args = watchlink_watch_args(d);
     if (!args) {
-        ports_schedule_restart(d);
+        watchlink_schedule_restart(d);
         return ENOMEM;
     }
-    err = proc_spawn("ctflushd-ovsdb", ports_watcher_main, args, &pid, &fd);
+    err = proc_spawn("ctflushd-ovsdb", watchlink_watcher_main, args, &pid, &fd);
     free(args);
     if (err) {
         log_warnx("watcher: cannot fork: %s", strerror(err));
         d->watch.quick_failures++;
-        ports_schedule_restart(d);
+        watchlink_schedule_restart(d);
         return err;
     }
     d->watch.bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -422,10 +423,10 @@ ports_watcher_start(struct ctfd *d)
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         d->watch.quick_failures++;
-        ports_schedule_restart(d);
+        watchlink_schedule_restart(d);
         return ENOMEM;
     }
-    bufferevent_setcb(d->watch.bev, ports_read_cb, NULL, ports_event_cb, d);
+    bufferevent_setcb(d->watch.bev, watchlink_read_cb, NULL, watchlink_event_cb, d);
     bufferevent_enable(d->watch.bev, EV_READ);
     d->watch.pid = pid;
     d->watch.in_sync = false;
@@ -437,7 +438,7 @@ ports_watcher_start(struct ctfd *d)
 }
 
 bool
-ports_reap(struct ctfd *d, pid_t pid, int status)
+watchlink_reap(struct ctfd *d, pid_t pid, int status)
 {
     char how[64];
 
@@ -458,12 +459,12 @@ ports_reap(struct ctfd *d, pid_t pid, int status)
     log_warnx("watcher %ld %s: restarting it", (long) pid, how);
     /* A watcher that lived a while earns a quick restart. */
     d->watch.quick_failures++;
-    ports_schedule_restart(d);
+    watchlink_schedule_restart(d);
     return true;
 }
 
 void
-ports_watcher_stop(struct ctfd *d)
+watchlink_watcher_stop(struct ctfd *d)
 {
     if (d->watch.pid > 0) {
         proc_stop(d->watch.pid, d->watch.bev ? bufferevent_getfd(d->watch.bev) : -1,
@@ -481,21 +482,21 @@ ports_watcher_stop(struct ctfd *d)
 }
 
 bool
-ports_watcher_healthy(const struct ctfd *d)
+watchlink_watcher_healthy(const struct ctfd *d)
 {
-    return d->watch.pid > 0 && ctf_time_msec() - d->watch.last_heard_ms < PORTS_SILENT_MS;
+    return d->watch.pid > 0 && ctf_time_msec() - d->watch.last_heard_ms < WATCHLINK_SILENT_MS;
 }
 
 static void
-ports_batch_cb(evutil_socket_t fd, short what, void *aux)
+watchlink_batch_cb(evutil_socket_t fd, short what, void *aux)
 {
     (void) fd;
     (void) what;
-    ports_batch_run(aux, false);
+    watchlink_batch_run(aux, false);
 }
 
 static void
-ports_arm_batch_timer(struct ctfd *d)
+watchlink_arm_batch_timer(struct ctfd *d)
 {
     uint64_t deadline = batch_deadline(&d->batch);
 
@@ -503,7 +504,7 @@ ports_arm_batch_timer(struct ctfd *d)
         return;
     }
     if (!d->batch_timer) {
-        d->batch_timer = evtimer_new(d->base, ports_batch_cb, d);
+        d->batch_timer = evtimer_new(d->base, watchlink_batch_cb, d);
         if (!d->batch_timer) {
             return;
         }
@@ -514,7 +515,7 @@ ports_arm_batch_timer(struct ctfd *d)
 }
 
 void
-ports_batch_run(struct ctfd *d, bool force)
+watchlink_batch_run(struct ctfd *d, bool force)
 {
     struct batch_group *groups = NULL;
     size_t n = 0;
@@ -522,7 +523,7 @@ ports_batch_run(struct ctfd *d, bool force)
 
     if (batch_take(&d->batch, ctf_time_msec(), force, &groups, &n)) {
         log_warnx("batch: out of memory; retrying");
-        ports_arm_batch_timer(d);
+        watchlink_arm_batch_timer(d);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -552,11 +553,11 @@ ports_batch_run(struct ctfd *d, bool force)
         ctfd_state_changed(d);
         ctfd_dispatch(d);
     }
-    ports_arm_batch_timer(d);
+    watchlink_arm_batch_timer(d);
 }
 
 int
-ports_set_ips(struct ctfd *d, const char *name, const struct ctf_prefix_list *ips)
+watchlink_set_ips(struct ctfd *d, const char *name, const struct ctf_prefix_list *ips)
 {
     struct porttab_change ch;
 
@@ -567,7 +568,7 @@ ports_set_ips(struct ctfd *d, const char *name, const struct ctf_prefix_list *ip
     }
     const struct porttab_entry *e = porttab_find(&d->ports, name);
     if (e && e->in_ovsdb && !ch.is_new && ch.target_changed) {
-        ports_target_changed(d, &ch.old, &e->effective, true);
+        watchlink_target_changed(d, &ch.old, &e->effective, true);
     }
     port_info_destroy(&ch.old);
     ctfd_state_changed(d);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "planner.h"
+#include "jobrun.h"
 
 /* Prefixes shown per side of a job; the count says how many there are. */
 #define CTLCMD_SHOWN_PREFIXES 16
@@ -610,7 +610,7 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         json_object_end(&o);
         break;
     case CTL_CMD_SET_IPS:
-        if (ports_set_ips(d, req->port, &req->ips)) {
+        if (watchlink_set_ips(d, req->port, &req->ips)) {
             json_destroy(&o);
             control_reply_error(c, CTL_E_INTERNAL, "out of memory");
             return;

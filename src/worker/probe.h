@@ -28,8 +28,4 @@ int probe_run(struct ct_caps *caps, bool calibrate);
 /* Human-readable one-liner of what is proven. */
 const char *probe_describe(const struct ct_caps *, char *buf, size_t len);
 
-/* CAP_NET_ADMIN is in this process's effective set (read from /proc; true
- * when that cannot be read, so the kernel has the last word). */
-bool probe_have_net_admin(void);
-
 #endif

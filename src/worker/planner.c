@@ -24,33 +24,6 @@
  * are never worth considering, whatever the model says. */
 #define MAX_FILTERED_WALKS 4096
 
-static const char *const strategy_names[] = {
-    [CT_STRATEGY_AUTO] = "auto",
-    [CT_STRATEGY_DUMP] = "dump",
-    [CT_STRATEGY_FILTERED_FLUSH] = "filtered-flush",
-    [CT_STRATEGY_ZONE_FLUSH] = "zone-flush",
-    [CT_STRATEGY_FILTERED_DUMP] = "filtered-dump",
-};
-
-const char *
-ct_strategy_name(enum ct_strategy s)
-{
-    return (unsigned int) s < sizeof strategy_names / sizeof *strategy_names
-           ? strategy_names[s] : "?";
-}
-
-int
-ct_strategy_parse(const char *s, enum ct_strategy *out)
-{
-    for (size_t i = 0; i < sizeof strategy_names / sizeof *strategy_names; i++) {
-        if (!strcmp(s, strategy_names[i])) {
-            *out = (enum ct_strategy) i;
-            return 0;
-        }
-    }
-    return EINVAL;
-}
-
 void
 ct_caps_init_unproven(struct ct_caps *caps, const char *why)
 {

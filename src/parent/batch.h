@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "job.h"
-#include "port.h"
+#include "portinfo.h"
 
 enum batch_kind {
     BATCH_REMOVE,               /* The port left: flush its IPs x any. */

@@ -5,7 +5,7 @@
  *
  *   ctflushd.c   start-up, signals, sd_notify, reload, state saving, and
  *                dispatch (queue -> worker).
- *   ports.c      the watcher child's channel: port events -> port table ->
+ *   watchlink.c  the watcher child's channel: port events -> port table ->
  *                batch window -> jobs.
  *   supervisor.c the worker child's channel (see supervisor.h).
  *   ctlcmd.c     what each control command does (control.c frames them).
@@ -91,16 +91,16 @@ void ctfd_dispatch(struct ctfd *);          /* Start the next job if possible. *
 void ctfd_state_changed(struct ctfd *);     /* Schedule a state save. */
 void ctfd_reload(struct ctfd *, char *msg, size_t len); /* SIGHUP or `reload`. */
 
-/* ports.c */
-int ports_watcher_start(struct ctfd *);
-void ports_watcher_stop(struct ctfd *);
-bool ports_reap(struct ctfd *, pid_t, int status);
+/* watchlink.c */
+int watchlink_watcher_start(struct ctfd *);
+void watchlink_watcher_stop(struct ctfd *);
+bool watchlink_reap(struct ctfd *, pid_t, int status);
 /* Closed batch windows -> jobs; re-arms the batch timer. */
-void ports_batch_run(struct ctfd *, bool force);
+void watchlink_batch_run(struct ctfd *, bool force);
 /* set-ips from the control API. Returns 0 or ENOMEM. */
-int ports_set_ips(struct ctfd *, const char *name, const struct ctf_prefix_list *);
+int watchlink_set_ips(struct ctfd *, const char *name, const struct ctf_prefix_list *);
 /* The watcher is alive (heard from recently). */
-bool ports_watcher_healthy(const struct ctfd *);
+bool watchlink_watcher_healthy(const struct ctfd *);
 
 /* ctlcmd.c */
 void ctlcmd_handle(struct control_client *, struct ctlproto_request *, void *ctfd);

@@ -1,7 +1,7 @@
 /*
  * port.c: struct port_info, its comparisons, names and wire encoding.
  */
-#include "port.h"
+#include "portinfo.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * key cannot be accepted in one place and missing from another.
  */
 #include "config.h"
-#include "engine.h"
+#include "jobrun.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -17,23 +17,14 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "port.h"
+#include "portinfo.h"
+#include "watcher.h"
 
 /* One external_ids map as parallel key/value arrays (an OVS smap, flattened). */
 struct extids_map {
     const char *const *keys;
     const char *const *values;
     size_t n;
-};
-
-struct extids_rules {
-    const char *const *iface_ip_keys;   /* Searched in order on the Interface. */
-    size_t n_iface_ip_keys;             /* Default: "ip". */
-    const char *const *port_ip_keys;    /* Then on the Port. Default: "ip-address". */
-    size_t n_port_ip_keys;
-    const char *zone_key;               /* external_ids key holding a zone number,
-                                         * on the Interface then the Port; NULL: none. */
-    bool zone_from_vlan_tag;            /* Use the Port's tag as the zone. */
 };
 
 /* Looks a key up; NULL if absent. */

@@ -48,20 +48,6 @@ unsigned int proc_backoff_ms(unsigned int failures, unsigned int min_ms, unsigne
 /* Queues one message. Returns 0, EMSGSIZE or ENOMEM. */
 int proc_channel_send(struct bufferevent *, uint32_t type, const struct wbuf *);
 
-/* Capabilities as bit masks, bit n for capability number n (CAP_NET_ADMIN
- * is 12, so PROC_CAP(CAP_NET_ADMIN) == 1 << 12). */
-#define PROC_CAP(cap) (UINT64_C(1) << (cap))
-
-/* Narrows this process's capabilities: permitted becomes permitted & keep,
- * effective becomes effective_want & the new permitted (raising an effective
- * capability that is permitted is allowed), inheritable is cleared, and
- * no_new_privs is set. A capability dropped from permitted is gone for this
- * process and its children for good. Returns 0 or an errno. */
-int proc_caps_limit(uint64_t keep, uint64_t effective_want);
-
-/* This process's effective and permitted sets. Returns 0 or an errno. */
-int proc_caps_get(uint64_t *effective, uint64_t *permitted);
-
 /* Stops a child so that it can exit on its own: shuts the parent's end of
  * its channel, fd, down (the child's cue to free what it holds and exit,
  * which is also what lets leak checkers look at it), then reaps it, with

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "engine.h"
+#include "jobrun.h"
 #include "job.h"
 #include "wire.h"
 #include "worker.h"

@@ -36,25 +36,6 @@ engine_opts_init(struct engine_opts *o)
     o->progress_interval_ms = 250;
 }
 
-const char *
-engine_strategies_name(const struct engine_stats *st, char *buf, size_t len)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (int s = CT_STRATEGY_DUMP; s < CT_STRATEGY_COUNT; s++) {
-        if (st->strategies_used & (1u << s)) {
-            int n = snprintf(buf + used, len - used, "%s%s", used ? "+" : "",
-                             ct_strategy_name((enum ct_strategy) s));
-            if (n < 0 || (size_t) n >= len - used) {
-                break;
-            }
-            used += (size_t) n;
-        }
-    }
-    return used ? buf : ct_strategy_name(st->strategy);
-}
-
 uint64_t
 engine_table_count(void)
 {

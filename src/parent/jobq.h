@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "jobrun.h"
 #include "job.h"
 
 enum job_origin {

@@ -20,7 +20,7 @@
 #include <sys/types.h>
 
 #include "log.h"
-#include "planner.h"
+#include "jobrun.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ctflushd/ctflushd.conf"
 #define CONFIG_MAX_KEYS 8           /* Entries in each ip-keys list. */

@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "log.h"
 #include "oneshot.h"
-#include "probe.h"
 #include "proc.h"
 #include "wire.h"
 
@@ -230,7 +230,7 @@ ctfd_reap(struct ctfd *d)
     int status;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!supervisor_reap(&d->worker, pid, status) && !ports_reap(d, pid, status)) {
+        if (!supervisor_reap(&d->worker, pid, status) && !watchlink_reap(d, pid, status)) {
             log_debug("reaped unknown child %ld", (long) pid);
         }
     }
@@ -273,7 +273,7 @@ ctfd_watchdog_cb(evutil_socket_t fd, short what, void *aux)
     /* This runs from the loop, so the loop is alive; the watcher must be
      * alive too, or OVSDB removals would silently go unseen. Without a ping
      * systemd restarts us, which restarts both. */
-    if (ports_watcher_healthy(d)) {
+    if (watchlink_watcher_healthy(d)) {
         sdnotify_send(&d->notify, "WATCHDOG=1");
     } else {
         log_warnx("watchdog: the OVSDB watcher is silent: not pinging systemd");
@@ -478,10 +478,10 @@ ctfd_shutdown(struct ctfd *d)
     control_close(d->control);
     d->control = NULL;
     supervisor_shutdown(&d->worker);
-    ports_watcher_stop(d);
+    watchlink_watcher_stop(d);
     /* Removals still in the batch window become queued jobs, so the saved
      * state owes them; the last snapshot is written before we exit. */
-    ports_batch_run(d, true);
+    watchlink_batch_run(d, true);
     if (d->state) {
         ctfd_save(d);
         state_writer_stop(d->state);
@@ -537,7 +537,7 @@ ctfd_main(int argc, char *argv[])
         return 2;
     }
     log_init("ctflushd", d.cfg.log_level, true);
-    if (!probe_have_net_admin()) {
+    if (!caps_have_net_admin()) {
         log_warnx("CAP_NET_ADMIN is needed to change the conntrack table");
         config_destroy(&d.cfg);
         config_cli_destroy(&d.cli);
@@ -546,9 +546,9 @@ ctfd_main(int argc, char *argv[])
     /* The parent uses no capability itself. It keeps the ones its children
      * need as permitted only, to hand them over when it forks them again:
      * the worker's (worker.c) and the watcher's optional CAP_DAC_OVERRIDE
-     * (ports.c). Before any thread exists: capabilities are per thread. */
-    rc = proc_caps_limit(PROC_CAP(CAP_NET_ADMIN) | PROC_CAP(CAP_SYS_ADMIN)
-                         | PROC_CAP(CAP_DAC_OVERRIDE), 0);
+     * (watchlink.c). Before any thread exists: capabilities are per thread. */
+    rc = caps_limit(CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_SYS_ADMIN)
+                         | CAPS_BIT(CAP_DAC_OVERRIDE), 0);
     if (rc) {
         log_warnx("cannot drop capabilities: %s", strerror(rc));
         config_destroy(&d.cfg);
@@ -594,7 +594,7 @@ ctfd_main(int argc, char *argv[])
         goto out;
     }
     supervisor_start(&d.worker);
-    ports_watcher_start(&d);
+    watchlink_watcher_start(&d);
 
     log_info("ctflushd %s: watching %s, control %s, state %s", CTF_VERSION, d.cfg.ovsdb,
              d.cfg.control, d.cfg.state_dir);

@@ -87,8 +87,9 @@
 /* OVS's config.h comes first: OVS headers choose atomics and struct layouts
  * from its HAVE_* macros, which must match how libopenvswitch.a was built.
  * It is named through its parent directory because a plain <config.h>
- * resolves to ctflushd's own include/config.h (-I directories are searched
- * before OVS's -isystem ones); the check below catches either mistake. */
+ * would resolve to ctflushd's own src/parent/config.h wherever that folder
+ * is on the include path (-I directories are searched before OVS's -isystem
+ * ones); the check below catches either mistake. */
 #include <../config.h>
 #if !defined(PACKAGE_NAME) || !defined(HAVE_STDATOMIC_H) || defined(CTF_CONFIG_H)
 #error "watcher.c must see Open vSwitch's config.h before anything else"
@@ -117,8 +118,9 @@
 #include "uuid.h"
 #include "vswitch-idl.h"
 
+#include "extids.h"
 #include "log.h"
-#include "port.h"
+#include "portinfo.h"
 #include "wire.h"
 
 /* OVN's key in the integration bridge's external_ids (see extids.c). */

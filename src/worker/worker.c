@@ -16,7 +16,7 @@
 #include "engine.h"
 #include "log.h"
 #include "probe.h"
-#include "proc.h"
+#include "caps.h"
 #include "wire.h"
 
 struct worker_run {
@@ -111,7 +111,7 @@ worker_run_job(struct worker_run *w, const struct ct_caps *caps,
 static void
 worker_limit_caps(uint64_t caps)
 {
-    int err = proc_caps_limit(caps, caps);
+    int err = caps_limit(caps, caps);
 
     if (err) {
         log_warnx("worker: cannot set capabilities: %s", strerror(err));
@@ -133,7 +133,7 @@ worker_main(int fd, void *arg)
     }
     /* The parent holds these as permitted only; make them effective here.
      * CAP_SYS_ADMIN is for the probe's throwaway namespace and nothing else. */
-    worker_limit_caps(PROC_CAP(CAP_NET_ADMIN) | (cfg->probe ? PROC_CAP(CAP_SYS_ADMIN) : 0));
+    worker_limit_caps(CAPS_BIT(CAP_NET_ADMIN) | (cfg->probe ? CAPS_BIT(CAP_SYS_ADMIN) : 0));
     if (cfg->probe) {
         int err = probe_run(&caps, true);
         if (err) {
@@ -141,7 +141,7 @@ worker_main(int fd, void *arg)
                       strerror(err));
             ct_caps_init_unproven(&caps, "probe failed");
         }
-        worker_limit_caps(PROC_CAP(CAP_NET_ADMIN));
+        worker_limit_caps(CAPS_BIT(CAP_NET_ADMIN));
     } else {
         ct_caps_init_unproven(&caps, "probe disabled");
     }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "port.h"
+#include "portinfo.h"
 
 struct porttab_entry {
     struct port_info ovsdb;     /* As OVSDB last showed it (name always set). */

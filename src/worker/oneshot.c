@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "engine.h"
 #include "json.h"
 #include "log.h"
@@ -224,7 +225,7 @@ oneshot_main(int argc, char *argv[])
         fprintf(stderr, "ctflushd: %s\n", err);
         goto out;
     }
-    if (!probe_have_net_admin()) {
+    if (!caps_have_net_admin()) {
         fprintf(stderr, "ctflushd: CAP_NET_ADMIN is needed to change the conntrack table\n");
         rc = EXIT_NOPRIV;
         goto out;

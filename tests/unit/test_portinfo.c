@@ -1,5 +1,5 @@
 /*
- * test_port.c: unit tests for port.c (struct port_info: copies, the "same
+ * test_portinfo.c: unit tests for portinfo.c (struct port_info: copies, the "same
  * flush target" and "same VM" tests, source names, wire encoding).
  */
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "addr.h"
-#include "port.h"
+#include "portinfo.h"
 #include "wire.h"
 #include "unit_helpers.h"
 

@@ -653,25 +653,3 @@ probe_describe(const struct ct_caps *c, char *buf, size_t len)
              c->fdump_ns_per_entry, c->dump_threads);
     return buf;
 }
-
-/* CAP_NET_ADMIN in the effective set, read from /proc (no libcap needed). */
-bool
-probe_have_net_admin(void)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    char line[256];
-    bool ok = false;
-
-    if (!f) {
-        return true;            /* Cannot tell: let the kernel say. */
-    }
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long eff;
-        if (sscanf(line, "CapEff: %llx", &eff) == 1) {
-            ok = eff & (1ULL << 12);
-            break;
-        }
-    }
-    fclose(f);
-    return ok;
-}
