@@ -1160,6 +1160,20 @@ config_restart_diff(const struct ctf_config *old, const struct ctf_config *new_,
     }
 }
 
+const char *
+config_reload_describe(const struct config_reload *r, char *buf, size_t len)
+{
+    if (!r->ok) {
+        snprintf(buf, len, "configuration not reloaded: %s", r->error);
+    } else {
+        snprintf(buf, len, "configuration reloaded%s%s%s",
+                 r->watcher_restarted ? "; OVSDB watcher restarted" : "",
+                 r->restart_needed[0] ? "; needs a restart to change: " : "",
+                 r->restart_needed);
+    }
+    return buf;
+}
+
 void
 config_dump(const struct ctf_config *cfg, FILE *f)
 {

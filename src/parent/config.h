@@ -111,6 +111,19 @@ int config_build(const struct config_cli *, struct ctf_config *, char *err, size
 void config_restart_diff(const struct ctf_config *old, const struct ctf_config *new_,
                          char *buf, size_t len);
 
+/* What a reload (SIGHUP or `ctflushctl reload`) did. */
+struct config_reload {
+    bool ok;                        /* The new settings are in force. */
+    bool watcher_restarted;         /* OVSDB settings changed: the watcher resyncs. */
+    char error[512];                /* Why not, when !ok. */
+    char restart_needed[256];       /* "restart" settings that changed (comma
+                                     * separated), which keep their old value
+                                     * until a restart; "" if none. */
+};
+
+/* The one sentence for logs and replies ("configuration reloaded; ..."). */
+const char *config_reload_describe(const struct config_reload *, char *buf, size_t len);
+
 /* Writes "key = value" for every key (the effective configuration). */
 void config_dump(const struct ctf_config *, FILE *);
 

@@ -35,6 +35,9 @@
 #define CTFD_SAVE_DELAY_MS 100
 
 static void ctfd_save_cb(evutil_socket_t, short, void *);
+static void ctfd_dispatch(struct ctfd *);
+static void ctfd_state_changed(struct ctfd *);
+static void ctfd_reload(struct ctfd *, struct config_reload *);
 
 static void
 ctfd_job_params(const struct ctfd *d, struct wire_job_params *p)
@@ -57,7 +60,7 @@ ctfd_dispatch_cb(evutil_socket_t fd, short what, void *aux)
     ctfd_dispatch(aux);
 }
 
-void
+static void
 ctfd_dispatch(struct ctfd *d)
 {
     struct wire_job_params params;
@@ -85,7 +88,7 @@ ctfd_dispatch(struct ctfd *d)
     }
     uint64_t id = q->id;
     jobq_start(&d->queue, q, ctf_time_wall());
-    ctlcmd_job_event(d, id);
+    ctlcmd_job_event(&d->ctl, id);
 }
 
 /* Supervisor callbacks. */
@@ -101,7 +104,7 @@ ctfd_worker_progress(uint64_t id, const struct engine_stats *st, void *aux)
     struct ctfd *d = aux;
 
     jobq_progress(&d->queue, id, st);
-    ctlcmd_job_event(d, id);
+    ctlcmd_job_event(&d->ctl, id);
 }
 
 static void
@@ -143,7 +146,7 @@ ctfd_worker_done(uint64_t id, int err, bool retryable, bool stopped, const char 
             break;
         }
     }
-    ctlcmd_job_event(d, id);
+    ctlcmd_job_event(&d->ctl, id);
     ctfd_state_changed(d);
     /* A crashed worker is restarting; a retried job may be backing off. */
     ctfd_dispatch(d);
@@ -156,7 +159,7 @@ static const struct supervisor_ops ctfd_worker_ops = {
 };
 
 /* State. */
-void
+static void
 ctfd_state_changed(struct ctfd *d)
 {
     d->state_dirty = true;
@@ -210,6 +213,97 @@ ctfd_save_cb(evutil_socket_t fd, short what, void *aux)
     }
 }
 
+/* What the port-event path needs of the daemon. */
+static void
+ctfd_pe_state_changed(void *aux)
+{
+    ctfd_state_changed(aux);
+}
+
+static void
+ctfd_pe_queued(void *aux)
+{
+    ctfd_dispatch(aux);
+}
+
+static void
+ctfd_batch_cb(evutil_socket_t fd, short what, void *aux)
+{
+    struct ctfd *d = aux;
+
+    (void) fd;
+    (void) what;
+    portevents_batch_run(&d->events, ctf_time_msec(), ctf_time_wall(), false);
+}
+
+static void
+ctfd_pe_batch_deadline(void *aux, uint64_t deadline_ms)
+{
+    struct ctfd *d = aux;
+
+    if (!d->batch_timer) {
+        d->batch_timer = evtimer_new(d->base, ctfd_batch_cb, d);
+        if (!d->batch_timer) {
+            return;
+        }
+    }
+    uint64_t now = ctf_time_msec();
+    struct timeval tv = ctf_timeval_ms(deadline_ms > now ? deadline_ms - now : 0);
+    evtimer_add(d->batch_timer, &tv);
+}
+
+static const struct portevents_ops ctfd_portevents_ops = {
+    .state_changed = ctfd_pe_state_changed,
+    .queued = ctfd_pe_queued,
+    .batch_deadline = ctfd_pe_batch_deadline,
+};
+
+/* What control commands need of the daemon. */
+static void
+ctfd_cc_view(void *aux, struct ctlcmd_view *v)
+{
+    struct ctfd *d = aux;
+
+    v->uptime_s = (ctf_time_msec() - d->start_ms) / 1000.0;
+    v->paused = d->paused;
+    v->watch = &d->watch;
+    v->worker = &d->worker;
+    state_writer_get_status(d->state, &v->state);
+    v->state_at_start = d->state_load_msg;
+    v->job_duration = &d->job_duration;
+}
+
+static void
+ctfd_cc_stop_running(void *aux)
+{
+    struct ctfd *d = aux;
+
+    supervisor_stop_job(&d->worker);
+}
+
+static void
+ctfd_cc_set_paused(void *aux, bool paused)
+{
+    struct ctfd *d = aux;
+
+    d->paused = paused;
+}
+
+static void
+ctfd_cc_reload(void *aux, struct config_reload *r)
+{
+    ctfd_reload(aux, r);
+}
+
+static const struct ctlcmd_ops ctfd_ctlcmd_ops = {
+    .view = ctfd_cc_view,
+    .dispatch = ctfd_pe_queued,
+    .state_changed = ctfd_pe_state_changed,
+    .stop_running = ctfd_cc_stop_running,
+    .set_paused = ctfd_cc_set_paused,
+    .reload = ctfd_cc_reload,
+};
+
 /* Signals. libevent runs these from the loop, not in signal context. */
 static void
 ctfd_stop(struct ctfd *d, const char *why)
@@ -230,7 +324,7 @@ ctfd_reap(struct ctfd *d)
     int status;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!supervisor_reap(&d->worker, pid, status) && !watchlink_reap(d, pid, status)) {
+        if (!supervisor_reap(&d->worker, pid, status) && !watchlink_reap(&d->watch, pid, status)) {
             log_debug("reaped unknown child %ld", (long) pid);
         }
     }
@@ -240,7 +334,8 @@ static void
 ctfd_signal_cb(evutil_socket_t sig, short what, void *aux)
 {
     struct ctfd *d = aux;
-    char msg[256];
+    struct config_reload r;
+    char msg[1024];
 
     (void) what;
     switch (sig) {
@@ -251,8 +346,8 @@ ctfd_signal_cb(evutil_socket_t sig, short what, void *aux)
         ctfd_stop(d, "SIGINT");
         break;
     case SIGHUP:
-        ctfd_reload(d, msg, sizeof msg);
-        log_info("SIGHUP: %s", msg);
+        ctfd_reload(d, &r);
+        log_info("SIGHUP: %s", config_reload_describe(&r, msg, sizeof msg));
         break;
     case SIGCHLD:
         ctfd_reap(d);
@@ -273,7 +368,7 @@ ctfd_watchdog_cb(evutil_socket_t fd, short what, void *aux)
     /* This runs from the loop, so the loop is alive; the watcher must be
      * alive too, or OVSDB removals would silently go unseen. Without a ping
      * systemd restarts us, which restarts both. */
-    if (watchlink_watcher_healthy(d)) {
+    if (watchlink_healthy(&d->watch)) {
         sdnotify_send(&d->notify, "WATCHDOG=1");
     } else {
         log_warnx("watchdog: the OVSDB watcher is silent: not pinging systemd");
@@ -326,28 +421,28 @@ ctfd_watcher_settings_differ(const struct ctf_config *a, const struct ctf_config
 
 #define CTFD_SWAP(A, B) do { __typeof__(A) tmp_ = (A); (A) = (B); (B) = tmp_; } while (0)
 
-void
-ctfd_reload(struct ctfd *d, char *msg, size_t len)
+static void
+ctfd_reload(struct ctfd *d, struct config_reload *r)
 {
     struct ctf_config fresh;
     struct control_limits cl;
-    char err[512], restart[256];
 
+    memset(r, 0, sizeof *r);
     config_init(&fresh);
-    if (config_build(&d->cli, &fresh, err, sizeof err)) {
-        snprintf(msg, len, "configuration not reloaded: %s", err);
-        log_warnx("reload: %s", err);
+    if (config_build(&d->cli, &fresh, r->error, sizeof r->error)) {
+        log_warnx("reload: %s", r->error);
         config_destroy(&fresh);
         return;
     }
-    config_restart_diff(&d->cfg, &fresh, restart, sizeof restart);
+    r->ok = true;
+    config_restart_diff(&d->cfg, &fresh, r->restart_needed, sizeof r->restart_needed);
     /* Where things are stays as it was until a restart. */
     CTFD_SWAP(fresh.control, d->cfg.control);
     CTFD_SWAP(fresh.control_group, d->cfg.control_group);
     CTFD_SWAP(fresh.state_dir, d->cfg.state_dir);
     fresh.control_group_write = d->cfg.control_group_write;
     fresh.control_mode = d->cfg.control_mode;
-    bool rewatch = ctfd_watcher_settings_differ(&d->cfg, &fresh);
+    r->watcher_restarted = ctfd_watcher_settings_differ(&d->cfg, &fresh);
 
     CTFD_SWAP(fresh, d->cfg);
     config_destroy(&fresh);
@@ -356,14 +451,13 @@ ctfd_reload(struct ctfd *d, char *msg, size_t len)
     ctfd_limits(&d->cfg, &d->queue.limits, &cl);
     control_set_limits(d->control, &cl);
     d->batch.window_ms = d->cfg.batch_window_ms;
+    d->events.flush_on_add = d->cfg.flush_on_add;
     supervisor_set_timeout(&d->worker, d->cfg.worker_timeout_ms);
     supervisor_set_nice(&d->worker, d->cfg.worker_nice);
-    if (rewatch && d->watch.pid > 0) {
+    if (r->watcher_restarted) {
         /* The new watcher resyncs with the new rules. */
-        kill(d->watch.pid, SIGKILL);
+        watchlink_restart(&d->watch);
     }
-    snprintf(msg, len, "configuration reloaded%s%s%s", rewatch ? "; OVSDB watcher restarted" : "",
-             restart[0] ? "; needs a restart to change: " : "", restart);
 }
 
 static int
@@ -427,11 +521,12 @@ ctfd_open_control(struct ctfd *d)
         auth.group = (gid_t) gid;
     }
     ctfd_limits(&d->cfg, &unused, &cl);
-    int rc = control_open(&d->control, d->base, d->cfg.control, &auth, &cl, ctlcmd_handle, d,
-                          err, sizeof err);
+    int rc = control_open(&d->control, d->base, d->cfg.control, &auth, &cl, ctlcmd_handle,
+                          &d->ctl, err, sizeof err);
     if (rc) {
         log_warnx("control socket %s: %s", d->cfg.control, err);
     }
+    d->ctl.control = d->control;
     return rc;
 }
 
@@ -477,11 +572,12 @@ ctfd_shutdown(struct ctfd *d)
     d->stopping = true;
     control_close(d->control);
     d->control = NULL;
+    d->ctl.control = NULL;
     supervisor_shutdown(&d->worker);
-    watchlink_watcher_stop(d);
+    watchlink_stop(&d->watch);
     /* Removals still in the batch window become queued jobs, so the saved
      * state owes them; the last snapshot is written before we exit. */
-    watchlink_batch_run(d, true);
+    portevents_batch_run(&d->events, ctf_time_msec(), ctf_time_wall(), true);
     if (d->state) {
         ctfd_save(d);
         state_writer_stop(d->state);
@@ -565,6 +661,8 @@ ctfd_main(int argc, char *argv[])
     jobq_init(&d.queue, &limits);
     batch_init(&d.batch, d.cfg.batch_window_ms);
     metrics_hist_init(&d.job_duration);
+    portevents_init(&d.events, &d.ports, &d.batch, &d.queue, &ctfd_portevents_ops, &d);
+    d.events.flush_on_add = d.cfg.flush_on_add;
     if ((rc = sdnotify_open(&d.notify)) != 0) {
         log_warnx("NOTIFY_SOCKET/WATCHDOG_*: %s: %s", strerror(rc),
                   d.notify.fd >= 0 ? "no watchdog" : "not notifying systemd");
@@ -574,6 +672,9 @@ ctfd_main(int argc, char *argv[])
     if (!d.base) {
         fatalx("cannot create the event loop");
     }
+    watchlink_init(&d.watch, d.base, &d.cfg, &d.events);
+    d.ctl = (struct ctlcmd) { .queue = &d.queue, .ports = &d.ports, .events = &d.events,
+                              .batch = &d.batch, .ops = &ctfd_ctlcmd_ops, .aux = &d };
     rc = ctfd_make_state_dir(d.cfg.state_dir);
     if (rc) {
         log_warnx("state-dir %s: %s", d.cfg.state_dir, strerror(rc));
@@ -594,7 +695,7 @@ ctfd_main(int argc, char *argv[])
         goto out;
     }
     supervisor_start(&d.worker);
-    watchlink_watcher_start(&d);
+    watchlink_start(&d.watch);
 
     log_info("ctflushd %s: watching %s, control %s, state %s", CTF_VERSION, d.cfg.ovsdb,
              d.cfg.control, d.cfg.state_dir);

@@ -1,9 +1,7 @@
 /*
- * ctlcmd.c: what each control command does, against the parent's state.
- * control.c has already framed, parsed and authorised the request; replies
- * follow the schemas in docs/protocol.md.
+ * ctlcmd.c: what each control command does (see ctlcmd.h).
  */
-#include "ctflushd.h"
+#include "ctlcmd.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,8 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "batch.h"
+#include "control.h"
+#include "jobq.h"
 #include "jobrun.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "portevents.h"
+#include "porttab.h"
+#include "supervisor.h"
+#include "watchlink.h"
 
 /* Prefixes shown per side of a job; the count says how many there are. */
 #define CTLCMD_SHOWN_PREFIXES 16
@@ -122,94 +129,97 @@ ctlcmd_send(struct control_client *c, struct json_out *o)
 }
 
 static void
-ctlcmd_status(struct ctfd *d, struct json_out *o)
+ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
 {
-    struct state_writer_status ws;
+    struct ctlcmd_view v;
     struct control_stats cs;
 
-    state_writer_get_status(d->state, &ws);
-    control_get_stats(d->control, &cs);
+    memset(&v, 0, sizeof v);
+    cc->ops->view(cc->aux, &v);
+    control_get_stats(cc->control, &cs);
+    const struct watchlink *w = v.watch;
+    const struct supervisor *wk = v.worker;
     json_object_begin(o);
     json_key(o, "version");
     json_str(o, CTF_VERSION);
     json_key(o, "uptime_s");
-    json_double(o, (ctf_time_msec() - d->start_ms) / 1000.0);
+    json_double(o, v.uptime_s);
     json_key(o, "pid");
     json_u64(o, (uint64_t) getpid());
     json_key(o, "ovsdb_connected");
-    json_bool(o, d->watch.connected);
+    json_bool(o, w->connected);
     json_key(o, "ovsdb");
     json_object_begin(o);
     json_key(o, "remote");
-    json_str(o, d->cfg.ovsdb);
+    json_str(o, w->cfg ? w->cfg->ovsdb : "");
     json_key(o, "connected");
-    json_bool(o, d->watch.connected);
+    json_bool(o, w->connected);
     json_key(o, "synced");
-    json_bool(o, d->watch.synced_once);
+    json_bool(o, w->synced_once);
     json_key(o, "last_error");
-    json_str(o, d->watch.last_error);
+    json_str(o, w->last_error);
     json_key(o, "reconnects");
-    json_u64(o, d->watch.reconnects);
+    json_u64(o, w->reconnects);
     json_key(o, "watcher_pid");
-    json_u64(o, (uint64_t) (d->watch.pid > 0 ? d->watch.pid : 0));
+    json_u64(o, (uint64_t) (w->pid > 0 ? w->pid : 0));
     json_key(o, "watcher_restarts");
-    json_u64(o, d->watch.starts ? d->watch.starts - 1 : 0);
+    json_u64(o, w->starts ? w->starts - 1 : 0);
     json_object_end(o);
     json_key(o, "ports");
-    json_u64(o, porttab_count(&d->ports));
+    json_u64(o, porttab_count(cc->ports));
     json_key(o, "queue_depth");
-    json_u64(o, d->queue.n_queued);
+    json_u64(o, cc->queue->n_queued);
     json_key(o, "queue_prefixes");
-    json_u64(o, d->queue.n_prefixes);
+    json_u64(o, cc->queue->n_prefixes);
     json_key(o, "batch_pending");
-    json_u64(o, batch_pending(&d->batch));
+    json_u64(o, batch_pending(cc->batch));
     json_key(o, "paused");
-    json_bool(o, d->paused);
+    json_bool(o, v.paused);
     json_key(o, "running");
-    if (d->queue.running) {
-        ctlcmd_job(o, d->queue.running);
+    if (cc->queue->running) {
+        ctlcmd_job(o, cc->queue->running);
     } else {
         json_null(o);
     }
     json_key(o, "jobs_done");
-    json_u64(o, d->queue.counters.done);
+    json_u64(o, cc->queue->counters.done);
     json_key(o, "jobs_failed");
-    json_u64(o, d->queue.counters.failed);
+    json_u64(o, cc->queue->counters.failed);
     json_key(o, "jobs_cancelled");
-    json_u64(o, d->queue.counters.cancelled);
+    json_u64(o, cc->queue->counters.cancelled);
     json_key(o, "entries_deleted");
-    json_u64(o, d->queue.counters.entries_deleted);
+    json_u64(o, cc->queue->counters.entries_deleted);
     json_key(o, "port_removals");
-    json_u64(o, d->counters.port_removals);
+    json_u64(o, cc->events->counters.port_removals);
     json_key(o, "replugs_cancelled");
-    json_u64(o, d->batch.replugs_cancelled);
+    json_u64(o, cc->batch->replugs_cancelled);
     json_key(o, "worker");
     json_object_begin(o);
     json_key(o, "pid");
-    json_u64(o, (uint64_t) (d->worker.pid > 0 ? d->worker.pid : 0));
+    json_u64(o, (uint64_t) (wk->pid > 0 ? wk->pid : 0));
     json_key(o, "state");
-    json_str(o, supervisor_state_name(d->worker.state));
+    json_str(o, supervisor_state_name(wk->state));
     json_key(o, "starts");
-    json_u64(o, d->worker.starts);
+    json_u64(o, wk->starts);
     json_key(o, "crashes");
-    json_u64(o, d->worker.crashes);
+    json_u64(o, wk->crashes);
     json_key(o, "hangs");
-    json_u64(o, d->worker.hangs);
+    json_u64(o, wk->hangs);
     json_key(o, "last_exit");
-    json_str(o, d->worker.last_exit);
+    json_str(o, wk->last_exit);
     json_key(o, "caps");
-    json_str(o, d->worker.caps);
+    json_str(o, wk->caps);
     json_object_end(o);
     json_key(o, "state");
     json_object_begin(o);
     json_key(o, "ok");
-    json_bool(o, ws.last_error == 0);
+    json_bool(o, v.state.last_error == 0);
     json_key(o, "error");
-    json_str(o, ws.last_error ? ws.last_error_msg : "");
+    json_str(o, v.state.last_error ? v.state.last_error_msg : "");
     json_key(o, "writes");
-    json_u64(o, ws.writes);
+    json_u64(o, v.state.writes);
     json_key(o, "at_start");
-    json_str(o, d->state_load_msg);
+    json_str(o, v.state_at_start ? v.state_at_start : "");
     json_object_end(o);
     json_key(o, "control_clients");
     json_u64(o, cs.clients);
@@ -217,26 +227,26 @@ ctlcmd_status(struct ctfd *d, struct json_out *o)
 }
 
 static void
-ctlcmd_jobs(struct ctfd *d, struct json_out *o, unsigned int limit)
+ctlcmd_jobs(struct ctlcmd *cc, struct json_out *o, unsigned int limit)
 {
     unsigned int n = 0;
 
     json_object_begin(o);
     json_key(o, "queued");
     json_array_begin(o);
-    for (const struct qjob *q = d->queue.queue; q; q = q->next) {
+    for (const struct qjob *q = cc->queue->queue; q; q = q->next) {
         ctlcmd_job(o, q);
     }
     json_array_end(o);
     json_key(o, "running");
-    if (d->queue.running) {
-        ctlcmd_job(o, d->queue.running);
+    if (cc->queue->running) {
+        ctlcmd_job(o, cc->queue->running);
     } else {
         json_null(o);
     }
     json_key(o, "finished");
     json_array_begin(o);
-    for (const struct qjob *q = d->queue.history; q && n < limit; q = q->next, n++) {
+    for (const struct qjob *q = cc->queue->history; q && n < limit; q = q->next, n++) {
         ctlcmd_job(o, q);
     }
     json_array_end(o);
@@ -244,10 +254,10 @@ ctlcmd_jobs(struct ctfd *d, struct json_out *o, unsigned int limit)
 }
 
 static void
-ctlcmd_ports(struct ctfd *d, struct json_out *o)
+ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
 {
     size_t n = 0;
-    const struct porttab_entry **all = porttab_sorted(&d->ports, &n);
+    const struct porttab_entry **all = porttab_sorted(cc->ports, &n);
 
     json_object_begin(o);
     json_key(o, "ports");
@@ -287,46 +297,47 @@ ctlcmd_ports(struct ctfd *d, struct json_out *o)
 }
 
 static void
-ctlcmd_metrics(struct ctfd *d, struct json_out *o)
+ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
 {
-    struct metrics_view v;
-    struct state_writer_status ws;
+    struct metrics_view m;
+    struct ctlcmd_view v;
     struct control_stats cs;
 
     memset(&v, 0, sizeof v);
-    state_writer_get_status(d->state, &ws);
-    control_get_stats(d->control, &cs);
-    v.uptime_seconds = (ctf_time_msec() - d->start_ms) / 1000.0;
-    v.ports = porttab_count(&d->ports);
-    v.queue_jobs = d->queue.n_queued;
-    v.queue_prefixes = d->queue.n_prefixes;
-    v.running = d->queue.running != NULL;
-    v.paused = d->paused;
-    v.ovsdb_connected = d->watch.connected;
-    v.state_ok = ws.last_error == 0;
-    v.control_clients = cs.clients;
-    v.jobs_done = d->queue.counters.done;
-    v.jobs_failed = d->queue.counters.failed;
-    v.jobs_cancelled = d->queue.counters.cancelled;
-    v.job_retries = d->queue.counters.retries;
-    v.jobs_merged = d->queue.counters.merged;
-    v.entries_deleted = d->queue.counters.entries_deleted;
-    v.entries_scanned = d->queue.counters.entries_scanned;
-    v.port_removals = d->counters.port_removals;
-    v.port_adds = d->counters.port_adds;
-    v.replugs_cancelled = d->batch.replugs_cancelled;
-    v.worker_starts = d->worker.starts;
-    v.worker_crashes = d->worker.crashes;
-    v.worker_hangs = d->worker.hangs;
-    v.watcher_restarts = d->watch.starts ? d->watch.starts - 1 : 0;
-    v.ovsdb_reconnects = d->watch.reconnects;
-    v.control_requests = cs.requests;
-    v.control_errors = cs.errors;
-    v.state_writes = ws.writes;
-    v.state_write_failures = ws.failures;
-    v.job_duration = &d->job_duration;
+    memset(&m, 0, sizeof m);
+    cc->ops->view(cc->aux, &v);
+    control_get_stats(cc->control, &cs);
+    m.uptime_seconds = v.uptime_s;
+    m.ports = porttab_count(cc->ports);
+    m.queue_jobs = cc->queue->n_queued;
+    m.queue_prefixes = cc->queue->n_prefixes;
+    m.running = cc->queue->running != NULL;
+    m.paused = v.paused;
+    m.ovsdb_connected = v.watch->connected;
+    m.state_ok = v.state.last_error == 0;
+    m.control_clients = cs.clients;
+    m.jobs_done = cc->queue->counters.done;
+    m.jobs_failed = cc->queue->counters.failed;
+    m.jobs_cancelled = cc->queue->counters.cancelled;
+    m.job_retries = cc->queue->counters.retries;
+    m.jobs_merged = cc->queue->counters.merged;
+    m.entries_deleted = cc->queue->counters.entries_deleted;
+    m.entries_scanned = cc->queue->counters.entries_scanned;
+    m.port_removals = cc->events->counters.port_removals;
+    m.port_adds = cc->events->counters.port_adds;
+    m.replugs_cancelled = cc->batch->replugs_cancelled;
+    m.worker_starts = v.worker->starts;
+    m.worker_crashes = v.worker->crashes;
+    m.worker_hangs = v.worker->hangs;
+    m.watcher_restarts = v.watch->starts ? v.watch->starts - 1 : 0;
+    m.ovsdb_reconnects = v.watch->reconnects;
+    m.control_requests = cs.requests;
+    m.control_errors = cs.errors;
+    m.state_writes = v.state.writes;
+    m.state_write_failures = v.state.failures;
+    m.job_duration = v.job_duration;
 
-    char *text = metrics_format(&v);
+    char *text = metrics_format(&m);
     json_object_begin(o);
     json_key(o, "text");
     json_str(o, text ? text : "");
@@ -337,7 +348,7 @@ ctlcmd_metrics(struct ctfd *d, struct json_out *o)
 /* Writes {"event":"end",...} for a client whose jobs have all finished, or
  * a progress event; returns true when the client is done waiting. */
 static bool
-ctlcmd_watch_report(struct ctfd *d, struct control_client *c, uint64_t changed_id)
+ctlcmd_watch_report(struct ctlcmd *cc, struct control_client *c, uint64_t changed_id)
 {
     size_t n = 0;
     const uint64_t *ids = control_client_watched(c, &n);
@@ -345,7 +356,7 @@ ctlcmd_watch_report(struct ctfd *d, struct control_client *c, uint64_t changed_i
     struct json_out o;
 
     for (size_t i = 0; i < n; i++) {
-        const struct qjob *q = jobq_find(&d->queue, ids[i]);
+        const struct qjob *q = jobq_find(cc->queue, ids[i]);
         if (!q) {
             all_ok = false;     /* Fell out of the history: cannot vouch. */
             continue;
@@ -366,14 +377,14 @@ ctlcmd_watch_report(struct ctfd *d, struct control_client *c, uint64_t changed_i
         json_key(&o, "jobs");
         json_array_begin(&o);
         for (size_t i = 0; i < n; i++) {
-            const struct qjob *q = jobq_find(&d->queue, ids[i]);
+            const struct qjob *q = jobq_find(cc->queue, ids[i]);
             if (q) {
                 ctlcmd_job(&o, q);
             }
         }
         json_array_end(&o);
     } else {
-        const struct qjob *q = jobq_find(&d->queue, changed_id);
+        const struct qjob *q = jobq_find(cc->queue, changed_id);
         json_str(&o, "progress");
         json_key(&o, "job");
         if (q) {
@@ -391,7 +402,7 @@ ctlcmd_watch_report(struct ctfd *d, struct control_client *c, uint64_t changed_i
 }
 
 struct ctlcmd_event {
-    struct ctfd *d;
+    struct ctlcmd *cc;
     uint64_t id;
 };
 
@@ -404,29 +415,29 @@ ctlcmd_event_client(struct control_client *c, void *aux)
 
     for (size_t i = 0; i < n; i++) {
         if (ids[i] == ev->id) {
-            ctlcmd_watch_report(ev->d, c, ev->id);
+            ctlcmd_watch_report(ev->cc, c, ev->id);
             return;
         }
     }
 }
 
 void
-ctlcmd_job_event(struct ctfd *d, uint64_t job_id)
+ctlcmd_job_event(struct ctlcmd *cc, uint64_t job_id)
 {
-    struct ctlcmd_event ev = { d, job_id };
+    struct ctlcmd_event ev = { cc, job_id };
 
-    if (d->control) {
-        control_foreach_watching(d->control, ctlcmd_event_client, &ev);
+    if (cc->control) {
+        control_foreach_watching(cc->control, ctlcmd_event_client, &ev);
     }
 }
 
 static void
-ctlcmd_flush(struct ctfd *d, struct control_client *c, struct ctlproto_request *req)
+ctlcmd_flush(struct ctlcmd *cc, struct control_client *c, struct ctlproto_request *req)
 {
     char err[256] = "";
     uint64_t first = 0;
     bool merged = false;
-    int rc = jobq_add(&d->queue, JOB_ORIGIN_MANUAL, &req->job, NULL, 0, ctf_time_wall(),
+    int rc = jobq_add(cc->queue, JOB_ORIGIN_MANUAL, &req->job, NULL, 0, ctf_time_wall(),
                       &first, &merged, err, sizeof err);
 
     if (rc == ENOSPC) {
@@ -444,7 +455,7 @@ ctlcmd_flush(struct ctfd *d, struct control_client *c, struct ctlproto_request *
     if (merged) {
         ids[n++] = first;
     } else {
-        for (uint64_t id = first; id < d->queue.next_id && n < 4096; id++) {
+        for (uint64_t id = first; id < cc->queue->next_id && n < 4096; id++) {
             ids[n++] = id;
         }
     }
@@ -468,44 +479,44 @@ ctlcmd_flush(struct ctfd *d, struct control_client *c, struct ctlproto_request *
     ctlproto_reply_end(&o);
     ctlcmd_send(c, &o);
 
-    ctfd_state_changed(d);
+    cc->ops->state_changed(cc->aux);
     if (req->wait) {
         if (control_client_watch(c, ids, n)) {
             control_reply_error(c, CTL_E_INTERNAL, "out of memory");
         }
     }
-    ctfd_dispatch(d);
-    if (req->wait && d->control) {
+    cc->ops->dispatch(cc->aux);
+    if (req->wait && cc->control) {
         /* It may already be over (merged into a finished one, or refused). */
         size_t nw = 0;
         if (control_client_watched(c, &nw) && nw) {
             bool over = true;
             for (size_t i = 0; i < n; i++) {
-                const struct qjob *q = jobq_find(&d->queue, ids[i]);
+                const struct qjob *q = jobq_find(cc->queue, ids[i]);
                 if (q && (q->state == JOB_QUEUED || q->state == JOB_RUNNING)) {
                     over = false;
                 }
             }
             if (over) {
-                ctlcmd_watch_report(d, c, first);
+                ctlcmd_watch_report(cc, c, first);
             }
         }
     }
 }
 
 static void
-ctlcmd_cancel(struct ctfd *d, struct control_client *c, uint64_t id)
+ctlcmd_cancel(struct ctlcmd *cc, struct control_client *c, uint64_t id)
 {
     const char *state = "cancelled";
-    int rc = jobq_cancel(&d->queue, id, ctf_time_wall());
+    int rc = jobq_cancel(cc->queue, id, ctf_time_wall());
 
     if (rc == EBUSY) {
         /* Running: stop the worker, then record the cancel. The worker's
          * done() callback sees the job is no longer running. */
-        jobq_cancel_running(&d->queue, ctf_time_wall());
-        supervisor_stop_job(&d->worker);
+        jobq_cancel_running(cc->queue, ctf_time_wall());
+        cc->ops->stop_running(cc->aux);
     } else if (rc == ENOENT) {
-        const struct qjob *q = jobq_find(&d->queue, id);
+        const struct qjob *q = jobq_find(cc->queue, id);
         if (!q) {
             control_reply_error(c, CTL_E_NOT_FOUND, "no such job");
         } else {
@@ -521,8 +532,8 @@ ctlcmd_cancel(struct ctfd *d, struct control_client *c, uint64_t id)
     }
     log_info("control: uid %ld cancelled job %llu", (long) control_client_uid(c),
              (unsigned long long) id);
-    ctlcmd_job_event(d, id);
-    ctfd_state_changed(d);
+    ctlcmd_job_event(cc, id);
+    cc->ops->state_changed(cc->aux);
 
     struct json_out o;
     json_init(&o);
@@ -537,72 +548,97 @@ ctlcmd_cancel(struct ctfd *d, struct control_client *c, uint64_t id)
     ctlcmd_send(c, &o);
 }
 
+static void
+ctlcmd_pause(struct ctlcmd *cc, struct control_client *c, bool now, struct json_out *o)
+{
+    bool requeued = false;
+    uint64_t rid = 0;
+
+    cc->ops->set_paused(cc->aux, true);
+    if (now && cc->queue->running) {
+        rid = cc->queue->running->id;
+        requeued = true;
+        /* Back at the head of the queue now, so the reply (and any status
+         * after it) is already true; the worker's done(stopped) then finds
+         * nothing running. */
+        jobq_requeue_running(cc->queue);
+        cc->ops->stop_running(cc->aux);
+        cc->ops->state_changed(cc->aux);
+    }
+    log_info("control: uid %ld paused dispatching%s", (long) control_client_uid(c),
+             requeued ? " and stopped the running job" : "");
+    json_object_begin(o);
+    json_key(o, "paused");
+    json_bool(o, true);
+    json_key(o, "requeued");
+    if (requeued) {
+        json_u64(o, rid);
+    } else {
+        json_null(o);
+    }
+    json_object_end(o);
+}
+
+static void
+ctlcmd_reload(struct ctlcmd *cc, struct control_client *c, struct json_out *o)
+{
+    struct config_reload r;
+    char msg[1024];
+
+    memset(&r, 0, sizeof r);
+    cc->ops->reload(cc->aux, &r);
+    config_reload_describe(&r, msg, sizeof msg);
+    log_info("control: uid %ld: %s", (long) control_client_uid(c), msg);
+    json_object_begin(o);
+    json_key(o, "reloaded");
+    json_bool(o, r.ok);
+    json_key(o, "message");
+    json_str(o, msg);
+    json_key(o, "restart_needed");
+    json_str(o, r.restart_needed);
+    json_object_end(o);
+}
+
 void
 ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
 {
-    struct ctfd *d = aux;
+    struct ctlcmd *cc = aux;
     struct json_out o;
-    char msg[512];
 
     json_init(&o);
     switch (req->cmd) {
     case CTL_CMD_STATUS:
         ctlproto_reply_ok_begin(&o);
-        ctlcmd_status(d, &o);
+        ctlcmd_status(cc, &o);
         break;
     case CTL_CMD_JOBS:
         ctlproto_reply_ok_begin(&o);
-        ctlcmd_jobs(d, &o, req->limit);
+        ctlcmd_jobs(cc, &o, req->limit);
         break;
     case CTL_CMD_PORTS:
         ctlproto_reply_ok_begin(&o);
-        ctlcmd_ports(d, &o);
+        ctlcmd_ports(cc, &o);
         break;
     case CTL_CMD_METRICS:
         ctlproto_reply_ok_begin(&o);
-        ctlcmd_metrics(d, &o);
+        ctlcmd_metrics(cc, &o);
         break;
     case CTL_CMD_FLUSH:
         json_destroy(&o);
-        ctlcmd_flush(d, c, req);
+        ctlcmd_flush(cc, c, req);
         return;
     case CTL_CMD_CANCEL:
         json_destroy(&o);
-        ctlcmd_cancel(d, c, req->id);
+        ctlcmd_cancel(cc, c, req->id);
         return;
-    case CTL_CMD_PAUSE: {
-        bool requeued = false;
-        uint64_t rid = 0;
-        d->paused = true;
-        if (req->now && d->queue.running) {
-            rid = d->queue.running->id;
-            requeued = true;
-            /* Back at the head of the queue now, so the reply (and any
-             * status after it) is already true; the worker's done(stopped)
-             * then finds nothing running. */
-            jobq_requeue_running(&d->queue);
-            supervisor_stop_job(&d->worker);
-            ctfd_state_changed(d);
-        }
-        log_info("control: uid %ld paused dispatching%s", (long) control_client_uid(c),
-                 requeued ? " and stopped the running job" : "");
+    case CTL_CMD_PAUSE:
         ctlproto_reply_ok_begin(&o);
-        json_object_begin(&o);
-        json_key(&o, "paused");
-        json_bool(&o, true);
-        json_key(&o, "requeued");
-        if (requeued) {
-            json_u64(&o, rid);
-        } else {
-            json_null(&o);
-        }
-        json_object_end(&o);
+        ctlcmd_pause(cc, c, req->now, &o);
         break;
-    }
     case CTL_CMD_RESUME:
-        d->paused = false;
+        cc->ops->set_paused(cc->aux, false);
         log_info("control: uid %ld resumed dispatching", (long) control_client_uid(c));
-        ctfd_dispatch(d);
+        cc->ops->dispatch(cc->aux);
         ctlproto_reply_ok_begin(&o);
         json_object_begin(&o);
         json_key(&o, "paused");
@@ -610,7 +646,7 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         json_object_end(&o);
         break;
     case CTL_CMD_SET_IPS:
-        if (watchlink_set_ips(d, req->port, &req->ips)) {
+        if (portevents_set_ips(cc->events, req->port, &req->ips, ctf_time_msec())) {
             json_destroy(&o);
             control_reply_error(c, CTL_E_INTERNAL, "out of memory");
             return;
@@ -625,21 +661,10 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         ctlcmd_prefixes(&o, &req->ips, false, 0);
         json_object_end(&o);
         break;
-    case CTL_CMD_RELOAD: {
-        ctfd_reload(d, msg, sizeof msg);
-        log_info("control: uid %ld: %s", (long) control_client_uid(c), msg);
-        const char *restart = strstr(msg, "needs a restart to change: ");
+    case CTL_CMD_RELOAD:
         ctlproto_reply_ok_begin(&o);
-        json_object_begin(&o);
-        json_key(&o, "reloaded");
-        json_bool(&o, strncmp(msg, "configuration not", 17) != 0);
-        json_key(&o, "message");
-        json_str(&o, msg);
-        json_key(&o, "restart_needed");
-        json_str(&o, restart ? restart + strlen("needs a restart to change: ") : "");
-        json_object_end(&o);
+        ctlcmd_reload(cc, c, &o);
         break;
-    }
     default:
         json_destroy(&o);
         control_reply_error(c, CTL_E_UNKNOWN_CMD, "unknown command");

@@ -421,6 +421,12 @@ porttab_sync_begin(struct porttab *tab)
 }
 
 void
+porttab_sync_abort(struct porttab *tab)
+{
+    tab->in_sync = false;
+}
+
+void
 porttab_sync_end(struct porttab *tab, porttab_gone_fn *gone_fn, void *aux)
 {
     struct porttab_entry *gone = NULL;

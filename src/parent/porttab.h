@@ -73,6 +73,9 @@ int porttab_set_control_ips(struct porttab *, const char *name,
 void porttab_sync_begin(struct porttab *);
 typedef void porttab_gone_fn(struct port_info *gone, void *aux);
 void porttab_sync_end(struct porttab *, porttab_gone_fn *, void *aux);
+/* The snapshot will never end (its watcher died): nothing is removed, and
+ * updates are live again until the next sync_begin. */
+void porttab_sync_abort(struct porttab *);
 
 /* Restores an entry from the state file as it was: in_ovsdb, OVSDB info and
  * control IPs. Returns 0, EEXIST or ENOMEM. */

@@ -19,27 +19,6 @@
 
 /* ---- Helpers. ---- */
 
-/* zone < 0: none. */
-static void
-port_make(struct port_info *pi, const char *name, const char *iface_id,
-          const char *ips, int zone)
-{
-    char err[128];
-
-    port_info_init(pi);
-    pi->name = strdup(name);
-    pi->iface_id = iface_id ? strdup(iface_id) : NULL;
-    if (*ips && ctf_prefix_list_parse(&pi->ips, ips, err, sizeof err)) {
-        fail_msg("helper: ips '%s': %s", ips, err);
-    }
-    pi->ip_source = PORT_IP_INTERFACE;
-    if (zone >= 0) {
-        pi->has_zone = true;
-        pi->zone = (uint16_t) zone;
-        pi->zone_source = PORT_ZONE_OVN;
-    }
-}
-
 /* batch_add from text; returns *replug. */
 static bool
 add(struct batch *b, enum batch_kind kind, const char *name, const char *iface_id,

@@ -33,7 +33,7 @@ xstrdup(const char *s)
 
 /* A port with the given IPs (a comma list, or NULL) and zone (-1: none). */
 static void
-port_make(struct port_info *pi, const char *name, const char *iface_id,
+port_bare(struct port_info *pi, const char *name, const char *iface_id,
           const char *ips, int zone)
 {
     char err[128];
@@ -117,7 +117,7 @@ test_init_destroy(void **state)
     port_info_destroy(&pi);
     port_info_destroy(NULL);
 
-    port_make(&pi, "tap0", "vm-1", "10.0.0.1,fd00::1", 3);
+    port_bare(&pi, "tap0", "vm-1", "10.0.0.1,fd00::1", 3);
     pi.bridge = xstrdup("br-int");
     port_info_destroy(&pi);
     /* Destroyed means empty again: destroying twice is harmless. */
@@ -131,7 +131,7 @@ test_copy(void **state)
 {
     struct port_info a, b;
 
-    port_make(&a, "tap0", "vm-1", "10.0.0.1,fd00::1,192.168.1.0/24", 3);
+    port_bare(&a, "tap0", "vm-1", "10.0.0.1,fd00::1,192.168.1.0/24", 3);
     a.bridge = xstrdup("br-int");
     a.ofport = 17;
     a.ip_source = PORT_IP_PORT;
@@ -149,7 +149,7 @@ test_copy(void **state)
     port_info_destroy(&b);
 
     /* NULL strings and no IPs copy as such. */
-    port_make(&a, "tap1", NULL, NULL, -1);
+    port_bare(&a, "tap1", NULL, NULL, -1);
     assert_int_equal(port_info_copy(&b, &a), 0);
     assert_ports_equal(&a, &b);
     assert_null(b.iface_id);
@@ -190,8 +190,8 @@ test_same_flush_target(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct port_info a, b;
 
-        port_make(&a, "a", NULL, cases[i].ips_a, cases[i].zone_a);
-        port_make(&b, "b", NULL, cases[i].ips_b, cases[i].zone_b);
+        port_bare(&a, "a", NULL, cases[i].ips_a, cases[i].zone_a);
+        port_bare(&b, "b", NULL, cases[i].ips_b, cases[i].zone_b);
         if (port_info_same_flush_target(&a, &b) != cases[i].same
             || port_info_same_flush_target(&b, &a) != cases[i].same) {
             fail_msg("case %zu: [%s] z%d vs [%s] z%d: expected %s", i,
@@ -205,8 +205,8 @@ test_same_flush_target(void **state)
 
     /* Only the flush target counts, not names or where values came from. */
     struct port_info a, b;
-    port_make(&a, "tap0", "vm-1", "10.0.0.1", 1);
-    port_make(&b, "tap9", "vm-2", "10.0.0.1", 1);
+    port_bare(&a, "tap0", "vm-1", "10.0.0.1", 1);
+    port_bare(&b, "tap9", "vm-2", "10.0.0.1", 1);
     a.ip_source = PORT_IP_INTERFACE;
     b.ip_source = PORT_IP_CONTROL;
     a.zone_source = PORT_ZONE_OVN;
@@ -259,16 +259,16 @@ test_vm_key(void **state)
 {
     struct port_info pi;
 
-    port_make(&pi, "tap0", "vm-1", NULL, -1);
+    port_bare(&pi, "tap0", "vm-1", NULL, -1);
     assert_string_equal(port_info_vm_key(&pi), "vm-1");
     port_info_destroy(&pi);
 
-    port_make(&pi, "tap0", NULL, NULL, -1);
+    port_bare(&pi, "tap0", NULL, NULL, -1);
     assert_string_equal(port_info_vm_key(&pi), "tap0");
     port_info_destroy(&pi);
 
     /* An empty iface-id names no VM. */
-    port_make(&pi, "tap0", "", NULL, -1);
+    port_bare(&pi, "tap0", "", NULL, -1);
     assert_string_equal(port_info_vm_key(&pi), "tap0");
     port_info_destroy(&pi);
 }
@@ -338,7 +338,7 @@ test_wire_round_trip(void **state)
 {
     struct port_info in, out;
 
-    port_make(&in, "tap0", "5f0e-vm", "10.0.0.1,fd00::1,10.0.0.0/8", 65535);
+    port_bare(&in, "tap0", "5f0e-vm", "10.0.0.1,fd00::1,10.0.0.0/8", 65535);
     in.bridge = xstrdup("br-int");
     in.ofport = 123456789012LL;
     in.ip_source = PORT_IP_CONTROL;
@@ -349,7 +349,7 @@ test_wire_round_trip(void **state)
     port_info_destroy(&in);
 
     /* The smallest port: a name and nothing else. */
-    port_make(&in, "x", NULL, NULL, -1);
+    port_bare(&in, "x", NULL, NULL, -1);
     assert_true(port_round_trip(&in, &out));
     assert_ports_equal(&in, &out);
     assert_null(out.iface_id);
@@ -368,8 +368,8 @@ test_wire_refill(void **state)
     struct wbuf b;
     struct rbuf r;
 
-    port_make(&in, "tap1", "vm-b", "10.0.0.2", -1);
-    port_make(&out, "tap0", "vm-a", "10.0.0.1,10.0.0.3", 4);
+    port_bare(&in, "tap1", "vm-b", "10.0.0.2", -1);
+    port_bare(&out, "tap0", "vm-a", "10.0.0.1,10.0.0.3", 4);
     out.bridge = xstrdup("br-old");
     wbuf_init(&b);
     wbuf_put_port_info(&b, &in);
@@ -388,17 +388,17 @@ test_wire_bad(void **state)
     struct port_info in, out;
 
     /* No name, or an empty one. */
-    port_make(&in, NULL, "vm", NULL, -1);
+    port_bare(&in, NULL, "vm", NULL, -1);
     assert_false(port_round_trip(&in, &out));
     port_info_destroy(&out);
     port_info_destroy(&in);
-    port_make(&in, "", "vm", NULL, -1);
+    port_bare(&in, "", "vm", NULL, -1);
     assert_false(port_round_trip(&in, &out));
     port_info_destroy(&out);
     port_info_destroy(&in);
 
     /* Enum values out of range. */
-    port_make(&in, "tap0", NULL, NULL, -1);
+    port_bare(&in, "tap0", NULL, NULL, -1);
     in.ip_source = (enum port_ip_source) 4;
     assert_false(port_round_trip(&in, &out));
     assert_int_equal(out.ip_source, PORT_IP_NONE);
@@ -412,7 +412,7 @@ test_wire_bad(void **state)
 
     /* Every truncation of a full port fails cleanly. */
     struct wbuf b;
-    port_make(&in, "tap0", "vm-1", "10.0.0.1,fd00::1", 9);
+    port_bare(&in, "tap0", "vm-1", "10.0.0.1,fd00::1", 9);
     in.bridge = xstrdup("br-int");
     wbuf_init(&b);
     wbuf_put_port_info(&b, &in);

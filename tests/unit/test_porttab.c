@@ -19,30 +19,6 @@
 
 /* ---- Helpers. ---- */
 
-/* A port from text: ips is a list as ctf_prefix_list_parse takes it (or ""),
- * zone < 0 means none. */
-static void
-port_make(struct port_info *pi, const char *name, const char *iface_id,
-          const char *ips, int zone)
-{
-    char err[128];
-
-    port_info_init(pi);
-    pi->name = strdup(name);
-    pi->iface_id = iface_id ? strdup(iface_id) : NULL;
-    pi->bridge = strdup("br-int");
-    pi->ofport = 7;
-    if (*ips && ctf_prefix_list_parse(&pi->ips, ips, err, sizeof err)) {
-        fail_msg("helper: ips '%s': %s", ips, err);
-    }
-    pi->ip_source = *ips ? PORT_IP_INTERFACE : PORT_IP_NONE;
-    if (zone >= 0) {
-        pi->has_zone = true;
-        pi->zone = (uint16_t) zone;
-        pi->zone_source = PORT_ZONE_EXTERNAL_ID;
-    }
-}
-
 static void
 list_make(struct ctf_prefix_list *l, const char *ips)
 {

@@ -128,7 +128,7 @@ count_prefixed(const char *dir, const char *prefix, char *name, size_t size)
 }
 
 static void
-port_make(struct port_info *pi, const char *name, const char *iface_id,
+port_make_full(struct port_info *pi, const char *name, const char *iface_id,
           const char *bridge, int64_t ofport, const char *ips, int zone)
 {
     char err[128];
@@ -196,18 +196,18 @@ fixture(struct porttab *tab, struct jobq *q, uint64_t *done_id)
     porttab_init(tab);
     jobq_init(q, NULL);
 
-    port_make(&pi, "tap-a", "vm-a", "br-int", 12, "10.0.0.1, fd00::1", 7);
+    port_make_full(&pi, "tap-a", "vm-a", "br-int", 12, "10.0.0.1, fd00::1", 7);
     assert_int_equal(porttab_update(tab, &pi, NULL), 0);
     port_info_destroy(&pi);
     set_ips(tab, "tap-a", "192.168.0.1, 10.10.0.0/24");
 
-    port_make(&pi, "tap-b", NULL, NULL, -1, "", -1);
+    port_make_full(&pi, "tap-b", NULL, NULL, -1, "", -1);
     assert_int_equal(porttab_update(tab, &pi, NULL), 0);
     port_info_destroy(&pi);
 
     set_ips(tab, "ctl-only", "172.16.0.5");
 
-    port_make(&pi, "odd \"name\"\\\t\xc3\xa9", "iface\n", "br", 0, "2001:db8::7", 0);
+    port_make_full(&pi, "odd \"name\"\\\t\xc3\xa9", "iface\n", "br", 0, "2001:db8::7", 0);
     pi.zone_source = PORT_ZONE_OVN;
     pi.ip_source = PORT_IP_INTERFACE;
     assert_int_equal(porttab_update(tab, &pi, NULL), 0);
@@ -722,7 +722,7 @@ expect_corrupt(const char *text, size_t len, const char *why)
     porttab_init(&tab);
     jobq_init(&q, NULL);
     /* Something already there is dropped too: the caller starts empty. */
-    port_make(&pi, "stale", NULL, NULL, 1, "10.0.0.1", -1);
+    port_make_full(&pi, "stale", NULL, NULL, 1, "10.0.0.1", -1);
     assert_int_equal(porttab_update(&tab, &pi, NULL), 0);
     port_info_destroy(&pi);
 

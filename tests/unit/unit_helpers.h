@@ -5,8 +5,12 @@
 #ifndef CTF_UNIT_HELPERS_H
 #define CTF_UNIT_HELPERS_H
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "addr.h"
 #include "job.h"
+#include "portinfo.h"
 
 /* A prefix from text that must parse. */
 static inline struct ctf_prefix
@@ -30,6 +34,34 @@ job_make(struct flush_job *job, const char *local, const char *peers)
     if (flush_job_parse_side(&job->local, &job->local_any, local, err, sizeof err)
         || flush_job_parse_side(&job->peers, &job->peers_any, peers, err, sizeof err)) {
         fail_msg("helper: '%s' x '%s': %s", local, peers, err);
+    }
+}
+
+/* A port from text, as the watcher would send it: ips is a list as
+ * ctf_prefix_list_parse takes it ("" or NULL: none), zone < 0 means none.
+ * On br-int, ofport 7. */
+static inline void
+port_make(struct port_info *pi, const char *name, const char *iface_id, const char *ips,
+          int zone)
+{
+    char err[128];
+
+    port_info_init(pi);
+    pi->name = name ? strdup(name) : NULL;
+    pi->iface_id = iface_id ? strdup(iface_id) : NULL;
+    pi->bridge = strdup("br-int");
+    if ((name && !pi->name) || (iface_id && !pi->iface_id) || !pi->bridge) {
+        fail_msg("helper: out of memory");
+    }
+    pi->ofport = 7;
+    if (ips && *ips && ctf_prefix_list_parse(&pi->ips, ips, err, sizeof err)) {
+        fail_msg("helper: ips '%s': %s", ips, err);
+    }
+    pi->ip_source = ips && *ips ? PORT_IP_INTERFACE : PORT_IP_NONE;
+    if (zone >= 0) {
+        pi->has_zone = true;
+        pi->zone = (uint16_t) zone;
+        pi->zone_source = PORT_ZONE_EXTERNAL_ID;
     }
 }
 

@@ -1,0 +1,435 @@
+/*
+ * test_portevents.c: unit tests for portevents.c, the parent's path from a
+ * port event (the watcher's PORT, PORT_GONE and snapshots, set-ips) through
+ * the port table and the batch window to queued jobs. Real port table,
+ * batch and queue; the daemon's callbacks are recorded.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "jobq.h"
+#include "portevents.h"
+#include "porttab.h"
+#include "unit_helpers.h"
+
+#define WINDOW_MS 200
+
+/* The daemon, as portevents sees it. */
+struct fake_daemon {
+    unsigned int state_changed;
+    unsigned int queued;
+    uint64_t deadline;          /* Last batch deadline asked for. */
+    unsigned int deadlines;
+};
+
+struct world {
+    struct porttab ports;
+    struct batch batch;
+    struct jobq queue;
+    struct portevents pe;
+    struct fake_daemon d;
+    uint64_t now;               /* Monotonic ms. */
+};
+
+static void
+fake_state_changed(void *aux)
+{
+    ((struct fake_daemon *) aux)->state_changed++;
+}
+
+static void
+fake_queued(void *aux)
+{
+    ((struct fake_daemon *) aux)->queued++;
+}
+
+static void
+fake_deadline(void *aux, uint64_t deadline)
+{
+    struct fake_daemon *d = aux;
+
+    d->deadline = deadline;
+    d->deadlines++;
+}
+
+static const struct portevents_ops fake_ops = {
+    .state_changed = fake_state_changed,
+    .queued = fake_queued,
+    .batch_deadline = fake_deadline,
+};
+
+static int
+setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    struct jobq_limits l;
+
+    if (!w) {
+        return -1;
+    }
+    porttab_init(&w->ports);
+    batch_init(&w->batch, WINDOW_MS);
+    jobq_limits_default(&l);
+    jobq_init(&w->queue, &l);
+    portevents_init(&w->pe, &w->ports, &w->batch, &w->queue, &fake_ops, &w->d);
+    w->now = 1000;
+    *state = w;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct world *w = *state;
+
+    batch_destroy(&w->batch);
+    jobq_destroy(&w->queue);
+    porttab_destroy(&w->ports);
+    free(w);
+    return 0;
+}
+
+/* The watcher says the port is there (zone < 0: none). */
+static void
+present(struct world *w, const char *name, const char *vm, const char *ips, int zone)
+{
+    struct port_info pi;
+
+    port_make(&pi, name, vm, ips, zone);
+    portevents_present(&w->pe, &pi, w->now);
+    port_info_destroy(&pi);
+}
+
+static void
+gone(struct world *w, const char *name)
+{
+    struct port_info pi;
+
+    port_make(&pi, name, NULL, "", -1);
+    portevents_gone(&w->pe, &pi, w->now);
+    port_info_destroy(&pi);
+}
+
+/* A snapshot that shows exactly these ports ("name vm ips zone" lines). */
+static void
+snapshot(struct world *w, const char *const *ports, size_t n)
+{
+    portevents_sync_begin(&w->pe);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], vm[32], ips[128];
+        int zone;
+        assert_int_equal(sscanf(ports[i], "%31s %31s %127s %d", name, vm, ips, &zone), 4);
+        present(w, name, vm, ips, zone);
+    }
+    portevents_sync_end(&w->pe, w->now);
+}
+
+/* Closes the window: time passes, the timer fires. */
+static void
+run_window(struct world *w)
+{
+    w->now += WINDOW_MS;
+    portevents_batch_run(&w->pe, w->now, 1e9, false);
+}
+
+/* The queued jobs, oldest first. */
+static size_t
+n_queued(const struct world *w)
+{
+    return w->queue.n_queued;
+}
+
+static const struct qjob *
+queued(const struct world *w, size_t i)
+{
+    const struct qjob *q = w->queue.queue;
+
+    for (; q && i; q = q->next, i--) {
+    }
+    assert_non_null(q);
+    return q;
+}
+
+/* The job's local side, as text: "10.0.0.1,10.0.0.2". */
+static const char *
+local_text(const struct qjob *q, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < q->job.local.n; i++) {
+        char p[CTF_PREFIX_STRLEN];
+        used += (size_t) snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+                                  ctf_prefix_format(&q->job.local.items[i], p));
+    }
+    return buf;
+}
+
+static void
+assert_job(const struct qjob *q, enum job_origin origin, const char *local, int zone)
+{
+    char buf[512];
+
+    assert_int_equal(q->origin, origin);
+    assert_string_equal(local_text(q, buf, sizeof buf), local);
+    assert_true(q->job.peers_any);
+    assert_false(q->job.local_any);
+    if (zone < 0) {
+        assert_false(q->job.has_zone);
+    } else {
+        assert_true(q->job.has_zone);
+        assert_int_equal(q->job.zone, zone);
+    }
+}
+
+/* ---- Tests. ---- */
+
+static void
+test_removal_after_window(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "tap1 vm1 10.0.0.1,fd00::1 5", "tap2 vm2 10.0.0.2 5" };
+
+    snapshot(w, snap, 2);
+    assert_int_equal(porttab_count(&w->ports), 2);
+    assert_int_equal(n_queued(w), 0);           /* A snapshot flushes nothing. */
+
+    w->now += 10;
+    gone(w, "tap1");
+    assert_int_equal(porttab_count(&w->ports), 1);
+    assert_int_equal(w->pe.counters.port_removals, 1);
+    /* The window is open: nothing queued yet, the timer asked for. */
+    assert_int_equal(batch_pending(&w->batch), 1);
+    assert_int_equal(w->d.deadline, w->now + WINDOW_MS);
+    portevents_batch_run(&w->pe, w->now + WINDOW_MS - 1, 1e9, false);
+    assert_int_equal(n_queued(w), 0);
+
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.1,fd00::1", 5);
+    assert_int_equal(queued(w, 0)->n_ports, 1);
+    assert_string_equal(queued(w, 0)->ports[0], "tap1");
+    assert_int_equal(w->d.queued, 1);
+    assert_true(w->d.state_changed > 0);
+}
+
+static void
+test_removals_coalesce_per_zone(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1 5", "b vb 10.0.0.2 5", "c vc 10.0.0.3 6",
+                           "d vd 10.0.0.4 -1", "e ve 10.0.0.5 5" };
+
+    snapshot(w, snap, 5);
+    gone(w, "a");
+    gone(w, "b");
+    gone(w, "c");
+    gone(w, "d");
+    run_window(w);
+    /* One job per zone: zone 5 (a, b), zone 6 (c), no zone (d); e stays. */
+    assert_int_equal(n_queued(w), 3);
+    size_t seen = 0;
+    for (size_t i = 0; i < 3; i++) {
+        const struct qjob *q = queued(w, i);
+        char buf[128];
+        if (q->job.has_zone && q->job.zone == 5) {
+            assert_string_equal(local_text(q, buf, sizeof buf), "10.0.0.1,10.0.0.2");
+            assert_int_equal(q->n_ports, 2);
+            seen |= 1;
+        } else if (q->job.has_zone && q->job.zone == 6) {
+            assert_string_equal(local_text(q, buf, sizeof buf), "10.0.0.3");
+            seen |= 2;
+        } else {
+            assert_false(q->job.has_zone);
+            assert_string_equal(local_text(q, buf, sizeof buf), "10.0.0.4");
+            seen |= 4;
+        }
+    }
+    assert_int_equal(seen, 7);
+    assert_int_equal(w->pe.counters.port_removals, 4);
+}
+
+static void
+test_snapshot_diff(void **state)
+{
+    struct world *w = *state;
+    const char *first[] = { "a va 10.0.0.1 5", "b vb 10.0.0.2 5" };
+    const char *second[] = { "b vb 10.0.0.2 5", "c vc 10.0.0.3 5" };
+
+    snapshot(w, first, 2);
+    /* A reconnect: a went while we were not watching, c came. */
+    w->now += 5000;
+    snapshot(w, second, 2);
+    run_window(w);
+    /* a's removal only: c was first seen in a snapshot, so it may carry
+     * traffic already and is not flushed-on-add. */
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", 5);
+    assert_non_null(porttab_find(&w->ports, "c"));
+    assert_null(porttab_find(&w->ports, "a"));
+    assert_int_equal(w->pe.counters.port_adds, 0);
+}
+
+static void
+test_flush_on_add(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1 5" };
+
+    snapshot(w, snap, 1);
+    present(w, "n", "vn", "10.0.0.9,fd00::9", 5);
+    run_window(w);
+    assert_int_equal(w->pe.counters.port_adds, 1);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_ADD, "10.0.0.9,fd00::9", 5);
+
+    /* Off: a new port flushes nothing. */
+    w->pe.flush_on_add = false;
+    present(w, "m", "vm", "10.0.0.8", 5);
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_int_equal(w->pe.counters.port_adds, 2);
+}
+
+static void
+test_replug_cancels_removal(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1 5" };
+
+    snapshot(w, snap, 1);
+    gone(w, "a");
+    w->now += 50;
+    present(w, "a", "va", "10.0.0.1", 5);     /* Back as the same VM. */
+    run_window(w);
+    assert_int_equal(n_queued(w), 0);
+    assert_int_equal(w->batch.replugs_cancelled, 1);
+    assert_non_null(porttab_find(&w->ports, "a"));
+
+    /* Back as another VM: the removal stands, and the new VM's IPs are
+     * flushed-on-add. */
+    gone(w, "a");
+    w->now += 50;
+    present(w, "a", "other-vm", "10.0.0.1", 5);
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+}
+
+static void
+test_lost_ips_and_zone_change(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1,10.0.0.2 5" };
+
+    snapshot(w, snap, 1);
+    present(w, "a", "va", "10.0.0.2", 5);     /* Lost 10.0.0.1. */
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", 5);
+
+    /* A zone change: the old zone loses the IP (merged into the removal
+     * still queued for that zone), the new one gets a stale flush. */
+    present(w, "a", "va", "10.0.0.2", 7);
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.1,10.0.0.2", 5);
+    assert_job(queued(w, 1), JOB_ORIGIN_PORT_ADD, "10.0.0.2", 7);
+}
+
+static void
+test_set_ips(void **state)
+{
+    struct world *w = *state;
+    struct ctf_prefix_list ips;
+    char err[128];
+
+    /* A neutron port: OVSDB has no IPs for it. */
+    portevents_sync_begin(&w->pe);
+    present(w, "tap1", "vm1", "", 5);
+    portevents_sync_end(&w->pe, w->now);
+
+    memset(&ips, 0, sizeof ips);
+    assert_int_equal(ctf_prefix_list_parse(&ips, "10.0.0.5,fd00::5", err, sizeof err), 0);
+    assert_int_equal(portevents_set_ips(&w->pe, "tap1", &ips, w->now), 0);
+    ctf_prefix_list_destroy(&ips);
+    run_window(w);
+    /* The port gained IPs in a live update: stale entries of a previous
+     * owner go. */
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_ADD, "10.0.0.5,fd00::5", 5);
+
+    /* Its removal from OVSDB flushes the IPs set-ips gave it. */
+    gone(w, "tap1");
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_job(queued(w, 1), JOB_ORIGIN_PORT_REMOVE, "10.0.0.5,fd00::5", 5);
+
+    /* set-ips for a port OVSDB has not shown: kept, nothing flushed. */
+    memset(&ips, 0, sizeof ips);
+    assert_int_equal(ctf_prefix_list_parse(&ips, "10.0.0.6", err, sizeof err), 0);
+    assert_int_equal(portevents_set_ips(&w->pe, "tap9", &ips, w->now), 0);
+    ctf_prefix_list_destroy(&ips);
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_non_null(porttab_find(&w->ports, "tap9"));
+}
+
+static void
+test_aborted_snapshot(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1 5" };
+
+    snapshot(w, snap, 1);
+    /* A watcher dies halfway through its snapshot: the table must neither
+     * remove what the snapshot did not get to, nor treat later updates as
+     * part of a snapshot. */
+    portevents_sync_begin(&w->pe);
+    porttab_sync_abort(&w->ports);
+    present(w, "n", "vn", "10.0.0.9", 5);
+    run_window(w);
+    assert_non_null(porttab_find(&w->ports, "a"));
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_ADD, "10.0.0.9", 5);
+}
+
+static void
+test_force_takes_open_window(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.0.0.1 5" };
+
+    snapshot(w, snap, 1);
+    gone(w, "a");
+    /* Shutting down: the open window becomes jobs now, to be saved. */
+    portevents_batch_run(&w->pe, w->now, 1e9, true);
+    assert_int_equal(n_queued(w), 1);
+    assert_int_equal(batch_pending(&w->batch), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_removal_after_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removals_coalesce_per_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_diff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_on_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replug_cancels_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_ips_and_zone_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_ips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aborted_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_force_takes_open_window, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
