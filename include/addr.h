@@ -56,6 +56,8 @@ int ctf_prefix_list_copy(struct ctf_prefix_list *dst, const struct ctf_prefix_li
 bool ctf_prefix_is_host(const struct ctf_prefix *);
 bool ctf_prefix_contains(const struct ctf_prefix *, int family, const union ctf_inaddr *);
 int ctf_prefix_cmp(const struct ctf_prefix *, const struct ctf_prefix *);
+/* The two prefixes share at least one address (one contains the other). */
+bool ctf_prefix_overlaps(const struct ctf_prefix *, const struct ctf_prefix *);
 /* Sorts the list by ctf_prefix_cmp and drops duplicates. */
 void ctf_prefix_list_sort_unique(struct ctf_prefix_list *);
 /* The item equal to key in a list sorted by ctf_prefix_list_sort_unique,

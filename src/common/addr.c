@@ -293,6 +293,16 @@ ctf_prefix_contains(const struct ctf_prefix *p, int family, const union ctf_inad
     return !memcmp(&m, &p->addr, family == AF_INET ? 4 : 16);
 }
 
+bool
+ctf_prefix_overlaps(const struct ctf_prefix *a, const struct ctf_prefix *b)
+{
+    const struct ctf_prefix *shorter = a->plen <= b->plen ? a : b;
+    const struct ctf_prefix *longer = shorter == a ? b : a;
+
+    return a->family == b->family
+           && ctf_prefix_contains(shorter, longer->family, &longer->addr);
+}
+
 int
 ctf_prefix_cmp(const struct ctf_prefix *a, const struct ctf_prefix *b)
 {

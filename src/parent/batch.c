@@ -58,26 +58,95 @@ batch_same_vm(const struct port_info *a, const struct port_info *b)
     return ka && kb && !strcmp(ka, kb);
 }
 
-/* Drops every pending removal that 'port' undoes, counting each one. Two
- * ports can share a VM key while OVSDB catches up with a rename; the VM is
- * back either way, so none of them may flush it. */
-bool
-batch_cancel_removal(struct batch *b, const struct port_info *port)
+static bool
+batch_same_zone(const struct port_info *a, const struct port_info *b)
+{
+    return a->has_zone == b->has_zone && (!a->has_zone || a->zone == b->zone);
+}
+
+/* Drops from *a every prefix that b has; returns how many went. */
+static size_t
+batch_ips_subtract(struct ctf_prefix_list *a, const struct ctf_prefix_list *b)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < a->n; i++) {
+        bool drop = false;
+        for (size_t j = 0; j < b->n && !drop; j++) {
+            drop = !ctf_prefix_cmp(&a->items[i], &b->items[j]);
+        }
+        if (!drop) {
+            a->items[k++] = a->items[i];
+        }
+    }
+    size_t gone = a->n - k;
+    a->n = k;
+    return gone;
+}
+
+/* Adds to *dst the prefixes of src it lacks. Returns 0 or ENOMEM. */
+static int
+batch_ips_union(struct ctf_prefix_list *dst, const struct ctf_prefix_list *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        bool have = false;
+        for (size_t j = 0; j < dst->n && !have; j++) {
+            have = !ctf_prefix_cmp(&src->items[i], &dst->items[j]);
+        }
+        if (!have && ctf_prefix_list_add(dst, &src->items[i])) {
+            return ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* 'port' is back as the same VM: the IPs it holds again leave its pending
+ * removals in the same zone (a removal left empty is dropped), and are
+ * added to *taken when taken is given. Two ports can share a VM key while
+ * OVSDB catches up with a rename; the VM is back either way, so none of
+ * them may flush what it holds. Returns the number of removals touched. */
+static size_t
+batch_take_back(struct batch *b, const struct port_info *port, struct ctf_prefix_list *taken)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < b->n_events;) {
-        const struct batch_event *ev = &b->events[i];
-        if (ev->kind == BATCH_REMOVE && batch_same_vm(&ev->port, port)
-            && port_info_same_flush_target(&ev->port, port)) {
+        struct batch_event *ev = &b->events[i];
+        if (ev->kind != BATCH_REMOVE || !batch_same_vm(&ev->port, port)
+            || !batch_same_zone(&ev->port, port)) {
+            i++;
+            continue;
+        }
+        size_t before = ev->port.ips.n;
+        if (taken) {
+            for (size_t k = 0; k < ev->port.ips.n; k++) {
+                for (size_t j = 0; j < port->ips.n; j++) {
+                    if (!ctf_prefix_cmp(&ev->port.ips.items[k], &port->ips.items[j])) {
+                        /* Out of memory only makes the add flush more. */
+                        (void) ctf_prefix_list_add(taken, &port->ips.items[j]);
+                    }
+                }
+            }
+        }
+        if (!batch_ips_subtract(&ev->port.ips, &port->ips)) {
+            i++;
+            continue;
+        }
+        n++;
+        if (before && !ev->port.ips.n) {
             batch_drop_event(b, i);
-            n++;
         } else {
             i++;
         }
     }
     b->replugs_cancelled += n;
-    return n > 0;
+    return n;
+}
+
+bool
+batch_cancel_removal(struct batch *b, const struct port_info *port)
+{
+    return batch_take_back(b, port, NULL) > 0;
 }
 
 int
@@ -93,12 +162,6 @@ batch_add(struct batch *b, enum batch_kind kind, const struct port_info *port,
     if (!port->name || !port->ips.n) {
         return 0;               /* Nothing to flush. */
     }
-    if (kind == BATCH_ADD && batch_cancel_removal(b, port)) {
-        if (replug) {
-            *replug = true;
-        }
-        return 0;
-    }
 
     port_info_init(&copy);
     err = port_info_copy(&copy, port);
@@ -106,13 +169,34 @@ batch_add(struct batch *b, enum batch_kind kind, const struct port_info *port,
         port_info_destroy(&copy);
         return err;
     }
+    if (kind == BATCH_ADD) {
+        /* What the same VM takes back from its pending removal is neither
+         * flushed as removed nor as added: it is a re-plug. */
+        struct ctf_prefix_list taken;
+        memset(&taken, 0, sizeof taken);
+        if (batch_take_back(b, port, &taken)) {
+            if (replug) {
+                *replug = true;
+            }
+            batch_ips_subtract(&copy.ips, &taken);
+        }
+        ctf_prefix_list_destroy(&taken);
+        if (!copy.ips.n) {
+            port_info_destroy(&copy);
+            return 0;
+        }
+    }
 
+    /* A second event of the same port, kind and zone adds its IPs to the
+     * first: a port that loses one IP and then another (or then leaves)
+     * within one window owes the flush of both. */
     for (size_t i = 0; i < b->n_events; i++) {
         struct batch_event *ev = &b->events[i];
-        if (ev->kind == kind && !strcmp(ev->port.name, port->name)) {
-            port_info_destroy(&ev->port);
-            ev->port = copy;
-            return 0;
+        if (ev->kind == kind && !strcmp(ev->port.name, port->name)
+            && batch_same_zone(&ev->port, port)) {
+            err = batch_ips_union(&ev->port.ips, &copy.ips);
+            port_info_destroy(&copy);
+            return err;
         }
     }
 
@@ -140,6 +224,54 @@ batch_add(struct batch *b, enum batch_kind kind, const struct port_info *port,
     b->events[b->n_events].kind = kind;
     b->events[b->n_events].port = copy;
     b->n_events++;
+    return 0;
+}
+
+int
+batch_filter(struct batch *b, batch_keep_fn *keep, void *aux)
+{
+    size_t total = 0;
+
+    for (size_t i = 0; i < b->n_events; i++) {
+        total += b->events[i].port.ips.n;
+    }
+    if (!total) {
+        return 0;
+    }
+    bool *verdict = malloc(total * sizeof *verdict);
+    if (!verdict) {
+        return ENOMEM;
+    }
+    /* Every verdict first, on the batch as it is: whether one event's
+     * address stays may depend on another event's. */
+    size_t k = 0;
+    for (size_t i = 0; i < b->n_events; i++) {
+        const struct batch_event *ev = &b->events[i];
+        for (size_t j = 0; j < ev->port.ips.n; j++) {
+            verdict[k++] = keep(b, ev, &ev->port.ips.items[j], aux);
+        }
+    }
+    uint64_t deadline = b->deadline_ms;
+    k = 0;
+    for (size_t i = 0; i < b->n_events;) {
+        struct ctf_prefix_list *ips = &b->events[i].port.ips;
+        size_t kept = 0;
+        for (size_t j = 0; j < ips->n; j++) {
+            if (verdict[k++]) {
+                ips->items[kept++] = ips->items[j];
+            }
+        }
+        ips->n = kept;
+        if (!kept) {
+            batch_drop_event(b, i);
+        } else {
+            i++;
+        }
+    }
+    free(verdict);
+    if (b->n_events) {
+        b->deadline_ms = deadline;
+    }
     return 0;
 }
 

@@ -54,18 +54,29 @@ void batch_init(struct batch *, unsigned int window_ms);
 void batch_destroy(struct batch *);
 
 /* Adds an event at now_ms (opens a window if none is open). A port with no
- * IPs is ignored (nothing to flush). A BATCH_ADD for a port that has a
- * pending BATCH_REMOVE of the same VM with the same target is a re-plug: the
- * removal is dropped and so is the add (returns true, *replug set). A second
- * event for the same port name and kind replaces the first. Returns 0 or
- * ENOMEM. */
+ * IPs is ignored (nothing to flush). A BATCH_ADD for a port whose same VM
+ * (port_info_vm_key) has a pending BATCH_REMOVE in the same zone is a
+ * re-plug for the IPs both have: they leave the removal (a removal left
+ * empty is dropped) and the add (*replug set); what is left of the add is
+ * added. A second event for the same port name, kind and zone adds its IPs
+ * to the first. Returns 0 or ENOMEM. */
 int batch_add(struct batch *, enum batch_kind, const struct port_info *, uint64_t now_ms,
               bool *replug);
 
-/* A port is back: if a removal of the same VM (port_info_vm_key) with the
- * same flush target is pending, drops it and returns true (a re-plug). Used
- * on its own when flush-on-add is off. */
+/* A port is back: the IPs that the same VM (port_info_vm_key) had pending
+ * for removal in the same zone leave the removal (a re-plug; a removal left
+ * empty is dropped). Returns true if any did. Used on its own when
+ * flush-on-add is off or the port was seen in a snapshot. */
 bool batch_cancel_removal(struct batch *, const struct port_info *);
+
+/* Decides for each address of each pending event whether it stays: keep
+ * sees the batch as it is before anything is dropped (one event's verdict
+ * may depend on another event). Addresses it refuses are dropped, and so
+ * are events left without any; the window keeps its deadline. Returns 0 or
+ * ENOMEM (then nothing changed). */
+typedef bool batch_keep_fn(const struct batch *, const struct batch_event *,
+                           const struct ctf_prefix *, void *aux);
+int batch_filter(struct batch *, batch_keep_fn *, void *aux);
 
 /* When the open window closes, or 0 when nothing is pending. */
 uint64_t batch_deadline(const struct batch *);

@@ -112,7 +112,43 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_double(o, st->elapsed_ms > 0 ? st->deleted * 1000.0 / st->elapsed_ms : 0.0);
     json_key(o, "error");
     json_str(o, q->error);
+    json_key(o, "held");
+    json_array_begin(o);
+    for (size_t i = 0; i < q->n_held; i++) {
+        const struct job_held *h = &q->held[i];
+        char a[CTF_PREFIX_STRLEN];
+        json_object_begin(o);
+        json_key(o, "ip");
+        json_str(o, ctf_prefix_format(&h->addr, a));
+        json_key(o, "zone");
+        json_u64_or_null(o, h->has_zone, h->zone);
+        json_key(o, "reason");
+        json_str(o, job_held_reason_name(h->reason));
+        json_key(o, "port");
+        json_str(o, h->port);
+        json_object_end(o);
+    }
+    json_array_end(o);
+    json_key(o, "held_count");
+    json_u64(o, q->n_held_total);
     json_object_end(o);
+}
+
+/* The live ports that hold an address in a zone (docs/protocol.md: a port's
+ * "shared" list and a flush's "live_holders"). */
+struct ctlcmd_holders {
+    struct json_out *o;
+    size_t n;
+};
+
+static bool
+ctlcmd_holder_name(const struct porttab_entry *e, void *aux)
+{
+    struct ctlcmd_holders *h = aux;
+
+    json_str(h->o, e->effective.name);
+    h->n++;
+    return h->n < CTLCMD_SHOWN_PREFIXES;
 }
 
 static void
@@ -193,6 +229,8 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     json_u64(o, cc->events->counters.port_removals);
     json_key(o, "replugs_cancelled");
     json_u64(o, cc->batch->replugs_cancelled);
+    json_key(o, "addresses_held_back");
+    json_u64(o, cc->events->counters.held_back);
     json_key(o, "worker");
     json_object_begin(o);
     json_key(o, "pid");
@@ -289,6 +327,18 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
         } else {
             json_null(o);
         }
+        /* Its addresses that another port holds where its own flush would
+         * reach: they outlive this port's removal. */
+        json_key(o, "shared");
+        json_array_begin(o);
+        for (size_t k = 0; k < pi->ips.n; k++) {
+            if (porttab_holders(cc->ports, &pi->ips.items[k], pi->has_zone, pi->zone,
+                                pi->name, NULL, NULL)) {
+                char a[CTF_PREFIX_STRLEN];
+                json_str(o, ctf_prefix_format(&pi->ips.items[k], a));
+            }
+        }
+        json_array_end(o);
         json_object_end(o);
     }
     json_array_end(o);
@@ -326,6 +376,7 @@ ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
     m.port_removals = cc->events->counters.port_removals;
     m.port_adds = cc->events->counters.port_adds;
     m.replugs_cancelled = cc->batch->replugs_cancelled;
+    m.addresses_held_back = cc->events->counters.held_back;
     m.worker_starts = v.worker->starts;
     m.worker_crashes = v.worker->crashes;
     m.worker_hangs = v.worker->hangs;
@@ -431,6 +482,36 @@ ctlcmd_job_event(struct ctlcmd *cc, uint64_t job_id)
     }
 }
 
+/* A manual flush is the operator's word and is not filtered, but its reply
+ * says which of its local addresses live ports hold in its zone. */
+static void
+ctlcmd_live_holders(struct ctlcmd *cc, struct json_out *o, const struct flush_job *job)
+{
+    size_t shown = 0;
+
+    json_key(o, "live_holders");
+    json_array_begin(o);
+    for (size_t i = 0; !job->local_any && i < job->local.n && shown < CTLCMD_SHOWN_PREFIXES;
+         i++) {
+        const struct ctf_prefix *p = &job->local.items[i];
+        if (!porttab_holders(cc->ports, p, job->has_zone, job->zone, NULL, NULL, NULL)) {
+            continue;
+        }
+        struct ctlcmd_holders h = { o, 0 };
+        char a[CTF_PREFIX_STRLEN];
+        json_object_begin(o);
+        json_key(o, "ip");
+        json_str(o, ctf_prefix_format(p, a));
+        json_key(o, "ports");
+        json_array_begin(o);
+        porttab_holders(cc->ports, p, job->has_zone, job->zone, NULL, ctlcmd_holder_name, &h);
+        json_array_end(o);
+        json_object_end(o);
+        shown++;
+    }
+    json_array_end(o);
+}
+
 static void
 ctlcmd_flush(struct ctlcmd *cc, struct control_client *c, struct ctlproto_request *req)
 {
@@ -475,6 +556,7 @@ ctlcmd_flush(struct ctlcmd *cc, struct control_client *c, struct ctlproto_reques
     json_array_end(&o);
     json_key(&o, "merged");
     json_bool(&o, merged);
+    ctlcmd_live_holders(cc, &o, &req->job);
     json_object_end(&o);
     ctlproto_reply_end(&o);
     ctlcmd_send(c, &o);

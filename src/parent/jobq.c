@@ -47,6 +47,7 @@ jobq_qjob_free(struct qjob *j)
             free(j->ports[i]);
         }
         free(j->ports);
+        free(j->held);
         free(j);
     }
 }
@@ -513,6 +514,66 @@ jobq_add(struct jobq *q, enum job_origin origin, const struct flush_job *job,
     return err;
 }
 
+/* ---- Held addresses. ---- */
+
+static struct qjob *
+jobq_find_mut(struct jobq *q, uint64_t id)
+{
+    return (struct qjob *) jobq_find(q, id);
+}
+
+static int
+jobq_qjob_add_held(struct qjob *j, const struct job_held *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (j->n_held < JOBQ_MAX_HELD) {
+            if (!j->held) {
+                j->held = calloc(JOBQ_MAX_HELD, sizeof *j->held);
+                if (!j->held) {
+                    return ENOMEM;
+                }
+            }
+            j->held[j->n_held++] = h[i];
+        }
+        j->n_held_total++;
+    }
+    return 0;
+}
+
+int
+jobq_note_held(struct jobq *q, uint64_t id, const struct job_held *h, size_t n)
+{
+    struct qjob *j = jobq_find_mut(q, id);
+
+    return j ? jobq_qjob_add_held(j, h, n) : ENOENT;
+}
+
+int
+jobq_record_held(struct jobq *q, enum job_origin origin, bool has_zone, uint16_t zone,
+                 const char *const *ports, size_t n_ports, const struct job_held *h,
+                 size_t n, double now_wall, uint64_t *id)
+{
+    struct flush_job job;
+
+    flush_job_init(&job);
+    job.peers_any = true;
+    job.has_zone = has_zone;
+    job.zone = has_zone ? zone : 0;
+    struct qjob *j = jobq_qjob_new(q->next_id, origin, &job, ports, n_ports, now_wall);
+    if (!j) {
+        return ENOMEM;
+    }
+    if (jobq_qjob_add_held(j, h, n)) {
+        jobq_qjob_free(j);
+        return ENOMEM;
+    }
+    snprintf(j->error, sizeof j->error, "nothing to flush: every address is held");
+    q->next_id++;
+    *id = j->id;
+    jobq_history_push(q, j, JOB_HELD, now_wall);
+    return 0;
+}
+
 /* ---- Dispatch. ---- */
 
 /* Lower runs first. */
@@ -801,6 +862,20 @@ job_state_name(enum job_state state)
         return "failed";
     case JOB_CANCELLED:
         return "cancelled";
+    case JOB_HELD:
+        return "held";
+    }
+    return "unknown";
+}
+
+const char *
+job_held_reason_name(enum job_held_reason r)
+{
+    switch (r) {
+    case JOB_HELD_LIVE_PORT:
+        return "live-port";
+    case JOB_HELD_MOVED:
+        return "moved";
     }
     return "unknown";
 }

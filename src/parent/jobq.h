@@ -39,10 +39,33 @@ enum job_state {
     JOB_DONE,
     JOB_FAILED,                 /* Gave up after max_attempts, or refused. */
     JOB_CANCELLED,
+    JOB_HELD,                   /* Nothing to run: every address of a port-driven
+                                 * flush is held by a live port (kept in the
+                                 * history only, to say so). */
+};
+
+/* An address a port-driven flush left out, and why (docs/architecture.md,
+ * "What is flushed when"). */
+enum job_held_reason {
+    JOB_HELD_LIVE_PORT,         /* Another live port holds it in that zone. */
+    JOB_HELD_MOVED,             /* Removed from one port and added to another
+                                 * in the same batch window (a VIP moving). */
+};
+
+#define JOBQ_HELD_PORT_LEN 256  /* Port names are at most 255 bytes. */
+
+struct job_held {
+    struct ctf_prefix addr;
+    bool has_zone;              /* The zone the flush was for. */
+    uint16_t zone;
+    enum job_held_reason reason;
+    char port[JOBQ_HELD_PORT_LEN];  /* The live holder (LIVE_PORT) or the
+                                     * port it was removed from (MOVED). */
 };
 
 #define JOBQ_ERROR_LEN 192
 #define JOBQ_MAX_PORT_NAMES 64  /* Names kept per job for display; n_ports counts all. */
+#define JOBQ_MAX_HELD 32        /* Held addresses kept per job; n_held_total counts all. */
 
 struct qjob {
     uint64_t id;                /* Unique, increasing; survives restarts. */
@@ -60,6 +83,9 @@ struct qjob {
     struct engine_stats stats;  /* Last progress, or the final result. */
     char strategy[48];          /* engine_strategies_name of the last run. */
     char error[JOBQ_ERROR_LEN]; /* Last failure reason; "" if none. */
+    struct job_held *held;      /* Up to JOBQ_MAX_HELD addresses held back. */
+    size_t n_held;
+    size_t n_held_total;        /* Counting the ones not kept. */
     struct qjob *next;          /* List link (queue order or history order). */
 };
 
@@ -109,6 +135,16 @@ int jobq_add(struct jobq *, enum job_origin, const struct flush_job *,
              const char *const *ports, size_t n_ports, double now_wall,
              uint64_t *first_id, bool *merged, char *errbuf, size_t errlen);
 
+/* Records on job id (queued, running or finished) addresses that its
+ * flush left out. Returns 0, ENOENT or ENOMEM. */
+int jobq_note_held(struct jobq *, uint64_t id, const struct job_held *, size_t n);
+/* A port-driven flush left nothing to run: keeps a JOB_HELD entry in the
+ * history saying what was held and why; *id is its id. Returns 0 or
+ * ENOMEM. */
+int jobq_record_held(struct jobq *, enum job_origin, bool has_zone, uint16_t zone,
+                     const char *const *ports, size_t n_ports, const struct job_held *,
+                     size_t n, double now_wall, uint64_t *id);
+
 /* The next job to run at now_ms, or NULL. Does not change it. */
 struct qjob *jobq_peek(struct jobq *, uint64_t now_ms);
 /* When the earliest backed-off job becomes ready (0: none waiting). */
@@ -145,5 +181,6 @@ int jobq_restore(struct jobq *, uint64_t id, enum job_origin, const struct flush
 const char *job_origin_name(enum job_origin);   /* "port-remove", "port-add", "manual" */
 int job_origin_parse(const char *, enum job_origin *);
 const char *job_state_name(enum job_state);     /* "queued", "running", ... */
+const char *job_held_reason_name(enum job_held_reason);     /* "live-port", "moved" */
 
 #endif

@@ -148,6 +148,8 @@ static const struct metrics_counter metrics_counters[] = {
     { "port_adds", V(port_adds), "Ports seen appearing in OVSDB." },
     { "replugs_cancelled", V(replugs_cancelled),
       "Port removals cancelled because the same VM came back within the batch window." },
+    { "addresses_held_back", V(addresses_held_back),
+      "Addresses left out of port-driven flushes because a live port holds them." },
     { "worker_starts", V(worker_starts), "Batch worker processes started." },
     { "worker_crashes", V(worker_crashes),
       "Batch workers that died by a signal or exited non-zero." },

@@ -50,6 +50,8 @@ struct metrics_view {
     uint64_t port_removals;         /* Ports seen leaving OVSDB. */
     uint64_t port_adds;
     uint64_t replugs_cancelled;
+    uint64_t addresses_held_back;   /* Left out of port-driven flushes: a
+                                     * live port holds them. */
     uint64_t worker_starts;
     uint64_t worker_crashes;        /* Died by a signal or exited non-zero. */
     uint64_t worker_hangs;          /* Killed for making no progress. */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -131,12 +132,13 @@ portevents_present(struct portevents *pe, const struct port_info *pi, uint64_t n
             pe->counters.port_adds++;
         }
         /* A pending removal of this same VM is a re-plug, in a live update
-         * or in a snapshot after a reconnect alike. */
-        if (e && batch_cancel_removal(pe->batch, &e->effective)) {
+         * or in a snapshot after a reconnect alike; a live add flushes what
+         * the re-plug does not take back. */
+        if (e && live && pe->flush_on_add && e->effective.ips.n) {
+            portevents_batch_add(pe, BATCH_ADD, &e->effective, now_ms);
+        } else if (e && batch_cancel_removal(pe->batch, &e->effective)) {
             log_info("port %s: back as the same VM within the batch window: "
                      "its removal is cancelled", pi->name);
-        } else if (e && live && pe->flush_on_add && e->effective.ips.n) {
-            portevents_batch_add(pe, BATCH_ADD, &e->effective, now_ms);
         }
     } else if (ch.target_changed && e) {
         portevents_target_changed(pe, &ch.old, &e->effective, live, now_ms);
@@ -221,17 +223,207 @@ portevents_set_ips(struct portevents *pe, const char *name, const struct ctf_pre
     return 0;
 }
 
+/* ---- Shared addresses. ---- */
+
+/* What one closing window held back, per event. */
+struct portevents_held_item {
+    enum batch_kind kind;
+    bool has_zone;              /* The event's zone: the group it would join. */
+    uint16_t zone;
+    char port[JOBQ_HELD_PORT_LEN];  /* The event's port. */
+    struct job_held held;
+};
+
+struct portevents_hold {
+    struct portevents *pe;
+    struct portevents_held_item *items;
+    size_t n, cap;
+    bool oom;
+};
+
+static bool
+portevents_first_holder(const struct porttab_entry *e, void *aux)
+{
+    snprintf(aux, JOBQ_HELD_PORT_LEN, "%s", e->effective.name);
+    return false;               /* One name is enough to say why. */
+}
+
+/* An address removed from another port in the same window and zone. */
+static const char *
+portevents_removed_elsewhere(const struct batch *b, const struct batch_event *ev,
+                             const struct ctf_prefix *p)
+{
+    for (size_t i = 0; i < b->n_events; i++) {
+        const struct port_info *r = &b->events[i].port;
+        if (b->events[i].kind != BATCH_REMOVE || !strcmp(r->name, ev->port.name)
+            || (ev->port.has_zone && r->has_zone && ev->port.zone != r->zone)) {
+            continue;
+        }
+        for (size_t k = 0; k < r->ips.n; k++) {
+            if (ctf_prefix_overlaps(&r->ips.items[k], p)) {
+                return r->name;
+            }
+        }
+    }
+    return NULL;
+}
+
+static bool
+portevents_keep(const struct batch *b, const struct batch_event *ev, const struct ctf_prefix *p,
+                void *aux)
+{
+    struct portevents_hold *h = aux;
+    const struct port_info *pi = &ev->port;
+    char holder[JOBQ_HELD_PORT_LEN] = "";
+    enum job_held_reason reason = JOB_HELD_LIVE_PORT;
+    const char *from;
+
+    if (porttab_holders(h->pe->ports, p, pi->has_zone, pi->zone, pi->name,
+                        portevents_first_holder, holder)) {
+        reason = JOB_HELD_LIVE_PORT;
+    } else if (ev->kind == BATCH_ADD && (from = portevents_removed_elsewhere(b, ev, p))) {
+        reason = JOB_HELD_MOVED;
+        snprintf(holder, sizeof holder, "%s", from);
+    } else {
+        return true;
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        struct portevents_held_item *items = realloc(h->items, cap * sizeof *items);
+        if (!items) {
+            h->oom = true;      /* Still held: only the record is lost. */
+            return false;
+        }
+        h->items = items;
+        h->cap = cap;
+    }
+    struct portevents_held_item *it = &h->items[h->n++];
+    memset(it, 0, sizeof *it);
+    it->kind = ev->kind;
+    it->has_zone = pi->has_zone;
+    it->zone = pi->has_zone ? pi->zone : 0;
+    snprintf(it->port, sizeof it->port, "%s", pi->name);
+    it->held.addr = *p;
+    it->held.has_zone = pi->has_zone;
+    it->held.zone = it->zone;
+    it->held.reason = reason;
+    snprintf(it->held.port, sizeof it->held.port, "%s", holder);
+    return false;
+}
+
+static void
+portevents_log_held(const struct portevents_held_item *it)
+{
+    char a[CTF_PREFIX_STRLEN], zone[16] = "every zone";
+
+    if (it->has_zone) {
+        snprintf(zone, sizeof zone, "zone %u", it->zone);
+    }
+    if (it->held.reason == JOB_HELD_LIVE_PORT) {
+        log_info("port %s: %s is not flushed in %s: live port %s holds it", it->port,
+                 ctf_prefix_format(&it->held.addr, a), zone, it->held.port);
+    } else {
+        log_info("port %s: %s is not flushed in %s: it moved here from port %s in the same "
+                 "batch window", it->port, ctf_prefix_format(&it->held.addr, a), zone,
+                 it->held.port);
+    }
+}
+
+static bool
+portevents_item_in_group(const struct portevents_held_item *it, const struct batch_group *g)
+{
+    return it->kind == g->kind && it->has_zone == g->job.has_zone
+           && (!it->has_zone || it->zone == g->job.zone);
+}
+
+/* Puts what was held back on the jobs of its group, or, for a group that
+ * lost every address, on a "held" history entry of its own. */
+static void
+portevents_record_held(struct portevents *pe, struct portevents_hold *h,
+                       const struct batch_group *groups, const uint64_t *ids, size_t n,
+                       double now_wall)
+{
+    bool *done = calloc(h->n ? h->n : 1, sizeof *done);
+
+    if (!done) {
+        return;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        portevents_log_held(&h->items[i]);
+        for (size_t g = 0; g < n && !done[i]; g++) {
+            if (ids[g] && portevents_item_in_group(&h->items[i], &groups[g])) {
+                (void) jobq_note_held(pe->queue, ids[g], &h->items[i].held, 1);
+                done[i] = true;
+            }
+        }
+    }
+    /* The rest, one history entry per (kind, zone). */
+    for (size_t i = 0; i < h->n; i++) {
+        if (done[i]) {
+            continue;
+        }
+        const struct portevents_held_item *first = &h->items[i];
+        struct job_held *held = calloc(h->n - i, sizeof *held);
+        const char **ports = calloc(h->n - i, sizeof *ports);
+        size_t nh = 0, np = 0;
+        for (size_t k = i; held && ports && k < h->n; k++) {
+            const struct portevents_held_item *it = &h->items[k];
+            if (done[k] || it->kind != first->kind || it->has_zone != first->has_zone
+                || it->zone != first->zone) {
+                continue;
+            }
+            held[nh++] = it->held;
+            bool dup = false;
+            for (size_t q = 0; q < np && !dup; q++) {
+                dup = !strcmp(ports[q], it->port);
+            }
+            if (!dup) {
+                ports[np++] = it->port;
+            }
+            done[k] = true;
+        }
+        uint64_t id = 0;
+        enum job_origin origin = first->kind == BATCH_REMOVE ? JOB_ORIGIN_PORT_REMOVE
+                                                            : JOB_ORIGIN_PORT_ADD;
+        if (held && ports && !jobq_record_held(pe->queue, origin, first->has_zone, first->zone,
+                                               ports, np, held, nh, now_wall, &id)) {
+            log_info("job %llu: %s of %zu port(s): every address is held, nothing to flush",
+                     (unsigned long long) id, job_origin_name(origin), np);
+        }
+        done[i] = true;
+        free(held);
+        free(ports);
+    }
+    free(done);
+}
+
 void
 portevents_batch_run(struct portevents *pe, uint64_t now_ms, double now_wall, bool force)
 {
     struct batch_group *groups = NULL;
+    struct portevents_hold hold = { .pe = pe };
     size_t n = 0;
 
+    uint64_t deadline = batch_deadline(pe->batch);
+    if (deadline && (force || now_ms >= deadline)) {
+        /* The window closes: what live ports hold stays. */
+        if (batch_filter(pe->batch, portevents_keep, &hold)) {
+            log_warnx("batch: out of memory; retrying");
+            free(hold.items);
+            portevents_arm(pe);
+            return;
+        }
+        if (hold.oom) {
+            log_warnx("batch: out of memory: some held-back addresses are not recorded");
+        }
+        pe->counters.held_back += hold.n;
+    }
     if (batch_take(pe->batch, now_ms, force, &groups, &n)) {
         log_warnx("batch: out of memory; retrying");
         portevents_arm(pe);
         return;
     }
+    uint64_t *ids = calloc(n ? n : 1, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         struct batch_group *g = &groups[i];
         enum job_origin origin = g->kind == BATCH_REMOVE ? JOB_ORIGIN_PORT_REMOVE
@@ -241,6 +433,9 @@ portevents_batch_run(struct portevents *pe, uint64_t now_ms, double now_wall, bo
         char err[160] = "";
         int rc = jobq_add(pe->queue, origin, &g->job, (const char *const *) g->ports,
                           g->n_ports, now_wall, &id, &merged, err, sizeof err);
+        if (ids) {
+            ids[i] = rc ? 0 : id;
+        }
         if (rc) {
             log_warnx("batch: %zu port(s): cannot queue their flush: %s", g->n_ports,
                       err[0] ? err : strerror(rc));
@@ -254,6 +449,11 @@ portevents_batch_run(struct portevents *pe, uint64_t now_ms, double now_wall, bo
                  (unsigned long long) id, job_origin_name(origin), g->n_ports,
                  g->job.local.n, zone, merged ? " (merged into a queued job)" : "");
     }
+    if (hold.n && ids) {
+        portevents_record_held(pe, &hold, groups, ids, n, now_wall);
+    }
+    free(ids);
+    free(hold.items);
     batch_groups_free(groups, n);
     if (n) {
         portevents_state_changed(pe);

@@ -13,7 +13,14 @@
  *    traffic (they were added while we were not watching), so they are
  *    never flushed: killing a live VM's sessions is the worse mistake;
  *  - a port that comes back as the same VM inside the batch window cancels
- *    its pending removal (re-plug, agent restart).
+ *    its pending removal (re-plug, agent restart);
+ *  - none of these covers an address in a zone where another live port
+ *    holds it (a VIP, an allowed-address pair): a port holds its IPs in its
+ *    zone, or in every zone when it has none. An address removed from one
+ *    port and added to another in the same window (a VIP moving) is not
+ *    flushed either. What is held back is recorded on the job (or on a
+ *    "held" entry in the history when nothing is left to flush). Decided
+ *    when the window closes, against the port table as it is then.
  *
  * No I/O and no clocks: times are passed in, and what it needs of the
  * daemon (a state save, a dispatch, the batch timer) are callbacks, so the
@@ -44,6 +51,7 @@ struct portevents_ops {
 struct portevents_counters {
     uint64_t port_removals;     /* Ports that left OVSDB. */
     uint64_t port_adds;         /* Ports that appeared in a live update. */
+    uint64_t held_back;         /* Addresses a port-driven flush left out. */
 };
 
 struct portevents {

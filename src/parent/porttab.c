@@ -420,6 +420,33 @@ porttab_sync_begin(struct porttab *tab)
     tab->in_sync = true;
 }
 
+size_t
+porttab_holders(const struct porttab *tab, const struct ctf_prefix *p, bool has_zone,
+                uint16_t zone, const char *except, porttab_holder_fn *fn, void *aux)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < tab->n_buckets; i++) {
+        for (const struct porttab_entry *e = tab->buckets[i]; e; e = e->next) {
+            const struct port_info *pi = &e->effective;
+            if ((except && !strcmp(pi->name, except))
+                || (has_zone && pi->has_zone && pi->zone != zone)) {
+                continue;
+            }
+            for (size_t k = 0; k < pi->ips.n; k++) {
+                if (ctf_prefix_overlaps(&pi->ips.items[k], p)) {
+                    n++;
+                    if (fn && !fn(e, aux)) {
+                        return n;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    return n;
+}
+
 void
 porttab_sync_abort(struct porttab *tab)
 {

@@ -82,6 +82,17 @@ void porttab_sync_abort(struct porttab *);
 int porttab_restore(struct porttab *, const struct port_info *ovsdb, bool in_ovsdb,
                     const struct ctf_prefix_list *control_ips, bool has_control_ips);
 
+/* Who else holds an address. A port holds its effective IPs in its zone,
+ * or in every zone when it has none; a flush in no zone covers every zone.
+ * Calls fn (when given) for every entry but the one named except (NULL:
+ * none) that holds an address overlapping p in a zone that overlaps the
+ * flush's (has_zone, zone), and returns how many there are; fn returning
+ * false stops the walk there. One linear pass: a host has thousands of
+ * ports at most, and this runs once per address when a window closes. */
+typedef bool porttab_holder_fn(const struct porttab_entry *, void *aux);
+size_t porttab_holders(const struct porttab *, const struct ctf_prefix *p, bool has_zone,
+                       uint16_t zone, const char *except, porttab_holder_fn *fn, void *aux);
+
 /* Every entry, sorted by name, as a malloc'd array of pointers (free() it);
  * NULL with *n = 0 when empty or out of memory. */
 const struct porttab_entry **porttab_sorted(const struct porttab *, size_t *n);

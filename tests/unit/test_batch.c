@@ -1,6 +1,7 @@
 /*
  * test_batch.c: unit tests for batch.c (coalescing into one job per kind and
- * zone, re-plug cancellation, replacement, the window).
+ * zone, re-plug cancellation, events of one port adding up, filtering, the
+ * window).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -256,16 +257,19 @@ test_replug_changed_target_does_not_cancel(void **state)
     size_t n;
 
     batch_init(&b, 100);
-    add(&b, BATCH_REMOVE, "tap1", "vm-1", "10.0.0.1", 3, 10);
-    /* Different IPs: the old ones must still be flushed. */
-    assert_false(add(&b, BATCH_ADD, "tap1", "vm-1", "10.0.0.1, 10.0.0.9", 3, 11));
-    /* Different zone. */
+    add(&b, BATCH_REMOVE, "tap1", "vm-1", "10.0.0.1,10.0.0.8", 3, 10);
+    /* Back with some IPs of its own and a new one: what it takes back is a
+     * re-plug (neither removed nor added), what it left behind is still
+     * removed, and the new one is added. */
+    assert_true(add(&b, BATCH_ADD, "tap1", "vm-1", "10.0.0.1, 10.0.0.9", 3, 11));
+    assert_int_equal(b.replugs_cancelled, 1);
+    /* Different zone: not a re-plug. */
     add(&b, BATCH_REMOVE, "tap2", "vm-2", "10.0.0.2", 3, 12);
     assert_false(add(&b, BATCH_ADD, "tap2", "vm-2", "10.0.0.2", 4, 13));
     /* Same IPs, another VM (an address handed to a new instance). */
     add(&b, BATCH_REMOVE, "tap3", "vm-3", "10.0.0.3", 3, 14);
     assert_false(add(&b, BATCH_ADD, "tap3b", "vm-3b", "10.0.0.3", 3, 15));
-    assert_int_equal(b.replugs_cancelled, 0);
+    assert_int_equal(b.replugs_cancelled, 1);
     assert_int_equal(batch_pending(&b), 6);
 
     assert_int_equal(batch_take(&b, 110, false, &groups, &n), 0);
@@ -273,9 +277,14 @@ test_replug_changed_target_does_not_cancel(void **state)
     assert_int_equal(groups[0].kind, BATCH_REMOVE);
     assert_int_equal(groups[0].n_ports, 3);
     assert_int_equal(groups[0].job.local.n, 3);
+    assert_true(list_has(&groups[0].job.local, "10.0.0.8"));
+    assert_false(list_has(&groups[0].job.local, "10.0.0.1"));
     assert_int_equal(groups[1].kind, BATCH_ADD);
     assert_int_equal(groups[1].job.zone, 3);
     assert_int_equal(groups[1].n_ports, 2);
+    assert_int_equal(groups[1].job.local.n, 2);
+    assert_true(list_has(&groups[1].job.local, "10.0.0.9"));
+    assert_false(list_has(&groups[1].job.local, "10.0.0.1"));
     assert_int_equal(groups[2].kind, BATCH_ADD);
     assert_int_equal(groups[2].job.zone, 4);
     batch_groups_free(groups, n);
@@ -288,23 +297,80 @@ test_replug_changed_target_does_not_cancel(void **state)
 }
 
 static void
-test_replace_on_duplicate(void **state)
+test_same_port_events_add_up(void **state)
 {
     struct batch b;
     struct batch_group *groups;
     size_t n;
 
     batch_init(&b, 100);
+    /* A port loses one IP, then leaves: both are owed. */
     add(&b, BATCH_REMOVE, "tap1", NULL, "10.0.0.1", 3, 10);
     add(&b, BATCH_REMOVE, "tap1", NULL, "10.0.0.7", 3, 150);
     assert_int_equal(batch_pending(&b), 1);
-    assert_int_equal(batch_deadline(&b), 110);    /* A replacement does not extend. */
+    assert_int_equal(batch_deadline(&b), 110);    /* A second event does not extend. */
+    /* The same port's removal in another zone (it changed zone) is owed
+     * there. */
+    add(&b, BATCH_REMOVE, "tap1", NULL, "10.0.0.7", 4, 160);
+    assert_int_equal(batch_pending(&b), 2);
 
     assert_int_equal(batch_take(&b, 110, false, &groups, &n), 0);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(groups[0].job.zone, 3);
+    assert_int_equal(groups[0].n_ports, 1);
+    assert_int_equal(groups[0].job.local.n, 2);
+    assert_true(list_has(&groups[0].job.local, "10.0.0.1"));
+    assert_true(list_has(&groups[0].job.local, "10.0.0.7"));
+    assert_int_equal(groups[1].job.zone, 4);
+    assert_int_equal(groups[1].job.local.n, 1);
+    batch_groups_free(groups, n);
+    batch_destroy(&b);
+}
+
+/* Keeps what is not in the "drop" list, and records what it saw. */
+struct filter_probe {
+    const char *drop;           /* One address to drop. */
+    size_t calls;
+    size_t events_seen;         /* batch_pending when keep() ran. */
+};
+
+static bool
+filter_keep(const struct batch *b, const struct batch_event *ev, const struct ctf_prefix *p,
+            void *aux)
+{
+    struct filter_probe *f = aux;
+    struct ctf_prefix d = pfx(f->drop);
+
+    (void) ev;
+    f->calls++;
+    f->events_seen = batch_pending(b);
+    return ctf_prefix_cmp(&d, p) != 0;
+}
+
+static void
+test_filter(void **state)
+{
+    struct batch b;
+    struct batch_group *groups;
+    size_t n;
+    struct filter_probe f = { .drop = "10.0.0.2" };
+
+    batch_init(&b, 100);
+    add(&b, BATCH_REMOVE, "tap1", NULL, "10.0.0.1,10.0.0.2", 3, 10);
+    add(&b, BATCH_REMOVE, "tap2", NULL, "10.0.0.2", 3, 20);
+    add(&b, BATCH_ADD, "tap3", NULL, "10.0.0.3", 3, 30);
+    assert_int_equal(batch_filter(&b, filter_keep, &f), 0);
+    assert_int_equal(f.calls, 4);
+    /* Every verdict saw the whole batch, though tap2 is dropped. */
+    assert_int_equal(f.events_seen, 3);
+    assert_int_equal(batch_pending(&b), 2);
+    assert_int_equal(batch_deadline(&b), 110);
+
+    assert_int_equal(batch_take(&b, 110, false, &groups, &n), 0);
+    assert_int_equal(n, 2);
     assert_int_equal(groups[0].n_ports, 1);
     assert_int_equal(groups[0].job.local.n, 1);
-    assert_true(list_has(&groups[0].job.local, "10.0.0.7"));
+    assert_true(list_has(&groups[0].job.local, "10.0.0.1"));
     batch_groups_free(groups, n);
     batch_destroy(&b);
 }
@@ -438,7 +504,8 @@ main(void)
         cmocka_unit_test(test_replug_cancels),
         cmocka_unit_test(test_replug_changed_target_does_not_cancel),
         cmocka_unit_test(test_cancel_removal_alone),
-        cmocka_unit_test(test_replace_on_duplicate),
+        cmocka_unit_test(test_same_port_events_add_up),
+        cmocka_unit_test(test_filter),
         cmocka_unit_test(test_no_ips_ignored),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_destroy_pending),

@@ -342,7 +342,8 @@ test_flush_queues_and_dispatches(void **state)
     struct world *w = *state;
 
     assert_int_equal(request(w, "{\"cmd\":\"flush\",\"local\":[\"10.0.0.1\"],\"zone\":7}"), 1);
-    expect_in(line(w, 0), "{\"ok\":true,\"result\":{\"jobs\":[1],\"merged\":false}}");
+    expect_in(line(w, 0), "{\"ok\":true,\"result\":{\"jobs\":[1],\"merged\":false,"
+                          "\"live_holders\":[]}}");
     assert_int_equal(w->queue.n_queued, 1);
     const struct qjob *q = jobq_find(&w->queue, 1);
     assert_non_null(q);
@@ -550,6 +551,56 @@ test_status_and_metrics_show_the_view(void **state)
     expect_in(s, "ctflushd_ovsdb_connected 1");
 }
 
+static void
+test_shared_addresses_shown(void **state)
+{
+    struct world *w = *state;
+    struct port_info pi;
+
+    portevents_sync_begin(&w->pe);
+    port_make(&pi, "a", "va", "10.1.0.1,10.1.0.100", 5);
+    portevents_present(&w->pe, &pi, 1000);
+    port_info_destroy(&pi);
+    port_make(&pi, "b", "vb", "10.1.0.2,10.1.0.100", 5);
+    portevents_present(&w->pe, &pi, 1000);
+    port_info_destroy(&pi);
+    port_make(&pi, "c", "vc", "10.1.0.100", 6);     /* Another tenant's. */
+    portevents_present(&w->pe, &pi, 1000);
+    port_info_destroy(&pi);
+    portevents_sync_end(&w->pe, 1000);
+
+    request(w, "{\"cmd\":\"ports\"}");
+    expect_in(line(w, 0), "\"name\":\"a\"");
+    expect_in(line(w, 0), "\"control_ips\":null,\"shared\":[\"10.1.0.100\"]}");
+    expect_in(line(w, 0), "\"name\":\"c\"");
+    /* c is in another zone: it shares nothing. */
+    const char *c = strstr(line(w, 0), "\"name\":\"c\"");
+    expect_in(c, "\"shared\":[]");
+
+    /* A manual flush is not filtered, but says who holds what. */
+    request(w, "{\"cmd\":\"flush\",\"local\":[\"10.1.0.100\",\"10.1.0.9\"],\"zone\":5}");
+    expect_in(line(w, 0), "\"live_holders\":[{\"ip\":\"10.1.0.100\",\"ports\":[");
+    expect_in(line(w, 0), "\"a\"");
+    expect_in(line(w, 0), "\"b\"");
+    assert_null(strstr(line(w, 0), "\"c\""));
+    assert_null(strstr(line(w, 0), "10.1.0.9\",\"ports"));
+    const struct qjob *q = jobq_find(&w->queue, 1);
+    assert_non_null(q);
+    assert_int_equal(q->job.local.n, 2);
+
+    /* a leaves: the job names what it held back, and why. */
+    port_make(&pi, "a", "va", "", -1);
+    portevents_gone(&w->pe, &pi, 2000);
+    port_info_destroy(&pi);
+    portevents_batch_run(&w->pe, 2000 + w->batch.window_ms, 1e9, false);
+    request(w, "{\"cmd\":\"jobs\"}");
+    expect_in(line(w, 0), "\"origin\":\"port-remove\"");
+    expect_in(line(w, 0), "\"held\":[{\"ip\":\"10.1.0.100\",\"zone\":5,\"reason\":\"live-port\","
+                          "\"port\":\"b\"}],\"held_count\":1");
+    request(w, "{\"cmd\":\"status\"}");
+    expect_in(line(w, 0), "\"addresses_held_back\":1");
+}
+
 int
 main(void)
 {
@@ -563,6 +614,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reload_reports_the_typed_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_metrics_show_the_view, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_shared_addresses_shown, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -355,7 +355,7 @@ expo_family(const struct expo *e, const char *name)
 static const char *const counter_names[] = {
     "jobs_done", "jobs_failed", "jobs_cancelled", "job_retries", "jobs_merged",
     "entries_deleted", "entries_scanned", "port_removals", "port_adds",
-    "replugs_cancelled", "worker_starts", "worker_crashes", "worker_hangs",
+    "replugs_cancelled", "addresses_held_back", "worker_starts", "worker_crashes", "worker_hangs",
     "watcher_restarts", "ovsdb_reconnects", "control_requests", "control_errors",
     "state_writes", "state_write_failures",
 };
@@ -367,7 +367,7 @@ fill_counters(struct metrics_view *v)
     uint64_t *fields[] = {
         &v->jobs_done, &v->jobs_failed, &v->jobs_cancelled, &v->job_retries,
         &v->jobs_merged, &v->entries_deleted, &v->entries_scanned, &v->port_removals,
-        &v->port_adds, &v->replugs_cancelled, &v->worker_starts, &v->worker_crashes,
+        &v->port_adds, &v->replugs_cancelled, &v->addresses_held_back, &v->worker_starts, &v->worker_crashes,
         &v->worker_hangs, &v->watcher_restarts, &v->ovsdb_reconnects,
         &v->control_requests, &v->control_errors, &v->state_writes,
         &v->state_write_failures,

@@ -17,6 +17,7 @@
 
 #include "batch.h"
 #include "jobq.h"
+#include "log.h"
 #include "portevents.h"
 #include "porttab.h"
 #include "unit_helpers.h"
@@ -416,6 +417,367 @@ test_force_takes_open_window(void **state)
     assert_int_equal(batch_pending(&w->batch), 0);
 }
 
+/* ---- Shared addresses (VIPs, allowed-address pairs). ---- */
+
+/* The finished "held" entry of the history, newest first, or NULL. */
+static const struct qjob *
+held_entry(const struct world *w)
+{
+    for (const struct qjob *q = w->queue.history; q; q = q->next) {
+        if (q->state == JOB_HELD) {
+            return q;
+        }
+    }
+    return NULL;
+}
+
+static bool
+job_held_has(const struct qjob *q, const char *addr, enum job_held_reason why,
+             const char *port)
+{
+    struct ctf_prefix a = pfx(addr);
+
+    for (size_t i = 0; i < q->n_held; i++) {
+        if (!ctf_prefix_cmp(&q->held[i].addr, &a) && q->held[i].reason == why
+            && !strcmp(q->held[i].port, port)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+test_shared_removal_keeps_vip(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.1.0.1,10.1.0.100 5", "b vb 10.1.0.2,10.1.0.100 5" };
+
+    snapshot(w, snap, 2);
+    gone(w, "a");
+    run_window(w);
+    /* a's own address goes; the VIP b still serves stays. */
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.1.0.1", 5);
+    assert_int_equal(queued(w, 0)->n_held, 1);
+    assert_true(job_held_has(queued(w, 0), "10.1.0.100", JOB_HELD_LIVE_PORT, "b"));
+    assert_int_equal(w->pe.counters.held_back, 1);
+
+    /* The last holder leaves: the VIP goes with it. */
+    gone(w, "b");
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);     /* Merged into the queued zone-5 removal. */
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.1.0.1,10.1.0.2,10.1.0.100", 5);
+}
+
+static void
+test_shared_flush_on_add(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "b vb 10.1.0.2,10.1.0.100 5" };
+
+    snapshot(w, snap, 1);
+    /* A second VRRP member arrives: b's live VIP entries are not a previous
+     * owner's. */
+    present(w, "c", "vc", "10.1.0.3,10.1.0.100", 5);
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_ADD, "10.1.0.3", 5);
+    assert_true(job_held_has(queued(w, 0), "10.1.0.100", JOB_HELD_LIVE_PORT, "b"));
+
+    /* Without a holder, a new port's VIP does lose stale entries. */
+    present(w, "d", "vd", "10.1.0.200", 5);
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_job(queued(w, 1), JOB_ORIGIN_PORT_ADD, "10.1.0.200", 5);
+    assert_int_equal(queued(w, 1)->n_held, 0);
+}
+
+static void
+test_shared_address_lost(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.1.0.1,10.1.0.100 5", "b vb 10.1.0.2,10.1.0.100 5" };
+
+    snapshot(w, snap, 2);
+    present(w, "a", "va", "10.1.0.1", 5);     /* a gives the VIP up; b keeps it. */
+    run_window(w);
+    assert_int_equal(n_queued(w), 0);
+    const struct qjob *h = held_entry(w);
+    assert_non_null(h);
+    assert_int_equal(h->origin, JOB_ORIGIN_PORT_REMOVE);
+    assert_string_equal(h->ports[0], "a");
+    assert_true(job_held_has(h, "10.1.0.100", JOB_HELD_LIVE_PORT, "b"));
+    assert_string_equal(job_state_name(h->state), "held");
+}
+
+static void
+test_shared_zones(void **state)
+{
+    struct world *w = *state;
+    /* Overlapping tenant networks: the same address in two zones is two
+     * hosts. A zoneless port holds its address in every zone. */
+    const char *snap[] = { "a va 10.0.0.5 5", "b vb 10.0.0.5 6", "c vc 10.0.0.9 5",
+                           "z vz 10.0.0.9 -1" };
+
+    snapshot(w, snap, 4);
+    gone(w, "a");
+    gone(w, "c");
+    run_window(w);
+    /* a's 10.0.0.5 in zone 5 goes (b's is zone 6's); c's 10.0.0.9 is held
+     * by zoneless z. */
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.5", 5);
+    assert_true(job_held_has(queued(w, 0), "10.0.0.9", JOB_HELD_LIVE_PORT, "z"));
+
+}
+
+static void
+test_shared_zoneless_removal(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "b vb 10.0.0.6 6", "y vy 10.0.0.6 -1" };
+
+    /* A zoneless port's removal would flush every zone, b's zone among
+     * them, where b holds the address: held. */
+    snapshot(w, snap, 2);
+    gone(w, "y");
+    run_window(w);
+    const struct qjob *h = held_entry(w);
+    assert_non_null(h);
+    assert_false(h->job.has_zone);
+    assert_true(job_held_has(h, "10.0.0.6", JOB_HELD_LIVE_PORT, "b"));
+}
+
+static void
+test_shared_both_removed_once(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.1.0.1,10.1.0.100 5", "b vb 10.1.0.2,10.1.0.100 5" };
+
+    snapshot(w, snap, 2);
+    gone(w, "a");
+    gone(w, "b");
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.1.0.1,10.1.0.2,10.1.0.100", 5);
+    assert_int_equal(queued(w, 0)->n_held, 0);
+}
+
+static void
+test_shared_vip_moves(void **state)
+{
+    struct world *w = *state;
+    const char *snap[] = { "a va 10.1.0.1,10.1.0.100 5" };
+
+    snapshot(w, snap, 1);
+    /* Within one window the VIP leaves a (a goes) and lands on c. */
+    gone(w, "a");
+    present(w, "c", "vc", "10.1.0.3,10.1.0.100", 5);
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.1.0.1", 5);
+    assert_true(job_held_has(queued(w, 0), "10.1.0.100", JOB_HELD_LIVE_PORT, "c"));
+    assert_job(queued(w, 1), JOB_ORIGIN_PORT_ADD, "10.1.0.3", 5);
+    assert_true(job_held_has(queued(w, 1), "10.1.0.100", JOB_HELD_MOVED, "a"));
+}
+
+/* ---- Property: random port tables with shared addresses. ---- */
+
+#define PROP_POOL 8             /* Addresses 10.1.0.1..8: small, so they are shared. */
+#define PROP_MAX_PORTS 24
+
+struct prop_port {
+    bool live;
+    char name[16];
+    unsigned int ips;           /* Bit i: 10.1.0.(i+1). */
+    int zone;                   /* -1: none. */
+};
+
+struct prop_event {
+    enum batch_kind kind;
+    int port;
+    unsigned int ips;
+    int zone;
+};
+
+static bool
+prop_zones_meet(int a, int b)
+{
+    return a < 0 || b < 0 || a == b;
+}
+
+static void
+prop_ips_text(unsigned int ips, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < PROP_POOL; i++) {
+        if (ips & (1u << i)) {
+            used += (size_t) snprintf(buf + used, len - used, "%s10.1.0.%d", used ? "," : "",
+                                      i + 1);
+        }
+    }
+}
+
+static void
+prop_present(struct world *w, const struct prop_port *pp)
+{
+    char ips[256];
+
+    prop_ips_text(pp->ips, ips, sizeof ips);
+    present(w, pp->name, pp->name, ips, pp->zone);
+}
+
+/* Flushes seen in the queue since the last call, as a set of (origin,
+ * zone + 1, address) bits; every job is run to completion so that nothing
+ * merges across windows. */
+static void
+prop_drain(struct world *w, bool flushed[2][8][PROP_POOL])
+{
+    struct qjob *q;
+
+    memset(flushed, 0, sizeof(bool) * 2 * 8 * PROP_POOL);
+    while ((q = jobq_peek(&w->queue, w->now))) {
+        int o = q->origin == JOB_ORIGIN_PORT_REMOVE ? 0 : 1;
+        int z = q->job.has_zone ? q->job.zone : -1;
+        assert_true(z >= -1 && z < 7);
+        for (size_t i = 0; i < q->job.local.n; i++) {
+            char a[CTF_PREFIX_STRLEN];
+            int last;
+            ctf_prefix_format(&q->job.local.items[i], a);
+            assert_int_equal(sscanf(a, "10.1.0.%d", &last), 1);
+            assert_true(last >= 1 && last <= PROP_POOL);
+            flushed[o][z + 1][last - 1] = true;
+        }
+        uint64_t id = q->id;
+        struct engine_stats st;
+        memset(&st, 0, sizeof st);
+        jobq_start(&w->queue, q, 1e9);
+        jobq_finish(&w->queue, id, 0, false, "", "dump", &st, w->now, 1e9);
+    }
+}
+
+static void
+prop_run(unsigned int seed)
+{
+    struct world *w;
+    struct prop_port ports[PROP_MAX_PORTS];
+    size_t n_ports = 0;
+    const int zones[] = { -1, 5, 6 };
+
+    assert_int_equal(setup((void **) &w), 0);
+    memset(ports, 0, sizeof ports);
+    srand(seed);
+    for (int round = 0; round < 60; round++) {
+        struct prop_event ev[PROP_MAX_PORTS * 2];
+        size_t n_ev = 0;
+        bool touched[PROP_MAX_PORTS] = { false };
+        int ops = 1 + rand() % 5;
+
+        for (int k = 0; k < ops; k++) {
+            int what = rand() % 4;
+            int i = n_ports ? rand() % (int) n_ports : 0;
+            if (what == 0 || !n_ports) {
+                if (n_ports == PROP_MAX_PORTS) {
+                    continue;
+                }
+                struct prop_port *pp = &ports[n_ports];
+                pp->live = true;
+                snprintf(pp->name, sizeof pp->name, "p%zu", n_ports);
+                pp->ips = 1u << (rand() % PROP_POOL) | 1u << (rand() % PROP_POOL);
+                pp->zone = zones[rand() % 3];
+                touched[n_ports] = true;
+                prop_present(w, pp);
+                ev[n_ev++] = (struct prop_event) { BATCH_ADD, (int) n_ports, pp->ips, pp->zone };
+                n_ports++;
+                continue;
+            }
+            struct prop_port *pp = &ports[i];
+            if (!pp->live || touched[i]) {
+                continue;       /* One change per port and window. */
+            }
+            touched[i] = true;
+            if (what == 1) {
+                pp->live = false;
+                gone(w, pp->name);
+                ev[n_ev++] = (struct prop_event) { BATCH_REMOVE, i, pp->ips, pp->zone };
+            } else if (what == 2) {
+                unsigned int ips = 1u << (rand() % PROP_POOL) | 1u << (rand() % PROP_POOL);
+                unsigned int lost = pp->ips & ~ips, gained = ips & ~pp->ips;
+                pp->ips = ips;
+                prop_present(w, pp);
+                if (lost) {
+                    ev[n_ev++] = (struct prop_event) { BATCH_REMOVE, i, lost, pp->zone };
+                }
+                if (gained) {
+                    ev[n_ev++] = (struct prop_event) { BATCH_ADD, i, gained, pp->zone };
+                }
+            } else {
+                int zone = zones[rand() % 3];
+                if (zone == pp->zone) {
+                    continue;
+                }
+                ev[n_ev++] = (struct prop_event) { BATCH_REMOVE, i, pp->ips, pp->zone };
+                ev[n_ev++] = (struct prop_event) { BATCH_ADD, i, pp->ips, zone };
+                pp->zone = zone;
+                prop_present(w, pp);
+            }
+        }
+
+        /* The model: what the rule says this window flushes. */
+        bool want[2][8][PROP_POOL];
+        size_t want_held = 0;
+        memset(want, 0, sizeof want);
+        for (size_t e = 0; e < n_ev; e++) {
+            for (int a = 0; a < PROP_POOL; a++) {
+                if (!(ev[e].ips & (1u << a))) {
+                    continue;
+                }
+                bool held = false;
+                for (size_t q = 0; q < n_ports && !held; q++) {
+                    held = ports[q].live && (int) q != ev[e].port && (ports[q].ips & (1u << a))
+                           && prop_zones_meet(ports[q].zone, ev[e].zone);
+                }
+                for (size_t r = 0; r < n_ev && !held && ev[e].kind == BATCH_ADD; r++) {
+                    held = ev[r].kind == BATCH_REMOVE && ev[r].port != ev[e].port
+                           && (ev[r].ips & (1u << a)) && prop_zones_meet(ev[r].zone, ev[e].zone);
+                }
+                if (held) {
+                    want_held++;
+                } else {
+                    want[ev[e].kind == BATCH_REMOVE ? 0 : 1][ev[e].zone + 1][a] = true;
+                }
+            }
+        }
+
+        uint64_t held_before = w->pe.counters.held_back;
+        run_window(w);
+        bool got[2][8][PROP_POOL];
+        prop_drain(w, got);
+        if (memcmp(want, got, sizeof want)) {
+            fail_msg("seed %u round %d: the flushes differ from the model", seed, round);
+        }
+        if (w->pe.counters.held_back - held_before != want_held) {
+            fail_msg("seed %u round %d: %llu held back, the model says %zu", seed, round,
+                     (unsigned long long) (w->pe.counters.held_back - held_before), want_held);
+        }
+    }
+    void *st = w;
+    teardown(&st);
+}
+
+static void
+test_shared_property(void **state)
+{
+    (void) state;
+    log_init("test_portevents", LOG_LVL_WARNING, false);
+    for (unsigned int seed = 1; seed <= 200; seed++) {
+        prop_run(seed);
+    }
+    log_init("test_portevents", LOG_LVL_INFO, false);
+}
+
 int
 main(void)
 {
@@ -429,6 +791,14 @@ main(void)
         cmocka_unit_test_setup_teardown(test_set_ips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aborted_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_force_takes_open_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_removal_keeps_vip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_flush_on_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_address_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_zones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_zoneless_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_both_removed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_vip_moves, setup, teardown),
+        cmocka_unit_test(test_shared_property),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
