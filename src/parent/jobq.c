@@ -82,30 +82,6 @@ jobq_job_prefixes(const struct flush_job *job)
     return job->local.n + job->peers.n;
 }
 
-static int
-jobq_prefix_cmp(const void *a, const void *b)
-{
-    return ctf_prefix_cmp(a, b);
-}
-
-/* Sorts a list and drops duplicates: the canonical form of a queued list. */
-static void
-jobq_list_canon(struct ctf_prefix_list *l)
-{
-    size_t k = 1;
-
-    if (l->n < 2) {
-        return;
-    }
-    qsort(l->items, l->n, sizeof *l->items, jobq_prefix_cmp);
-    for (size_t i = 1; i < l->n; i++) {
-        if (ctf_prefix_cmp(&l->items[i], &l->items[k - 1])) {
-            l->items[k++] = l->items[i];
-        }
-    }
-    l->n = k;
-}
-
 /* Same peers, zone and mark: two such jobs with local lists A and B do
  * together exactly what one job with local A u B does. */
 static bool
@@ -428,8 +404,8 @@ jobq_add(struct jobq *q, enum job_origin origin, const struct flush_job *job,
     if (err) {
         return err;
     }
-    jobq_list_canon(&canon.local);
-    jobq_list_canon(&canon.peers);
+    ctf_prefix_list_sort_unique(&canon.local);
+    ctf_prefix_list_sort_unique(&canon.peers);
     if (!canon.has_mark) {
         canon.mark = canon.mark_mask = 0;
     }
@@ -800,8 +776,8 @@ jobq_restore(struct jobq *q, uint64_t id, enum job_origin origin,
     if (err) {
         return err;
     }
-    jobq_list_canon(&copy.local);
-    jobq_list_canon(&copy.peers);
+    ctf_prefix_list_sort_unique(&copy.local);
+    ctf_prefix_list_sort_unique(&copy.peers);
     j = jobq_qjob_new(id, origin, &copy, ports, n_ports, created);
     if (!j) {
         flush_job_destroy(&copy);
