@@ -60,6 +60,10 @@ struct ctlproto_request {
     /* set-ips */
     char *port;
     struct ctf_prefix_list ips;         /* Empty: clear the operator's IPs. */
+    bool port_has_zone;                 /* "zone": the port's zone (null or
+                                         * absent: OVSDB's rules decide). */
+    uint16_t port_zone;
+    bool migrating;                     /* Arriving by live migration. */
 };
 
 const char *ctlproto_cmd_name(enum ctl_cmd);     /* "status", "set-ips", ... */

@@ -27,6 +27,7 @@ enum port_zone_source {
     PORT_ZONE_OVN,              /* ct-zone-<iface-id> in the bridge's external_ids. */
     PORT_ZONE_EXTERNAL_ID,      /* The configured external_ids key. */
     PORT_ZONE_VLAN_TAG,         /* The Port's tag (neutron's openvswitch firewall). */
+    PORT_ZONE_CONTROL,          /* set-ips (neutron: the zone its driver gave the port). */
 };
 
 struct port_info {

@@ -370,6 +370,16 @@ ctlproto_parse_set_ips(struct ctlproto_err *e, const struct json_value *obj,
                              "ips: must be a comma-separated string or an array of "
                              "addresses");
     }
+    const struct json_value *zone = json_get(obj, "zone");
+    if (!error && zone && zone->type != JSON_T_NULL) {
+        uint64_t u = 0;
+        error = ctlproto_get_uint(e, obj, "zone", UINT16_MAX, "an integer 0..65535 or null",
+                                  &req->port_has_zone, &u);
+        req->port_zone = (uint16_t) u;
+    }
+    if (!error) {
+        error = ctlproto_get_bool(e, obj, "migrating", &req->migrating);
+    }
     if (error) {
         return error;
     }
@@ -554,6 +564,14 @@ ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
         json_str(j, req->port);
         json_key(j, "ips");
         ctlproto_encode_list(j, &req->ips);
+        if (req->port_has_zone) {
+            json_key(j, "zone");
+            json_u64(j, req->port_zone);
+        }
+        if (req->migrating) {
+            json_key(j, "migrating");
+            json_bool(j, true);
+        }
         break;
     case CTL_CMD_STATUS:
     case CTL_CMD_PORTS:

@@ -19,6 +19,7 @@ static const char *const port_zone_source_names[] = {
     [PORT_ZONE_OVN] = "ovn",
     [PORT_ZONE_EXTERNAL_ID] = "external-id",
     [PORT_ZONE_VLAN_TAG] = "vlan-tag",
+    [PORT_ZONE_CONTROL] = "control",
 };
 
 #define PORT_N_IP_SOURCES \

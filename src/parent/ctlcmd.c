@@ -22,6 +22,15 @@
 #include "supervisor.h"
 #include "watchlink.h"
 
+/* What this daemon understands beyond the first protocol, for clients that
+ * must not send a request an older daemon would carry out differently
+ * (docs/protocol.md, "status"). */
+static const char *const ctlcmd_features[] = {
+    "set-ips-zone",             /* set-ips "zone" */
+    "set-ips-migrating",        /* set-ips "migrating" */
+    "shared-addresses",         /* held-back addresses, "shared", "live_holders" */
+};
+
 /* Prefixes shown per side of a job; the count says how many there are. */
 #define CTLCMD_SHOWN_PREFIXES 16
 
@@ -180,6 +189,12 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     json_str(o, CTF_VERSION);
     json_key(o, "uptime_s");
     json_double(o, v.uptime_s);
+    json_key(o, "features");
+    json_array_begin(o);
+    for (size_t i = 0; i < sizeof ctlcmd_features / sizeof *ctlcmd_features; i++) {
+        json_str(o, ctlcmd_features[i]);
+    }
+    json_array_end(o);
     json_key(o, "pid");
     json_u64(o, (uint64_t) getpid());
     json_key(o, "ovsdb_connected");
@@ -321,6 +336,8 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
         json_str(o, port_zone_source_name(pi->zone_source));
         json_key(o, "in_ovsdb");
         json_bool(o, all[i]->in_ovsdb);
+        json_key(o, "migrating");
+        json_bool(o, all[i]->migrating);
         json_key(o, "control_ips");
         if (all[i]->has_control_ips) {
             ctlcmd_prefixes(o, &all[i]->control_ips, false, 0);
@@ -727,8 +744,10 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         json_bool(&o, false);
         json_object_end(&o);
         break;
-    case CTL_CMD_SET_IPS:
-        if (portevents_set_ips(cc->events, req->port, &req->ips, ctf_time_msec())) {
+    case CTL_CMD_SET_IPS: {
+        struct porttab_control pc = { .ips = &req->ips, .has_zone = req->port_has_zone,
+                                      .zone = req->port_zone, .migrating = req->migrating };
+        if (portevents_set_ips(cc->events, req->port, &pc, ctf_time_msec())) {
             json_destroy(&o);
             control_reply_error(c, CTL_E_INTERNAL, "out of memory");
             return;
@@ -741,8 +760,13 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         json_str(&o, req->port);
         json_key(&o, "ips");
         ctlcmd_prefixes(&o, &req->ips, false, 0);
+        json_key(&o, "zone");
+        json_u64_or_null(&o, req->port_has_zone, req->port_zone);
+        json_key(&o, "migrating");
+        json_bool(&o, req->migrating);
         json_object_end(&o);
         break;
+    }
     case CTL_CMD_RELOAD:
         ctlproto_reply_ok_begin(&o);
         ctlcmd_reload(cc, c, &o);

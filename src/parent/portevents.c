@@ -94,10 +94,19 @@ portevents_ips_lost(const struct port_info *a, const struct port_info *b, struct
     return 0;
 }
 
+/* Whether what entry e gains now is flushed as a previous owner's: with
+ * flush-on-add, in a live update, and not for a VM arriving by live
+ * migration (its connections come with it). */
+static bool
+portevents_flush_gains(const struct portevents *pe, const struct porttab_entry *e, bool live)
+{
+    return live && pe->flush_on_add && !(e && e->migrating);
+}
+
 /* A present port's flush target moved from old to new. */
 static void
 portevents_target_changed(struct portevents *pe, const struct port_info *old,
-                          const struct port_info *new_, bool live, uint64_t now_ms)
+                          const struct port_info *new_, bool flush_gained, uint64_t now_ms)
 {
     struct port_info lost, gained;
 
@@ -109,7 +118,7 @@ portevents_target_changed(struct portevents *pe, const struct port_info *old,
         }
         port_info_destroy(&lost);
     }
-    if (live && pe->flush_on_add && !portevents_ips_lost(new_, old, &gained)) {
+    if (flush_gained && !portevents_ips_lost(new_, old, &gained)) {
         portevents_batch_add(pe, BATCH_ADD, &gained, now_ms);
         port_info_destroy(&gained);
     }
@@ -134,14 +143,15 @@ portevents_present(struct portevents *pe, const struct port_info *pi, uint64_t n
         /* A pending removal of this same VM is a re-plug, in a live update
          * or in a snapshot after a reconnect alike; a live add flushes what
          * the re-plug does not take back. */
-        if (e && live && pe->flush_on_add && e->effective.ips.n) {
+        if (e && portevents_flush_gains(pe, e, live) && e->effective.ips.n) {
             portevents_batch_add(pe, BATCH_ADD, &e->effective, now_ms);
         } else if (e && batch_cancel_removal(pe->batch, &e->effective)) {
             log_info("port %s: back as the same VM within the batch window: "
                      "its removal is cancelled", pi->name);
         }
     } else if (ch.target_changed && e) {
-        portevents_target_changed(pe, &ch.old, &e->effective, live, now_ms);
+        portevents_target_changed(pe, &ch.old, &e->effective, portevents_flush_gains(pe, e, live),
+                                  now_ms);
     }
     port_info_destroy(&ch.old);
     portevents_state_changed(pe);
@@ -204,19 +214,28 @@ portevents_sync_end(struct portevents *pe, uint64_t now_ms)
 }
 
 int
-portevents_set_ips(struct portevents *pe, const char *name, const struct ctf_prefix_list *ips,
+portevents_set_ips(struct portevents *pe, const char *name, const struct porttab_control *c,
                    uint64_t now_ms)
 {
     struct porttab_change ch;
+    const struct porttab_entry *e = porttab_find(pe->ports, name);
+    bool knew = e && e->has_control_ips;
 
     memset(&ch, 0, sizeof ch);
-    int err = porttab_set_control_ips(pe->ports, name, ips, &ch);
+    int err = porttab_set_control(pe->ports, name, c, &ch);
     if (err) {
         return err;
     }
-    const struct porttab_entry *e = porttab_find(pe->ports, name);
+    e = porttab_find(pe->ports, name);
     if (e && e->in_ovsdb && !ch.is_new && ch.target_changed) {
-        portevents_target_changed(pe, &ch.old, &e->effective, true, now_ms);
+        /* IPs that set-ips gives a port are news, to be flushed as a previous
+         * owner's, when the port appeared in a live update or its IPs were
+         * known already. A port first seen in a snapshot, whose first set-ips
+         * comes after it (a first start, a lost state file), may be carrying
+         * traffic: as for the snapshot, nothing it gains is flushed. */
+        portevents_target_changed(pe, &ch.old, &e->effective,
+                                  portevents_flush_gains(pe, e, e->appeared_live || knew),
+                                  now_ms);
     }
     port_info_destroy(&ch.old);
     portevents_state_changed(pe);

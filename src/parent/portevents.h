@@ -74,9 +74,12 @@ void portevents_gone(struct portevents *, const struct port_info *, uint64_t now
 void portevents_sync_begin(struct portevents *);
 void portevents_sync_end(struct portevents *, uint64_t now_ms);
 
-/* set-ips from the control API: ips overrides OVSDB's for the port (an
- * empty list clears the override). Returns 0 or ENOMEM. */
-int portevents_set_ips(struct portevents *, const char *name, const struct ctf_prefix_list *ips,
+/* set-ips from the control API: its IPs and zone override OVSDB's for the
+ * port (none given: no override), and a migrating port's gains are not
+ * flushed-on-add (the VM arrives with its connections alive; its removal
+ * still flushes). What a port first seen in a snapshot gains from its first
+ * set-ips is not flushed either. Returns 0 or ENOMEM. */
+int portevents_set_ips(struct portevents *, const char *name, const struct porttab_control *,
                        uint64_t now_ms);
 
 /* Turns the closed batch window (every pending event when force) into

@@ -164,7 +164,8 @@ porttab_unlink(struct porttab *tab, struct porttab_entry **link)
 static int
 porttab_compute_effective(const struct port_info *ovsdb,
                           const struct ctf_prefix_list *control_ips,
-                          bool has_control_ips, struct port_info *out)
+                          bool has_control_ips, bool has_control_zone, uint16_t control_zone,
+                          struct port_info *out)
 {
     int err;
 
@@ -173,6 +174,11 @@ porttab_compute_effective(const struct port_info *ovsdb,
     if (!err && has_control_ips) {
         err = ctf_prefix_list_copy(&out->ips, control_ips);
         out->ip_source = PORT_IP_CONTROL;
+    }
+    if (!err && has_control_zone) {
+        out->has_zone = true;
+        out->zone = control_zone;
+        out->zone_source = PORT_ZONE_CONTROL;
     }
     if (err) {
         port_info_destroy(out);
@@ -266,7 +272,7 @@ porttab_update(struct porttab *tab, const struct port_info *info,
             port_info_destroy(&ovsdb);
             return ENOMEM;
         }
-        err = porttab_compute_effective(&ovsdb, NULL, false, &e->effective);
+        err = porttab_compute_effective(&ovsdb, NULL, false, false, 0, &e->effective);
         if (!err) {
             err = porttab_insert(tab, e);
         }
@@ -278,6 +284,7 @@ porttab_update(struct porttab *tab, const struct port_info *info,
         port_info_destroy(&e->ovsdb);
         e->ovsdb = ovsdb;
         e->in_ovsdb = true;
+        e->appeared_live = !tab->in_sync;
         e->seen_in_sync = tab->in_sync;
         porttab_change_fill(change, true, NULL, &e->effective);
         return 0;
@@ -287,12 +294,15 @@ porttab_update(struct porttab *tab, const struct port_info *info,
      * memory leaves it as it was. */
     e = *link;
     err = porttab_compute_effective(&ovsdb, &e->control_ips, e->has_control_ips,
-                                    &effective);
+                                    e->has_control_zone, e->control_zone, &effective);
     if (err) {
         port_info_destroy(&ovsdb);
         return err;
     }
     bool was_in_ovsdb = e->in_ovsdb;
+    if (!was_in_ovsdb) {
+        e->appeared_live = !tab->in_sync;
+    }
     struct port_info old = e->effective;
 
     port_info_destroy(&e->ovsdb);
@@ -330,15 +340,14 @@ porttab_remove(struct porttab *tab, const char *name, struct port_info *old)
 }
 
 int
-porttab_set_control_ips(struct porttab *tab, const char *name,
-                        const struct ctf_prefix_list *ips,
-                        struct porttab_change *change)
+porttab_set_control(struct porttab *tab, const char *name, const struct porttab_control *c,
+                     struct porttab_change *change)
 {
     struct porttab_entry **link;
     struct porttab_entry *e;
     struct ctf_prefix_list control;
     struct port_info effective;
-    bool has = ips && ips->n > 0;
+    bool has = c->ips && c->ips->n > 0;
     int err;
 
     porttab_change_init(change);
@@ -347,18 +356,21 @@ porttab_set_control_ips(struct porttab *tab, const char *name,
     }
     link = porttab_link(tab, name);
     if (!link) {
-        if (!has) {
+        if (!has && !c->has_zone) {
             return 0;           /* Clearing what was never set. */
         }
         e = porttab_entry_new(name);
         if (!e) {
             return ENOMEM;
         }
-        err = ctf_prefix_list_copy(&e->control_ips, ips);
-        e->has_control_ips = true;
+        err = has ? ctf_prefix_list_copy(&e->control_ips, c->ips) : 0;
+        e->has_control_ips = has;
+        e->has_control_zone = c->has_zone;
+        e->control_zone = c->has_zone ? c->zone : 0;
+        e->migrating = c->migrating;
         if (!err) {
-            err = porttab_compute_effective(&e->ovsdb, &e->control_ips, true,
-                                            &e->effective);
+            err = porttab_compute_effective(&e->ovsdb, &e->control_ips, has, e->has_control_zone,
+                                            e->control_zone, &e->effective);
         }
         if (!err) {
             err = porttab_insert(tab, e);
@@ -372,8 +384,8 @@ porttab_set_control_ips(struct porttab *tab, const char *name,
     }
 
     e = *link;
-    if (!has && !e->in_ovsdb) {
-        /* A control-only entry without control IPs stands for nothing. */
+    if (!has && !c->has_zone && !e->in_ovsdb) {
+        /* A control-only entry that overrides nothing stands for nothing. */
         struct port_info old = e->effective;
 
         port_info_init(&e->effective);
@@ -387,13 +399,14 @@ porttab_set_control_ips(struct porttab *tab, const char *name,
 
     memset(&control, 0, sizeof control);
     if (has) {
-        err = ctf_prefix_list_copy(&control, ips);
+        err = ctf_prefix_list_copy(&control, c->ips);
         if (err) {
             ctf_prefix_list_destroy(&control);
             return err;
         }
     }
-    err = porttab_compute_effective(&e->ovsdb, &control, has, &effective);
+    uint16_t zone = c->has_zone ? c->zone : 0;
+    err = porttab_compute_effective(&e->ovsdb, &control, has, c->has_zone, zone, &effective);
     if (err) {
         ctf_prefix_list_destroy(&control);
         return err;
@@ -403,6 +416,9 @@ porttab_set_control_ips(struct porttab *tab, const char *name,
     ctf_prefix_list_destroy(&e->control_ips);
     e->control_ips = control;
     e->has_control_ips = has;
+    e->has_control_zone = c->has_zone;
+    e->control_zone = zone;
+    e->migrating = c->migrating;
     e->effective = effective;
     porttab_change_fill(change, !e->in_ovsdb, &old, &e->effective);
     port_info_destroy(&old);
@@ -524,7 +540,7 @@ porttab_restore(struct porttab *tab, const struct port_info *ovsdb, bool in_ovsd
         e->has_control_ips = has_control_ips;
         e->in_ovsdb = in_ovsdb;
         err = porttab_compute_effective(&e->ovsdb, &e->control_ips, has_control_ips,
-                                        &e->effective);
+                                        e->has_control_zone, e->control_zone, &e->effective);
     }
     if (!err) {
         err = porttab_insert(tab, e);

@@ -25,7 +25,13 @@ struct porttab_entry {
     struct port_info ovsdb;     /* As OVSDB last showed it (name always set). */
     struct ctf_prefix_list control_ips; /* From set-ips; used when has_control_ips. */
     bool has_control_ips;
+    bool has_control_zone;      /* set-ips gave a zone: it wins over OVSDB's. */
+    uint16_t control_zone;
+    bool migrating;             /* set-ips: a VM arriving by live migration, its
+                                 * connections alive: no flush-on-add. */
     bool in_ovsdb;              /* Seen in OVSDB (now or, from the state file, before). */
+    bool appeared_live;         /* First seen in a live update, not in a snapshot
+                                 * or the state file. */
     bool seen_in_sync;          /* Marked during a resync snapshot. */
     struct port_info effective; /* What a flush uses: ovsdb with control IPs applied. */
     struct porttab_entry *next; /* Hash chain. */
@@ -61,11 +67,19 @@ int porttab_update(struct porttab *, const struct port_info *, struct porttab_ch
  * control-only entry stays). */
 int porttab_remove(struct porttab *, const char *name, struct port_info *old);
 
-/* Operator IPs (set-ips). An empty list clears them. Creates a control-only
- * entry when the port is unknown. *change says whether the effective target
- * changed. Returns 0 or ENOMEM. */
-int porttab_set_control_ips(struct porttab *, const char *name,
-                            const struct ctf_prefix_list *, struct porttab_change *);
+/* What set-ips says of a port: it replaces what an earlier one said. */
+struct porttab_control {
+    const struct ctf_prefix_list *ips;  /* NULL or empty: no override. */
+    bool has_zone;              /* A zone override. */
+    uint16_t zone;
+    bool migrating;
+};
+
+/* Operator IPs and zone (set-ips). Creates a control-only entry when the
+ * port is unknown (dropped again when a later call overrides nothing).
+ * *change says whether the effective target changed. Returns 0 or ENOMEM. */
+int porttab_set_control(struct porttab *, const char *name, const struct porttab_control *,
+                        struct porttab_change *);
 
 /* Resync: begin clears every seen mark; updates during the sync set them;
  * end removes every in_ovsdb entry not seen and hands each one's effective

@@ -489,11 +489,26 @@ test_set_ips_reaches_the_port_table(void **state)
     assert_int_equal(request(w, "{\"cmd\":\"set-ips\",\"port\":\"tap1\","
                                 "\"ips\":[\"10.1.0.5\",\"fd00::5\"]}"), 1);
     expect_in(line(w, 0),
-              "{\"ok\":true,\"result\":{\"port\":\"tap1\",\"ips\":[\"10.1.0.5\",\"fd00::5\"]}}");
+              "{\"ok\":true,\"result\":{\"port\":\"tap1\",\"ips\":[\"10.1.0.5\",\"fd00::5\"],"
+              "\"zone\":null,\"migrating\":false}}");
     const struct porttab_entry *e = porttab_find(&w->ports, "tap1");
     assert_non_null(e);
     assert_int_equal(e->effective.ips.n, 2);
     assert_int_equal(e->effective.ip_source, PORT_IP_CONTROL);
+
+    /* A zone and a live migration, from neutron's agent; null clears it. */
+    request(w, "{\"cmd\":\"set-ips\",\"port\":\"tap1\",\"ips\":[\"10.1.0.5\"],"
+               "\"zone\":4097,\"migrating\":true}");
+    expect_in(line(w, 0), "\"zone\":4097,\"migrating\":true}}");
+    e = porttab_find(&w->ports, "tap1");
+    assert_true(e->migrating);
+    assert_int_equal(e->effective.zone, 4097);
+    assert_int_equal(e->effective.zone_source, PORT_ZONE_CONTROL);
+    request(w, "{\"cmd\":\"set-ips\",\"port\":\"tap1\",\"ips\":[\"10.1.0.5\",\"fd00::5\"],"
+               "\"zone\":null}");
+    e = porttab_find(&w->ports, "tap1");
+    assert_false(e->migrating);
+    assert_int_equal(e->effective.zone, 4);
 
     /* ports shows them, and where they came from. */
     request(w, "{\"cmd\":\"ports\"}");
@@ -536,6 +551,7 @@ test_status_and_metrics_show_the_view(void **state)
     request(w, "{\"cmd\":\"status\"}");
     const char *s = line(w, 0);
     expect_in(s, "\"uptime_s\":12.5");
+    expect_in(s, "\"features\":[\"set-ips-zone\",\"set-ips-migrating\",\"shared-addresses\"");
     expect_in(s, "\"ovsdb\":{\"remote\":\"unix:/run/openvswitch/db.sock\",\"connected\":true,"
                  "\"synced\":true");
     expect_in(s, "\"watcher_pid\":321,\"watcher_restarts\":2");

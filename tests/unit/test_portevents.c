@@ -160,6 +160,21 @@ queued(const struct world *w, size_t i)
     return q;
 }
 
+/* Runs every queued job to completion, so later jobs do not merge into it. */
+static void
+drain_all(struct world *w)
+{
+    struct qjob *q;
+
+    while ((q = jobq_peek(&w->queue, w->now))) {
+        struct engine_stats st;
+        uint64_t id = q->id;
+        memset(&st, 0, sizeof st);
+        jobq_start(&w->queue, q, 1e9);
+        jobq_finish(&w->queue, id, 0, false, "", "dump", &st, w->now, 1e9);
+    }
+}
+
 /* The job's local side, as text: "10.0.0.1,10.0.0.2". */
 static const char *
 local_text(const struct qjob *q, char *buf, size_t len)
@@ -346,22 +361,32 @@ test_lost_ips_and_zone_change(void **state)
     assert_job(queued(w, 1), JOB_ORIGIN_PORT_ADD, "10.0.0.2", 7);
 }
 
+/* set-ips as the control API gives it. */
+static void
+set_ips(struct world *w, const char *name, const char *ips, int zone, bool migrating)
+{
+    struct ctf_prefix_list l;
+    char err[128];
+
+    memset(&l, 0, sizeof l);
+    if (*ips && ctf_prefix_list_parse(&l, ips, err, sizeof err)) {
+        fail_msg("helper: %s", err);
+    }
+    struct porttab_control c = { .ips = &l, .has_zone = zone >= 0,
+                                 .zone = zone >= 0 ? (uint16_t) zone : 0,
+                                 .migrating = migrating };
+    assert_int_equal(portevents_set_ips(&w->pe, name, &c, w->now), 0);
+    ctf_prefix_list_destroy(&l);
+}
+
 static void
 test_set_ips(void **state)
 {
     struct world *w = *state;
-    struct ctf_prefix_list ips;
-    char err[128];
 
-    /* A neutron port: OVSDB has no IPs for it. */
-    portevents_sync_begin(&w->pe);
+    /* A neutron port: OVSDB has no IPs for it; it appears while we watch. */
     present(w, "tap1", "vm1", "", 5);
-    portevents_sync_end(&w->pe, w->now);
-
-    memset(&ips, 0, sizeof ips);
-    assert_int_equal(ctf_prefix_list_parse(&ips, "10.0.0.5,fd00::5", err, sizeof err), 0);
-    assert_int_equal(portevents_set_ips(&w->pe, "tap1", &ips, w->now), 0);
-    ctf_prefix_list_destroy(&ips);
+    set_ips(w, "tap1", "10.0.0.5,fd00::5", -1, false);
     run_window(w);
     /* The port gained IPs in a live update: stale entries of a previous
      * owner go. */
@@ -375,13 +400,91 @@ test_set_ips(void **state)
     assert_job(queued(w, 1), JOB_ORIGIN_PORT_REMOVE, "10.0.0.5,fd00::5", 5);
 
     /* set-ips for a port OVSDB has not shown: kept, nothing flushed. */
-    memset(&ips, 0, sizeof ips);
-    assert_int_equal(ctf_prefix_list_parse(&ips, "10.0.0.6", err, sizeof err), 0);
-    assert_int_equal(portevents_set_ips(&w->pe, "tap9", &ips, w->now), 0);
-    ctf_prefix_list_destroy(&ips);
+    set_ips(w, "tap9", "10.0.0.6", -1, false);
     run_window(w);
     assert_int_equal(n_queued(w), 2);
     assert_non_null(porttab_find(&w->ports, "tap9"));
+}
+
+static void
+test_set_ips_after_snapshot(void **state)
+{
+    struct world *w = *state;
+
+    /* Ports that were there before we looked (a first start, a lost state
+     * file): the agent's first set-ips is no news, nothing is flushed... */
+    portevents_sync_begin(&w->pe);
+    present(w, "tap1", "vm1", "", 5);
+    portevents_sync_end(&w->pe, w->now);
+    set_ips(w, "tap1", "10.0.0.5", -1, false);
+    run_window(w);
+    assert_int_equal(n_queued(w), 0);
+    assert_int_equal(porttab_find(&w->ports, "tap1")->effective.ips.n, 1);
+
+    /* ...but what a later one adds is. */
+    set_ips(w, "tap1", "10.0.0.5,10.0.0.7", -1, false);
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_ADD, "10.0.0.7", 5);
+}
+
+static void
+test_set_ips_zone(void **state)
+{
+    struct world *w = *state;
+    /* Two tenants' VMs with the same address, told apart only by the zones
+     * neutron's driver gave their ports. */
+    present(w, "t1", "vm1", "", -1);
+    present(w, "t2", "vm2", "", -1);
+    set_ips(w, "t1", "10.0.0.5", 4097, false);
+    set_ips(w, "t2", "10.0.0.5", 4098, false);
+    const struct porttab_entry *e = porttab_find(&w->ports, "t1");
+    assert_true(e->effective.has_zone);
+    assert_int_equal(e->effective.zone, 4097);
+    assert_int_equal(e->effective.zone_source, PORT_ZONE_CONTROL);
+    run_window(w);
+    drain_all(w);
+
+    /* Removing one touches only its zone: the other VM does not hold the
+     * address in zone 4097. */
+    gone(w, "t1");
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+    assert_job(queued(w, 0), JOB_ORIGIN_PORT_REMOVE, "10.0.0.5", 4097);
+    assert_int_equal(queued(w, 0)->n_held, 0);
+}
+
+static void
+test_set_ips_migrating(void **state)
+{
+    struct world *w = *state;
+
+    /* The destination of a live migration: the VM arrives with its
+     * connections; its addresses are not flushed-on-add. */
+    present(w, "tapm", "vm-m", "", 7);
+    set_ips(w, "tapm", "10.0.0.8", -1, true);
+    run_window(w);
+    assert_int_equal(n_queued(w), 0);
+    assert_true(porttab_find(&w->ports, "tapm")->migrating);
+
+    /* Migration over: the same IPs, no longer migrating: still nothing. */
+    set_ips(w, "tapm", "10.0.0.8", -1, false);
+    run_window(w);
+    assert_int_equal(n_queued(w), 0);
+    assert_false(porttab_find(&w->ports, "tapm")->migrating);
+
+    /* A port that is not migrating still loses a previous owner's entries. */
+    present(w, "tapn", "vm-n", "", 7);
+    set_ips(w, "tapn", "10.0.0.9", -1, false);
+    run_window(w);
+    assert_int_equal(n_queued(w), 1);
+
+    /* A migrating port's removal (the source side) flushes as usual. */
+    set_ips(w, "tapm", "10.0.0.8", -1, true);
+    gone(w, "tapm");
+    run_window(w);
+    assert_int_equal(n_queued(w), 2);
+    assert_job(queued(w, 1), JOB_ORIGIN_PORT_REMOVE, "10.0.0.8", 7);
 }
 
 static void
@@ -789,6 +892,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_replug_cancels_removal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_ips_and_zone_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_ips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_ips_after_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_ips_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_ips_migrating, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aborted_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_force_takes_open_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_removal_keeps_vip, setup, teardown),

@@ -67,7 +67,7 @@ set_ips(struct porttab *tab, const char *name, const char *ips,
     struct ctf_prefix_list l;
 
     list_make(&l, ips);
-    assert_int_equal(porttab_set_control_ips(tab, name, &l, ch), 0);
+    assert_int_equal(porttab_set_control(tab, name, &(struct porttab_control) { .ips = &l }, ch), 0);
     ctf_prefix_list_destroy(&l);
 }
 
@@ -295,7 +295,7 @@ test_control_ips_win(void **state)
     /* A NULL list clears too. */
     set_ips(&tab, "tap1", "10.9.9.9", &ch);
     port_info_destroy(&ch.old);
-    assert_int_equal(porttab_set_control_ips(&tab, "tap1", NULL, NULL), 0);
+    assert_int_equal(porttab_set_control(&tab, "tap1", &(struct porttab_control) { .ips = NULL }, NULL), 0);
     assert_false(porttab_find(&tab, "tap1")->has_control_ips);
 
     porttab_destroy(&tab);

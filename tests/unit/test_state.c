@@ -161,7 +161,7 @@ set_ips(struct porttab *tab, const char *name, const char *ips)
     if (ctf_prefix_list_parse(&l, ips, err, sizeof err)) {
         fail_msg("helper: %s", err);
     }
-    assert_int_equal(porttab_set_control_ips(tab, name, &l, NULL), 0);
+    assert_int_equal(porttab_set_control(tab, name, &(struct porttab_control) { .ips = &l }, NULL), 0);
     ctf_prefix_list_destroy(&l);
 }
 
