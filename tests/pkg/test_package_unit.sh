@@ -112,6 +112,12 @@ cleanup() {
             # Killing its PID 1 kills every process in its PID namespace.
             [[ -n $pid1 ]] && kill -KILL "$pid1" 2>/dev/null
             kill -KILL "$nspawn_pid" 2>/dev/null
+            # Only then may its root go: gone first, it would be unmounted
+            # (lazily) and deleted under a running system.
+            for _ in $(seq 50); do
+                [[ -n $pid1 && -e /proc/$pid1 ]] || break
+                sleep 0.2
+            done
         fi
         wait "$nspawn_pid" 2>/dev/null
     fi
