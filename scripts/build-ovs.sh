@@ -10,6 +10,7 @@
 #   CTF_DEPS_DIR   cache root (default /var/cache/ctflushd)
 #   OVS_TARBALL    source tarball (default the openvswitch-source one)
 #   CTF_JOBS       make parallelism (default 2)
+#   CFLAGS, CPPFLAGS  compiler flags for OVS (default OVS's own -g -O2)
 
 set -euo pipefail
 
@@ -35,6 +36,15 @@ configure_args=(
     ac_cv_lib_unbound_ub_ctx_create=no
     ac_cv_lib_unwind_unw_backtrace=no
 )
+# CFLAGS and CPPFLAGS from the environment become configure arguments, so
+# that the stamp records them: debian/rules passes dpkg-buildflags' hardening
+# flags this way, and a cache built with other flags is not reused. Unset,
+# nothing changes.
+for var in CFLAGS CPPFLAGS; do
+    if [ -n "${!var:-}" ]; then
+        configure_args+=("$var=${!var}")
+    fi
+done
 
 # Debian packages providing what the steps below run.  The tarball already
 # carries a generated configure, so autoconf/automake/libtool are needed only
@@ -122,8 +132,9 @@ cd "$ovs_dir"
 # such as lib/vswitch-idl.h and include/odp-netlink.h are BUILT_SOURCES,
 # which automake only generates for "make all", and without dependency
 # tracking make cannot know the objects need them.  Ask the Makefile for the
-# list and build those first.
-built_sources=$(make -s -f Makefile -f - ctf-print-built-sources <<'EOF'
+# list and build those first. (--no-print-directory: under a parent make, as
+# in a package build, make would otherwise print its directory into the list.)
+built_sources=$(make -s --no-print-directory -f Makefile -f - ctf-print-built-sources <<'EOF'
 ctf-print-built-sources:
 	@echo $(BUILT_SOURCES)
 EOF

@@ -12,6 +12,12 @@ packages=(
     libmnl-dev libnetfilter-conntrack-dev libevent-dev libcmocka-dev
     conntrack iproute2 util-linux valgrind python3
     openvswitch-common openvswitch-switch openvswitch-source libssl-dev
+    libjansson-dev
+    # The Debian package (debian/) and its test under a real systemd in a
+    # container (tests/pkg): building, checking, booting. autoconf, automake
+    # and libtool are Build-Depends (build-ovs.sh installs them only when it
+    # builds), so dpkg-buildpackage finds them even with a cached OVS tree.
+    debhelper lintian systemd systemd-container autoconf automake libtool
 )
 
 if [[ $(id -u) -ne 0 ]]; then
