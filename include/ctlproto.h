@@ -46,6 +46,10 @@ enum ctl_cmd {
 #define CTL_E_TIMEOUT "timeout"             /* Request not completed in time. */
 #define CTL_E_INTERNAL "internal"
 
+/* Job ids are 1..CTLPROTO_JOB_ID_MAX: JSON integers are read as int64_t,
+ * and a larger one is not valid JSON here. */
+#define CTLPROTO_JOB_ID_MAX INT64_MAX
+
 struct ctlproto_request {
     enum ctl_cmd cmd;
     /* jobs */
@@ -79,8 +83,8 @@ void ctlproto_request_init(struct ctlproto_request *);
 void ctlproto_request_destroy(struct ctlproto_request *);
 
 /* Parses one request line (without its newline). Returns 0, or EINVAL (ENOMEM
- * on allocation failure, code "internal") with
- * *code set to a CTL_E_* string and a message in msg. Unknown members are
+ * on allocation failure, code "internal") with *code set to a CTL_E_* string
+ * and a message in msg that names the member at fault. Unknown members are
  * ignored (forward compatibility); wrongly typed known members are errors. */
 int ctlproto_request_parse(const char *line, size_t len, struct ctlproto_request *,
                       const char **code, char *msg, size_t msglen);

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 packages=(
     build-essential cmake pkg-config
-    libmnl-dev libnetfilter-conntrack-dev libevent-dev libcmocka-dev
+    libmnl-dev libnetfilter-conntrack-dev libevent-dev libjansson-dev libcmocka-dev
     conntrack iproute2 util-linux valgrind python3
     openvswitch-common openvswitch-switch openvswitch-source libssl-dev
     libjansson-dev

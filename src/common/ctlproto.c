@@ -9,7 +9,6 @@
 #include "ctlproto.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,101 +79,13 @@ ctlproto_request_destroy(struct ctlproto_request *req)
 
 /* ---- Parsing. ---- */
 
-/* Where a parse failure is reported. */
-struct ctlproto_err {
-    const char **code;
-    char *msg;
-    size_t msglen;
-};
-
-static int __attribute__((format(printf, 3, 4)))
-ctlproto_fail(struct ctlproto_err *e, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-
-    *e->code = code;
-    if (e->msglen) {
-        va_start(ap, fmt);
-        vsnprintf(e->msg, e->msglen, fmt, ap);
-        va_end(ap);
-    }
-    return EINVAL;
-}
-
-/* Client text quoted in a message is cut short and stripped of control
- * characters: the message goes to the daemon's log as well as back to the
- * client, and a request must not be able to forge log lines. */
-static const char *
-ctlproto_quote(const char *s, char *buf, size_t size)
-{
-    size_t i;
-
-    for (i = 0; s[i] && i + 1 < size; i++) {
-        unsigned char ch = (unsigned char) s[i];
-        buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
-    }
-    buf[i] = '\0';
-    if (s[i] && size > 4) {
-        memcpy(&buf[size - 4], "...", 4);
-    }
-    return buf;
-}
-
 /* Allocation failures are the daemon's trouble, not the client's: they are
  * reported as ENOMEM with the "internal" code. */
 static int
-ctlproto_oom(struct ctlproto_err *e)
+ctlproto_oom(struct json_rd *rd)
 {
-    ctlproto_fail(e, CTL_E_INTERNAL, "out of memory");
+    json_rd_fail(rd, NULL, "out of memory");
     return ENOMEM;
-}
-
-/* The same for messages that quote input through other modules (the JSON
- * parser's "unexpected character", addr.c's "bad address"). */
-static void
-ctlproto_sanitize(char *msg)
-{
-    for (; *msg; msg++) {
-        if ((unsigned char) *msg < 0x20 || *msg == 0x7f) {
-            *msg = '?';
-        }
-    }
-}
-
-/* An optional unsigned integer no larger than max. *present tells whether it
- * was there; 'what' completes "KEY: must be ..." */
-static int
-ctlproto_get_uint(struct ctlproto_err *e, const struct json_value *obj, const char *key,
-                  uint64_t max, const char *what, bool *present, uint64_t *out)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    *present = v != NULL;
-    if (!v) {
-        return 0;
-    }
-    if (v->type != JSON_T_NUMBER || !v->u.num.is_uint || v->u.num.u > max) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s: must be %s", key, what);
-    }
-    *out = v->u.num.u;
-    return 0;
-}
-
-/* An optional boolean; *out is left alone when the member is missing. */
-static int
-ctlproto_get_bool(struct ctlproto_err *e, const struct json_value *obj, const char *key,
-                  bool *out)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    if (!v) {
-        return 0;
-    }
-    if (v->type != JSON_T_BOOL) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s: must be true or false", key);
-    }
-    *out = v->u.b;
-    return 0;
 }
 
 /* "@FILE" is how operators pass long lists on ctflushd's own command line.
@@ -183,132 +94,121 @@ ctlproto_get_bool(struct ctlproto_err *e, const struct json_value *obj, const ch
  * clients read their files themselves (ctflushctl does). No address contains
  * '@', so refusing it anywhere costs nothing. */
 static int
-ctlproto_check_no_file(struct ctlproto_err *e, const char *key, const char *text)
+ctlproto_check_no_file(struct json_rd *rd, const char *key, const char *text)
 {
     if (strchr(text, '@')) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST,
-                             "%s: '@FILE' lists are not read on a client's behalf; "
-                             "send the addresses", key);
+        return json_rd_fail(rd, key, "'@FILE' lists are not read on a client's behalf; "
+                            "send the addresses");
     }
     return 0;
 }
 
-/* An address list as an array of strings, one address or CIDR each. */
+/* A list given as one string, "10.0.0.5, fd00::/64": read by the same
+ * parsers as the command lines (flush sides know "any"). */
 static int
-ctlproto_get_prefix_array(struct ctlproto_err *e, const char *key,
-                          const struct json_value *arr, struct ctf_prefix_list *list)
+ctlproto_get_list_text(struct json_rd *rd, const char *key, const char *text, bool side,
+                       struct ctf_prefix_list *list, bool *any)
 {
-    for (size_t i = 0; i < arr->u.arr.n; i++) {
-        const struct json_value *item = &arr->u.arr.items[i];
-        struct ctf_prefix prefix;
-        char q[64];
+    char reason[256];
+    int error = ctlproto_check_no_file(rd, key, text);
 
-        if (item->type != JSON_T_STRING) {
-            return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s[%zu]: must be a string", key, i);
-        }
-        if (ctf_prefix_parse(item->u.str.s, &prefix)) {
-            return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s[%zu]: bad address or prefix '%s'",
-                                 key, i, ctlproto_quote(item->u.str.s, q, sizeof q));
-        }
-        if (ctf_prefix_list_add(list, &prefix)) {
-            return ctlproto_oom(e);
-        }
+    if (error) {
+        return error;
+    }
+    reason[0] = '\0';
+    error = side ? flush_job_parse_side(list, any, text, reason, sizeof reason)
+                 : ctf_prefix_list_parse(list, text, reason, sizeof reason);
+    if (error == ENOMEM) {
+        return ctlproto_oom(rd);
+    } else if (error) {
+        return json_rd_fail(rd, key, "%s", reason[0] ? reason : "bad address list");
     }
     return 0;
+}
+
+/* An address list given as an array of strings. */
+static int
+ctlproto_get_list_array(struct json_rd *rd, const char *key, const json_t *arr,
+                        struct ctf_prefix_list *list)
+{
+    int error = json_rd_prefixes(rd, key, arr, list);
+
+    return error == ENOMEM ? ctlproto_oom(rd) : error;
 }
 
 /* One side of a flush: "any", a comma list or an array. 'required' says
  * whether a missing member is an error; otherwise it means "any". */
 static int
-ctlproto_get_side(struct ctlproto_err *e, const struct json_value *obj, const char *key,
-                  bool required, struct ctf_prefix_list *list, bool *any)
+ctlproto_get_side(struct json_rd *rd, const json_t *obj, const char *key, bool required,
+                  struct ctf_prefix_list *list, bool *any)
 {
-    const struct json_value *v = json_get(obj, key);
-    char reason[256];
-    int error;
+    const json_t *v;
+    int error = json_rd_member(rd, obj, key, required ? 0 : JSON_RD_OPTIONAL, &v);
 
-    if (!v) {
-        if (required) {
-            return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s: missing", key);
-        }
-        *any = true;
-        return 0;
+    *any = !error && !v;
+    if (error || !v) {
+        return error;
     }
-    *any = false;
-    if (v->type == JSON_T_STRING) {
-        error = ctlproto_check_no_file(e, key, v->u.str.s);
-        if (error) {
-            return error;
-        }
-        reason[0] = '\0';
-        error = flush_job_parse_side(list, any, v->u.str.s, reason, sizeof reason);
-        if (error == ENOMEM) {
-            return ctlproto_oom(e);
-        } else if (error) {
-            return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s: %s", key,
-                                 reason[0] ? reason : "bad address list");
-        }
-        return 0;
+    if (json_is_string(v)) {
+        return ctlproto_get_list_text(rd, key, json_string_value(v), true, list, any);
     }
-    if (v->type == JSON_T_ARRAY) {
-        error = ctlproto_get_prefix_array(e, key, v, list);
+    if (json_is_array(v)) {
+        error = ctlproto_get_list_array(rd, key, v, list);
         if (!error && !list->n) {
-            error = ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s: no address given", key);
+            error = json_rd_fail(rd, key, "no address given");
         }
         return error;
     }
-    return ctlproto_fail(e, CTL_E_BAD_REQUEST,
-                         "%s: must be \"any\", a comma-separated string or an array of "
-                         "addresses", key);
+    return json_rd_fail(rd, key, "must be \"any\", a comma-separated string or an array of "
+                        "addresses");
 }
 
+/* The flush request's members, one call each. */
 static int
-ctlproto_parse_flush(struct ctlproto_err *e, const struct json_value *obj,
-                     struct ctlproto_request *req)
+ctlproto_parse_flush(struct json_rd *rd, const json_t *obj, struct ctlproto_request *req)
 {
     struct flush_job *job = &req->job;
+    int64_t zone = 0, mark = 0, mask = UINT32_MAX;
     bool has_mask = false;
     char reason[256];
-    uint64_t u = 0;
     int error;
 
-    error = ctlproto_get_side(e, obj, "local", true, &job->local, &job->local_any);
+    error = ctlproto_get_side(rd, obj, "local", true, &job->local, &job->local_any);
     if (!error) {
-        error = ctlproto_get_side(e, obj, "peers", false, &job->peers, &job->peers_any);
+        error = ctlproto_get_side(rd, obj, "peers", false, &job->peers, &job->peers_any);
     }
     if (!error) {
-        error = ctlproto_get_uint(e, obj, "zone", UINT16_MAX, "an integer 0..65535",
-                                  &job->has_zone, &u);
-        job->zone = job->has_zone ? (uint16_t) u : 0;
+        error = json_rd_int(rd, obj, "zone", JSON_RD_OPTIONAL, 0, UINT16_MAX,
+                            &job->has_zone, &zone);
     }
     if (!error) {
-        error = ctlproto_get_uint(e, obj, "mark", UINT32_MAX, "an integer 0..4294967295",
-                                  &job->has_mark, &u);
-        job->mark = job->has_mark ? (uint32_t) u : 0;
+        error = json_rd_int(rd, obj, "mark", JSON_RD_OPTIONAL, 0, UINT32_MAX,
+                            &job->has_mark, &mark);
     }
     if (!error) {
-        u = UINT32_MAX;
-        error = ctlproto_get_uint(e, obj, "mark_mask", UINT32_MAX,
-                                  "an integer 0..4294967295", &has_mask, &u);
-        job->mark_mask = job->has_mark ? (uint32_t) u : 0;
+        error = json_rd_int(rd, obj, "mark_mask", JSON_RD_OPTIONAL, 0, UINT32_MAX,
+                            &has_mask, &mask);
     }
     if (!error) {
-        error = ctlproto_get_bool(e, obj, "wait", &req->wait);
+        error = json_rd_bool(rd, obj, "wait", JSON_RD_OPTIONAL, NULL, &req->wait);
     }
     if (error) {
         return error;
     }
+    job->zone = (uint16_t) zone;
+    job->mark = (uint32_t) mark;
+    job->mark_mask = job->has_mark ? (uint32_t) mask : 0;
     if (has_mask && !job->has_mark) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "mark_mask: given without mark");
+        return json_rd_fail(rd, "mark_mask", "given without mark");
     }
     /* An entry matches when mark(E) & mask == mark: a mark with bits
      * outside the mask can match nothing, which is surely a mistake. */
     if (job->has_mark && (job->mark & ~job->mark_mask)) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "mark: has bits outside mark_mask");
+        return json_rd_fail(rd, "mark", "has bits outside mark_mask");
     }
     reason[0] = '\0';
     if (flush_job_validate(job, reason, sizeof reason)) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "%s", reason);
+        return json_rd_fail(rd, NULL, "%s", reason);
     }
     return 0;
 }
@@ -331,94 +231,72 @@ ctlproto_port_name_ok(const char *s, size_t len)
 }
 
 static int
-ctlproto_parse_set_ips(struct ctlproto_err *e, const struct json_value *obj,
-                       struct ctlproto_request *req)
+ctlproto_parse_set_ips(struct json_rd *rd, const json_t *obj, struct ctlproto_request *req)
 {
-    const struct json_value *port = json_get(obj, "port");
-    const struct json_value *ips = json_get(obj, "ips");
-    char reason[256];
+    const json_t *port, *ips;
+    int64_t zone = 0;
     int error;
 
-    if (!port) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "port: missing");
+    error = json_rd_member(rd, obj, "port", 0, &port);
+    if (error) {
+        return error;
     }
-    if (port->type != JSON_T_STRING || !ctlproto_port_name_ok(port->u.str.s, port->u.str.len)) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST,
-                             "port: must be a name of 1..%d printable characters "
-                             "without blanks", CTLPROTO_PORT_MAX);
+    if (!json_is_string(port)
+        || !ctlproto_port_name_ok(json_string_value(port), json_string_length(port))) {
+        return json_rd_fail(rd, "port", "must be a name of 1..%d printable characters "
+                            "without blanks", CTLPROTO_PORT_MAX);
     }
-    if (!ips) {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST, "ips: missing");
+    error = json_rd_member(rd, obj, "ips", 0, &ips);
+    if (error) {
+        return error;
     }
-    if (ips->type == JSON_T_ARRAY) {
-        error = ctlproto_get_prefix_array(e, "ips", ips, &req->ips);
-    } else if (ips->type == JSON_T_STRING) {
-        error = ctlproto_check_no_file(e, "ips", ips->u.str.s);
-        if (error) {
-            return error;
-        }
-        reason[0] = '\0';
-        error = ctf_prefix_list_parse(&req->ips, ips->u.str.s, reason, sizeof reason);
-        if (error == ENOMEM) {
-            return ctlproto_oom(e);
-        } else if (error) {
-            return ctlproto_fail(e, CTL_E_BAD_REQUEST, "ips: %s",
-                                 reason[0] ? reason : "bad address list");
-        }
+    if (json_is_array(ips)) {
+        error = ctlproto_get_list_array(rd, "ips", ips, &req->ips);
+    } else if (json_is_string(ips)) {
+        error = ctlproto_get_list_text(rd, "ips", json_string_value(ips), false, &req->ips,
+                                       NULL);
     } else {
-        return ctlproto_fail(e, CTL_E_BAD_REQUEST,
-                             "ips: must be a comma-separated string or an array of "
+        error = json_rd_fail(rd, "ips", "must be a comma-separated string or an array of "
                              "addresses");
     }
-    const struct json_value *zone = json_get(obj, "zone");
-    if (!error && zone && zone->type != JSON_T_NULL) {
-        uint64_t u = 0;
-        error = ctlproto_get_uint(e, obj, "zone", UINT16_MAX, "an integer 0..65535 or null",
-                                  &req->port_has_zone, &u);
-        req->port_zone = (uint16_t) u;
+    if (!error) {
+        error = json_rd_int(rd, obj, "zone", JSON_RD_OPTIONAL | JSON_RD_NULLABLE, 0,
+                            UINT16_MAX, &req->port_has_zone, &zone);
+        req->port_zone = (uint16_t) zone;
     }
     if (!error) {
-        error = ctlproto_get_bool(e, obj, "migrating", &req->migrating);
+        error = json_rd_bool(rd, obj, "migrating", JSON_RD_OPTIONAL, NULL, &req->migrating);
     }
     if (error) {
         return error;
     }
-    req->port = strdup(port->u.str.s);
-    if (!req->port) {
-        return ctlproto_oom(e);
-    }
-    return 0;
+    req->port = strdup(json_string_value(port));
+    return req->port ? 0 : ctlproto_oom(rd);
 }
 
 static int
-ctlproto_parse_members(struct ctlproto_err *e, const struct json_value *obj,
-                       struct ctlproto_request *req)
+ctlproto_parse_members(struct json_rd *rd, const json_t *obj, struct ctlproto_request *req)
 {
-    uint64_t u = 0;
-    bool present;
+    int64_t v = 0;
     int error;
 
     switch (req->cmd) {
     case CTL_CMD_JOBS:
-        u = CTLPROTO_JOBS_DEFAULT;
-        error = ctlproto_get_uint(e, obj, "limit", CTLPROTO_JOBS_MAX,
-                                  "an integer 0..1000", &present, &u);
-        req->limit = (unsigned int) u;
+        v = CTLPROTO_JOBS_DEFAULT;
+        error = json_rd_int(rd, obj, "limit", JSON_RD_OPTIONAL, 0, CTLPROTO_JOBS_MAX, NULL,
+                            &v);
+        req->limit = (unsigned int) v;
         return error;
     case CTL_CMD_FLUSH:
-        return ctlproto_parse_flush(e, obj, req);
+        return ctlproto_parse_flush(rd, obj, req);
     case CTL_CMD_CANCEL:
-        error = ctlproto_get_uint(e, obj, "id", UINT64_MAX, "a job id (an integer >= 0)",
-                                  &present, &u);
-        if (!error && !present) {
-            error = ctlproto_fail(e, CTL_E_BAD_REQUEST, "id: missing");
-        }
-        req->id = u;
+        error = json_rd_int(rd, obj, "id", 0, 0, CTLPROTO_JOB_ID_MAX, NULL, &v);
+        req->id = (uint64_t) v;
         return error;
     case CTL_CMD_PAUSE:
-        return ctlproto_get_bool(e, obj, "now", &req->now);
+        return json_rd_bool(rd, obj, "now", JSON_RD_OPTIONAL, NULL, &req->now);
     case CTL_CMD_SET_IPS:
-        return ctlproto_parse_set_ips(e, obj, req);
+        return ctlproto_parse_set_ips(rd, obj, req);
     case CTL_CMD_STATUS:
     case CTL_CMD_PORTS:
     case CTL_CMD_RESUME:
@@ -434,9 +312,10 @@ int
 ctlproto_request_parse(const char *line, size_t len, struct ctlproto_request *req,
                        const char **code, char *msg, size_t msglen)
 {
-    struct ctlproto_err e = { code, msg, msglen };
-    struct json_value *root = NULL;
-    const struct json_value *cmd;
+    const char *fail_code = CTL_E_BAD_REQUEST;
+    struct json_rd rd;
+    json_t *root = NULL;
+    const char *cmd;
     char reason[192];
     char q[48];
     int error;
@@ -445,53 +324,43 @@ ctlproto_request_parse(const char *line, size_t len, struct ctlproto_request *re
     /* Whatever the caller passed is overwritten, so that a failed parse
      * leaves nothing behind whether or not the caller destroys it. */
     ctlproto_request_init(req);
-    *code = CTL_E_INTERNAL;
-    if (msglen) {
-        msg[0] = '\0';
-    }
+    json_rd_init(&rd, msg, msglen);
 
-    reason[0] = '\0';
     error = json_parse(line, len, &root, reason, sizeof reason);
     if (error == ENOMEM) {
-        return ctlproto_oom(&e);
+        error = ctlproto_oom(&rd);
+        goto out;
     } else if (error) {
-        /* E2BIG (over the parser's limits) is the client's fault too. */
-        error = ctlproto_fail(&e, CTL_E_BAD_REQUEST, "not valid JSON: %s",
-                              reason[0] ? reason : "parse error");
+        /* E2BIG (over the parser's bounds) is the client's fault too. */
+        error = json_rd_fail(&rd, NULL, "not valid JSON: %s", reason);
         goto out;
     }
-    if (root->type != JSON_T_OBJECT) {
-        error = ctlproto_fail(&e, CTL_E_BAD_REQUEST, "request must be a JSON object");
+    if (!json_is_object(root)) {
+        error = json_rd_fail(&rd, NULL, "request must be a JSON object");
         goto out;
     }
-    cmd = json_get(root, "cmd");
-    if (!cmd) {
-        error = ctlproto_fail(&e, CTL_E_BAD_REQUEST, "cmd: missing");
-        goto out;
-    }
-    if (cmd->type != JSON_T_STRING) {
-        error = ctlproto_fail(&e, CTL_E_BAD_REQUEST, "cmd: must be a string");
+    error = json_rd_string(&rd, root, "cmd", 0, &cmd);
+    if (error) {
         goto out;
     }
     for (i = 0; i < CTL_CMD_N; i++) {
-        if (!strcmp(cmd->u.str.s, ctlproto_names[i])) {
+        if (!strcmp(cmd, ctlproto_names[i])) {
             break;
         }
     }
     if (i == CTL_CMD_N) {
-        error = ctlproto_fail(&e, CTL_E_UNKNOWN_CMD, "unknown command '%s'",
-                              ctlproto_quote(cmd->u.str.s, q, sizeof q));
+        fail_code = CTL_E_UNKNOWN_CMD;
+        error = json_rd_fail(&rd, NULL, "unknown command '%s'",
+                             json_rd_quote(cmd, q, sizeof q));
         goto out;
     }
     req->cmd = (enum ctl_cmd) i;
-    error = ctlproto_parse_members(&e, root, req);
+    error = ctlproto_parse_members(&rd, root, req);
 
 out:
-    json_value_free(root);
+    json_decref(root);
+    *code = error == ENOMEM ? CTL_E_INTERNAL : error ? fail_code : NULL;
     if (error) {
-        if (msglen) {
-            ctlproto_sanitize(msg);
-        }
         ctlproto_request_destroy(req);
         ctlproto_request_init(req);
     }
@@ -499,30 +368,6 @@ out:
 }
 
 /* ---- Encoding. ---- */
-
-static void
-ctlproto_encode_list(struct json_out *j, const struct ctf_prefix_list *list)
-{
-    char buf[CTF_PREFIX_STRLEN];
-
-    json_array_begin(j);
-    for (size_t i = 0; i < list->n; i++) {
-        json_str(j, ctf_prefix_format(&list->items[i], buf));
-    }
-    json_array_end(j);
-}
-
-static void
-ctlproto_encode_side(struct json_out *j, const char *key, const struct ctf_prefix_list *list,
-                     bool any)
-{
-    json_key(j, key);
-    if (any) {
-        json_str(j, "any");
-    } else {
-        ctlproto_encode_list(j, list);
-    }
-}
 
 void
 ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
@@ -536,8 +381,10 @@ ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
         json_u64(j, req->limit);
         break;
     case CTL_CMD_FLUSH:
-        ctlproto_encode_side(j, "local", &req->job.local, req->job.local_any);
-        ctlproto_encode_side(j, "peers", &req->job.peers, req->job.peers_any);
+        json_key(j, "local");
+        json_prefixes(j, &req->job.local, req->job.local_any, 0);
+        json_key(j, "peers");
+        json_prefixes(j, &req->job.peers, req->job.peers_any, 0);
         if (req->job.has_zone) {
             json_key(j, "zone");
             json_u64(j, req->job.zone);
@@ -563,7 +410,7 @@ ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
         json_key(j, "port");
         json_str(j, req->port);
         json_key(j, "ips");
-        ctlproto_encode_list(j, &req->ips);
+        json_prefixes(j, &req->ips, false, 0);
         if (req->port_has_zone) {
             json_key(j, "zone");
             json_u64(j, req->port_zone);

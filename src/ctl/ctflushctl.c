@@ -243,7 +243,7 @@ ctflushctl_read_line(struct ctflushctl_conn *c, uint64_t deadline, char **line, 
  * the exit code. what names the line for messages ("reply", "event"). */
 static int
 ctflushctl_read_json(struct ctflushctl_conn *c, uint64_t deadline, unsigned int timeout_ms,
-                     const char *what, struct json_value **out)
+                     const char *what, json_t **out)
 {
     char *line, why[256];
     size_t len;
@@ -269,10 +269,10 @@ ctflushctl_read_json(struct ctflushctl_conn *c, uint64_t deadline, unsigned int 
         return CTFLUSHCTL_EXIT_UNREACHABLE;
     }
     error = json_parse(line, len, out, why, sizeof why);
-    if (error || (*out)->type != JSON_T_OBJECT) {
+    if (error || !json_is_object(*out)) {
         fprintf(stderr, "ctflushctl: %s: the %s is not a JSON object: %s\n", c->path, what,
                 error ? why : "wrong type");
-        json_value_free(*out);
+        json_decref(*out);
         *out = NULL;
         return CTFLUSHCTL_EXIT_UNREACHABLE;
     }
@@ -284,20 +284,20 @@ ctflushctl_read_json(struct ctflushctl_conn *c, uint64_t deadline, unsigned int 
  * without a word, so only a lost connection ends the wait early. */
 static int
 ctflushctl_follow(struct ctflushctl_conn *c, const struct ctlargs *args,
-                  const struct json_value *result)
+                  const json_t *result)
 {
-    const struct json_value *ids = json_get(result, "jobs");
+    const json_t *first = json_array_get(json_object_get(result, "jobs"), 0);
     bool tty = isatty(STDERR_FILENO);
     bool drawn = false;         /* A progress line is on the terminal. */
 
-    if (tty && ids && ids->type == JSON_T_ARRAY && ids->u.arr.n
-        && ids->u.arr.items[0].type == JSON_T_NUMBER && ids->u.arr.items[0].u.num.is_uint) {
-        fprintf(stderr, "\r[job %" PRIu64 "] waiting\033[K", ids->u.arr.items[0].u.num.u);
+    if (tty && json_is_integer(first) && json_integer_value(first) >= 0) {
+        fprintf(stderr, "\r[job %" JSON_INTEGER_FORMAT "] waiting\033[K",
+                json_integer_value(first));
         fflush(stderr);
         drawn = true;
     }
     for (;;) {
-        struct json_value *ev;
+        json_t *ev;
         int rc;
 
         rc = ctflushctl_read_json(c, 0, 0, "job event", &ev);
@@ -310,10 +310,10 @@ ctflushctl_follow(struct ctflushctl_conn *c, const struct ctlargs *args,
             return rc;
         }
 
-        const char *event = json_get_string(ev, "event");
+        const char *event = json_string_value(json_object_get(ev, "event"));
         if (event && !strcmp(event, "progress")) {
             if (tty) {
-                ctlout_progress(stderr, json_get(ev, "job"));
+                ctlout_progress(stderr, json_object_get(ev, "job"));
                 fflush(stderr);
                 drawn = true;
             }
@@ -328,11 +328,11 @@ ctflushctl_follow(struct ctflushctl_conn *c, const struct ctlargs *args,
             }
             fflush(stdout);
             rc = ctlout_wait_check(stderr, ev) ? CTFLUSHCTL_EXIT_OK : CTFLUSHCTL_EXIT_FAILED;
-            json_value_free(ev);
+            json_decref(ev);
             return rc;
         }
         /* Other events are a newer daemon's: skip them. */
-        json_value_free(ev);
+        json_decref(ev);
     }
 }
 
@@ -342,9 +342,9 @@ ctflushctl_run(const struct ctlargs *args)
 {
     struct ctflushctl_conn c;
     struct json_out req;
-    struct json_value *reply = NULL;
+    json_t *reply = NULL;
+    const json_t *ok;
     uint64_t deadline;
-    bool ok;
     int rc, error;
 
     json_init(&req);
@@ -390,13 +390,14 @@ ctflushctl_run(const struct ctlargs *args)
         }
         goto out;
     }
-    if (!json_get_bool(reply, "ok", &ok)) {
+    ok = json_object_get(reply, "ok");
+    if (!json_is_boolean(ok)) {
         fprintf(stderr, "ctflushctl: %s: the reply has no \"ok\" member\n", c.path);
         rc = CTFLUSHCTL_EXIT_UNREACHABLE;
         goto out;
     }
-    if (!ok) {
-        const struct json_value *err = json_get(reply, "error");
+    if (json_is_false(ok)) {
+        const json_t *err = json_object_get(reply, "error");
 
         ctlout_error(stderr, err);
         if (args->json) {
@@ -406,7 +407,7 @@ ctflushctl_run(const struct ctlargs *args)
         goto out;
     }
 
-    const struct json_value *result = json_get(reply, "result");
+    const json_t *result = json_object_get(reply, "result");
     if (args->req.cmd == CTL_CMD_FLUSH && args->req.wait) {
         rc = ctflushctl_follow(&c, args, result);
     } else {
@@ -419,7 +420,7 @@ ctflushctl_run(const struct ctlargs *args)
     }
 
 out:
-    json_value_free(reply);
+    json_decref(reply);
     json_destroy(&req);
     ctflushctl_conn_close(&c);
     return rc;

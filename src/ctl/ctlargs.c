@@ -324,7 +324,7 @@ ctlargs_cancel_args(struct ctlargs *a, const char *const pos[], size_t n,
 {
     uint64_t id;
 
-    if (ctlargs_parse_uint(pos[0], false, UINT64_MAX, &id)) {
+    if (ctlargs_parse_uint(pos[0], false, CTLPROTO_JOB_ID_MAX, &id)) {
         return ctlargs_error(err, errlen, "cancel: '%s' is not a job id", pos[0]);
     }
     a->req.id = id;

@@ -35,15 +35,16 @@ ctlout_sanitize(const char *s, char *buf, size_t len)
 
 /* A number as an integer when it is one, else with up to 6 digits. */
 static const char *
-ctlout_number(const struct json_value *v, char *buf, size_t len)
+ctlout_number(const json_t *v, char *buf, size_t len)
 {
-    if (v->u.num.is_uint) {
-        snprintf(buf, len, "%" PRIu64, v->u.num.u);
-    } else if (isfinite(v->u.num.d) && v->u.num.d == floor(v->u.num.d)
-               && fabs(v->u.num.d) < 1e15) {
-        snprintf(buf, len, "%.0f", v->u.num.d);
+    double d = json_real_value(v);
+
+    if (json_is_integer(v)) {
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (isfinite(d) && d == floor(d) && fabs(d) < 1e15) {
+        snprintf(buf, len, "%.0f", d);
     } else {
-        snprintf(buf, len, "%.6g", v->u.num.d);
+        snprintf(buf, len, "%.6g", d);
     }
     return buf;
 }
@@ -52,83 +53,58 @@ ctlout_number(const struct json_value *v, char *buf, size_t len)
  * for booleans, strings sanitized, arrays joined with ','. Objects, which no
  * caller expects, show as "{...}". The result is buf or a literal. */
 static const char *
-ctlout_text(const struct json_value *v, char *buf, size_t len)
+ctlout_text(const json_t *v, char *buf, size_t len)
 {
-    if (!v) {
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_NULL:
         return "-";
-    }
-    switch (v->type) {
-    case JSON_T_NULL:
-        return "-";
-    case JSON_T_BOOL:
-        return v->u.b ? "yes" : "no";
-    case JSON_T_NUMBER:
+    case JSON_TRUE:
+        return "yes";
+    case JSON_FALSE:
+        return "no";
+    case JSON_INTEGER:
+    case JSON_REAL:
         return ctlout_number(v, buf, len);
-    case JSON_T_STRING:
-        return ctlout_sanitize(v->u.str.s, buf, len);
-    case JSON_T_ARRAY: {
+    case JSON_STRING:
+        return ctlout_sanitize(json_string_value(v), buf, len);
+    case JSON_ARRAY: {
         size_t used = 0;
 
         buf[0] = '\0';
-        for (size_t i = 0; i < v->u.arr.n && used + 1 < len; i++) {
+        for (size_t i = 0; i < json_array_size(v) && used + 1 < len; i++) {
             char item[CTLOUT_CELL_MAX];
             int n = snprintf(buf + used, len - used, "%s%s", i ? "," : "",
-                             ctlout_text(&v->u.arr.items[i], item, sizeof item));
+                             ctlout_text(json_array_get(v, i), item, sizeof item));
             used += n > 0 ? (size_t) n : 0;
         }
         if (used >= len && len > 4) {
             strcpy(buf + len - 4, "...");   /* Say it was cut. */
         }
-        return v->u.arr.n ? buf : "-";
+        return json_array_size(v) ? buf : "-";
     }
-    case JSON_T_OBJECT:
+    case JSON_OBJECT:
     default:
         return "{...}";
     }
 }
 
+/* The daemon's replies are read with jansson's own accessors, which are as
+ * lenient as this output wants: a missing member, a member of another type
+ * or a NULL object give NULL, 0 or false, never a failure. What is left here
+ * is how a value looks. */
+
 static const char *
-ctlout_get_text(const struct json_value *obj, const char *key, char *buf, size_t len)
+ctlout_get_text(const json_t *obj, const char *key, char *buf, size_t len)
 {
-    return ctlout_text(json_get(obj, key), buf, len);
-}
-
-/* A number member (integer or not); false when missing or not a number. */
-static bool
-ctlout_get_double(const struct json_value *obj, const char *key, double *out)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    if (!v || v->type != JSON_T_NUMBER) {
-        return false;
-    }
-    *out = v->u.num.is_uint ? (double) v->u.num.u : v->u.num.d;
-    return true;
-}
-
-/* An object member that is an object; NULL otherwise (null included). */
-static const struct json_value *
-ctlout_get_object(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    return v && v->type == JSON_T_OBJECT ? v : NULL;
-}
-
-static const struct json_value *
-ctlout_get_array(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    return v && v->type == JSON_T_ARRAY ? v : NULL;
+    return ctlout_text(json_object_get(obj, key), buf, len);
 }
 
 /* A non-empty string member, sanitized; NULL if missing, empty or not a
  * string. */
 static const char *
-ctlout_get_str(const struct json_value *obj, const char *key, char *buf, size_t len)
+ctlout_get_str(const json_t *obj, const char *key, char *buf, size_t len)
 {
-    const char *s = json_get_string(obj, key);
+    const char *s = json_string_value(json_object_get(obj, key));
 
     return s && *s ? ctlout_sanitize(s, buf, len) : NULL;
 }
@@ -163,11 +139,12 @@ ctlout_uptime(double s, char *buf, size_t len)
 
 /* A job's duration: "4.8s", "2m05s", "1h02m05s"; "-" when unknown. */
 static const char *
-ctlout_duration(const struct json_value *job, char *buf, size_t len)
+ctlout_duration(const json_t *job, char *buf, size_t len)
 {
-    double s;
+    const json_t *v = json_object_get(job, "duration_s");
+    double s = json_number_value(v);
 
-    if (!ctlout_get_double(job, "duration_s", &s) || !isfinite(s) || s < 0) {
+    if (!json_is_number(v) || !isfinite(s) || s < 0) {
         return "-";
     }
     if (s < 60) {
@@ -187,25 +164,25 @@ ctlout_duration(const struct json_value *job, char *buf, size_t len)
 /* One side of a job: "any", or the first prefix and how many more, since
  * the daemon sends at most 16 of them and a table cell has room for one. */
 static const char *
-ctlout_side(const struct json_value *job, const char *key, const char *count_key,
-            char *buf, size_t len)
+ctlout_side(const json_t *job, const char *key, const char *count_key, char *buf,
+            size_t len)
 {
-    const struct json_value *v = json_get(job, key);
+    const json_t *v = json_object_get(job, key);
+    const json_t *n = json_object_get(job, count_key);
     char first[64];             /* A prefix is < 50; longer is cut. */
-    uint64_t count;
+    json_int_t count;
 
-    if (!v || v->type != JSON_T_ARRAY) {
+    if (!json_is_array(v)) {
         return ctlout_text(v, buf, len);        /* "any", or "-". */
     }
-    if (!json_get_uint(job, count_key, &count)) {
-        count = v->u.arr.n;
-    }
-    if (!v->u.arr.n) {
+    count = json_is_integer(n) && json_integer_value(n) >= 0
+            ? json_integer_value(n) : (json_int_t) json_array_size(v);
+    if (!json_array_size(v)) {
         return count ? "?" : "-";
     }
-    ctlout_text(&v->u.arr.items[0], first, sizeof first);
+    ctlout_text(json_array_get(v, 0), first, sizeof first);
     if (count > 1) {
-        snprintf(buf, len, "%s(+%" PRIu64 ")", first, count - 1);
+        snprintf(buf, len, "%s(+%" JSON_INTEGER_FORMAT ")", first, count - 1);
     } else {
         snprintf(buf, len, "%s", first);
     }
@@ -214,7 +191,7 @@ ctlout_side(const struct json_value *job, const char *key, const char *count_key
 
 /* "scanned 120000 matched 3400 deleted 3400" */
 static void
-ctlout_counts(FILE *f, const struct json_value *job, const char *sep)
+ctlout_counts(FILE *f, const json_t *job, const char *sep)
 {
     static const char *const keys[] = { "scanned", "matched", "deleted" };
     char buf[64];
@@ -311,65 +288,69 @@ ctlout_table_print(FILE *f, const struct ctlout_table *t)
 /* status */
 
 static void
-ctlout_status_running(FILE *f, const struct json_value *job)
+ctlout_status_running(FILE *f, const json_t *job)
 {
     char id[32], origin[64], zone[32], local[CTLOUT_CELL_MAX], peers[CTLOUT_CELL_MAX];
     char ports[CTLOUT_CELL_MAX], strategy[64];
-    double rate;
+    const json_t *rate = json_object_get(job, "rate");
 
-    if (!job || job->type != JSON_T_OBJECT) {
+    if (!json_is_object(job)) {
         ctlout_kv(f, "running", "none");
         return;
     }
     fprintf(f, "%*s: job %s (%s", CTLOUT_KEY_WIDTH, "running",
             ctlout_get_text(job, "id", id, sizeof id),
             ctlout_get_text(job, "origin", origin, sizeof origin));
-    if (json_get(job, "zone") && json_get(job, "zone")->type == JSON_T_NUMBER) {
+    if (json_is_number(json_object_get(job, "zone"))) {
         fprintf(f, ", zone %s", ctlout_get_text(job, "zone", zone, sizeof zone));
     }
     fprintf(f, ", local %s, peers %s",
             ctlout_side(job, "local", "local_count", local, sizeof local),
             ctlout_side(job, "peers", "peers_count", peers, sizeof peers));
-    if (ctlout_get_array(job, "ports") && ctlout_get_array(job, "ports")->u.arr.n) {
+    if (json_array_size(json_object_get(job, "ports"))) {
         fprintf(f, ", ports %s", ctlout_get_text(job, "ports", ports, sizeof ports));
     }
     fprintf(f, ")\n");
 
     fprintf(f, "%*s: ", CTLOUT_KEY_WIDTH, "progress");
     ctlout_counts(f, job, ", ");
-    if (ctlout_get_double(job, "rate", &rate) && isfinite(rate)) {
-        fprintf(f, ", %.0f/s", rate);
+    if (json_is_number(rate) && isfinite(json_number_value(rate))) {
+        fprintf(f, ", %.0f/s", json_number_value(rate));
     }
     fprintf(f, ", %s\n", ctlout_get_str(job, "strategy", strategy, sizeof strategy)
                          ? strategy : "strategy not chosen yet");
 }
 
 static int
-ctlout_status(FILE *f, const struct json_value *st)
+ctlout_status(FILE *f, const json_t *st)
 {
-    const struct json_value *ovsdb = ctlout_get_object(st, "ovsdb");
-    const struct json_value *worker = ctlout_get_object(st, "worker");
-    const struct json_value *state = ctlout_get_object(st, "state");
+    /* Members of something that is not an object read as missing. */
+    const json_t *ovsdb = json_object_get(st, "ovsdb");
+    const json_t *worker = json_object_get(st, "worker");
+    const json_t *state = json_object_get(st, "state");
+    const json_t *uptime = json_object_get(st, "uptime_s");
+    const json_t *connected = json_object_get(ovsdb, "connected");
+    const json_t *ok = json_object_get(state, "ok");
     char a[CTLOUT_CELL_MAX], b[CTLOUT_CELL_MAX], c[CTLOUT_CELL_MAX], d[CTLOUT_CELL_MAX];
     char e[CTLOUT_CELL_MAX];
-    double uptime;
-    bool flag;
 
     ctlout_kv(f, "version", "%s", ctlout_get_text(st, "version", a, sizeof a));
     ctlout_kv(f, "pid", "%s", ctlout_get_text(st, "pid", a, sizeof a));
-    if (ctlout_get_double(st, "uptime_s", &uptime)) {
-        ctlout_kv(f, "uptime", "%s", ctlout_uptime(uptime, a, sizeof a));
+    if (json_is_number(uptime)) {
+        ctlout_kv(f, "uptime", "%s", ctlout_uptime(json_number_value(uptime), a, sizeof a));
     } else {
         ctlout_kv(f, "uptime", "-");
     }
 
     /* The ovsdb object is the detailed view; the top-level flag is what
      * older replies may carry alone. */
-    if (!json_get_bool(ovsdb, "connected", &flag)
-        && !json_get_bool(st, "ovsdb_connected", &flag)) {
+    if (!json_is_boolean(connected)) {
+        connected = json_object_get(st, "ovsdb_connected");
+    }
+    if (!json_is_boolean(connected)) {
         ctlout_kv(f, "ovsdb connected", "-");
     } else {
-        ctlout_kv(f, "ovsdb connected", "%s", flag ? "yes" : "no");
+        ctlout_kv(f, "ovsdb connected", "%s", json_is_true(connected) ? "yes" : "no");
     }
     ctlout_kv(f, "ovsdb remote", "%s", ctlout_get_text(ovsdb, "remote", a, sizeof a));
     ctlout_kv(f, "ovsdb last error", "%s",
@@ -382,7 +363,7 @@ ctlout_status(FILE *f, const struct json_value *st)
               ctlout_get_text(st, "queue_prefixes", b, sizeof b));
     ctlout_kv(f, "batch pending", "%s", ctlout_get_text(st, "batch_pending", a, sizeof a));
     ctlout_kv(f, "paused", "%s", ctlout_get_text(st, "paused", a, sizeof a));
-    ctlout_status_running(f, json_get(st, "running"));
+    ctlout_status_running(f, json_object_get(st, "running"));
     ctlout_kv(f, "jobs", "%s done, %s failed, %s cancelled",
               ctlout_get_text(st, "jobs_done", a, sizeof a),
               ctlout_get_text(st, "jobs_failed", b, sizeof b),
@@ -395,13 +376,13 @@ ctlout_status(FILE *f, const struct json_value *st)
               ctlout_get_text(worker, "starts", c, sizeof c),
               ctlout_get_text(worker, "crashes", d, sizeof d),
               ctlout_get_text(worker, "hangs", e, sizeof e));
-    if (json_get(worker, "caps") && json_get(worker, "caps")->type != JSON_T_NULL) {
+    if (json_object_get(worker, "caps") && !json_is_null(json_object_get(worker, "caps"))) {
         ctlout_kv(f, "worker caps", "%s", ctlout_get_text(worker, "caps", a, sizeof a));
     }
 
-    if (!json_get_bool(state, "ok", &flag)) {
+    if (!json_is_boolean(ok)) {
         ctlout_kv(f, "state file", "-");
-    } else if (flag) {
+    } else if (json_is_true(ok)) {
         ctlout_kv(f, "state file", "ok, %s writes",
                   ctlout_get_text(state, "writes", a, sizeof a));
     } else {
@@ -417,13 +398,13 @@ ctlout_status(FILE *f, const struct json_value *st)
 enum { CTLOUT_JOB_COLS = 10 };
 
 static void
-ctlout_job_row(struct ctlout_table *t, const struct json_value *job)
+ctlout_job_row(struct ctlout_table *t, const json_t *job)
 {
     char id[32], origin[64], state[64], zone[32], local[CTLOUT_CELL_MAX];
     char peers[CTLOUT_CELL_MAX], deleted[32], duration[32], strategy[64];
     char error[CTLOUT_CELL_MAX];
 
-    if (!job || job->type != JSON_T_OBJECT) {
+    if (!json_is_object(job)) {
         return;
     }
     const char *row[CTLOUT_JOB_COLS] = {
@@ -442,7 +423,7 @@ ctlout_job_row(struct ctlout_table *t, const struct json_value *job)
 }
 
 static int
-ctlout_jobs(FILE *f, const struct json_value *r)
+ctlout_jobs(FILE *f, const json_t *r)
 {
     static const char *const header[CTLOUT_JOB_COLS] = {
         "ID", "ORIGIN", "STATE", "ZONE", "LOCAL", "PEERS", "DELETED", "DURATION",
@@ -456,12 +437,12 @@ ctlout_jobs(FILE *f, const struct json_value *r)
     ctlout_table_add(&t, header);
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         if (!lists[i]) {
-            ctlout_job_row(&t, json_get(r, "running"));
+            ctlout_job_row(&t, json_object_get(r, "running"));
             continue;
         }
-        const struct json_value *a = ctlout_get_array(r, lists[i]);
-        for (size_t k = 0; a && k < a->u.arr.n; k++) {
-            ctlout_job_row(&t, &a->u.arr.items[k]);
+        const json_t *a = json_object_get(r, lists[i]);
+        for (size_t k = 0; k < json_array_size(a); k++) {
+            ctlout_job_row(&t, json_array_get(a, k));
         }
     }
     error = ctlout_table_print(f, &t);
@@ -474,24 +455,24 @@ ctlout_jobs(FILE *f, const struct json_value *r)
 enum { CTLOUT_PORT_COLS = 6 };
 
 static int
-ctlout_ports(FILE *f, const struct json_value *r)
+ctlout_ports(FILE *f, const json_t *r)
 {
     static const char *const header[CTLOUT_PORT_COLS] = {
         "NAME", "IFACE-ID", "IPS", "SOURCE", "ZONE", "ZSOURCE",
     };
-    const struct json_value *ports = ctlout_get_array(r, "ports");
+    const json_t *ports = json_object_get(r, "ports");
     struct ctlout_table t;
     int error;
 
     ctlout_table_init(&t, CTLOUT_PORT_COLS);
     ctlout_table_add(&t, header);
-    for (size_t i = 0; ports && i < ports->u.arr.n; i++) {
-        const struct json_value *p = &ports->u.arr.items[i];
+    for (size_t i = 0; i < json_array_size(ports); i++) {
+        const json_t *p = json_array_get(ports, i);
         char name[CTLOUT_CELL_MAX], iface[CTLOUT_CELL_MAX], src[64], zone[32], zsrc[64];
         char *ips;
         size_t ips_len = 4096;  /* Every IP: a port's list is what is asked. */
 
-        if (p->type != JSON_T_OBJECT) {
+        if (!json_is_object(p)) {
             continue;
         }
         ips = malloc(ips_len);
@@ -518,37 +499,36 @@ ctlout_ports(FILE *f, const struct json_value *r)
 /* The one-line replies. */
 
 static void
-ctlout_ids(FILE *f, const struct json_value *ids)
+ctlout_ids(FILE *f, const json_t *ids)
 {
     char buf[32];
 
-    for (size_t i = 0; ids && i < ids->u.arr.n; i++) {
-        fprintf(f, "%s%s", i ? ", " : "", ctlout_text(&ids->u.arr.items[i], buf, sizeof buf));
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        fprintf(f, "%s%s", i ? ", " : "", ctlout_text(json_array_get(ids, i), buf, sizeof buf));
     }
 }
 
 static void
-ctlout_flush(FILE *f, const struct json_value *r)
+ctlout_flush(FILE *f, const json_t *r)
 {
-    const struct json_value *ids = ctlout_get_array(r, "jobs");
-    bool merged = false;
+    const json_t *ids = json_object_get(r, "jobs");
+    size_t n = json_array_size(ids);
 
-    json_get_bool(r, "merged", &merged);
-    if (!ids || !ids->u.arr.n) {
+    if (!n) {
         fprintf(f, "queued (no job id in the reply)\n");
         return;
     }
-    if (merged) {
-        fprintf(f, "merged into queued job%s ", ids->u.arr.n > 1 ? "s" : "");
+    if (json_is_true(json_object_get(r, "merged"))) {
+        fprintf(f, "merged into queued job%s ", n > 1 ? "s" : "");
     } else {
-        fprintf(f, "queued job%s ", ids->u.arr.n > 1 ? "s" : "");
+        fprintf(f, "queued job%s ", n > 1 ? "s" : "");
     }
     ctlout_ids(f, ids);
     fputc('\n', f);
 }
 
 static void
-ctlout_cancel(FILE *f, const struct json_value *r)
+ctlout_cancel(FILE *f, const json_t *r)
 {
     char id[32], state[64];
 
@@ -557,52 +537,54 @@ ctlout_cancel(FILE *f, const struct json_value *r)
 }
 
 static void
-ctlout_pause(FILE *f, const struct json_value *r)
+ctlout_pause(FILE *f, const json_t *r)
 {
-    const struct json_value *requeued = json_get(r, "requeued");
+    const json_t *requeued = json_object_get(r, "requeued");
     char id[32];
 
     fprintf(f, "paused");
-    if (requeued && requeued->type == JSON_T_NUMBER) {
+    if (json_is_number(requeued)) {
         fprintf(f, "; running job %s stopped and requeued", ctlout_text(requeued, id, sizeof id));
     }
     fputc('\n', f);
 }
 
 static void
-ctlout_set_ips(FILE *f, const struct json_value *r)
+ctlout_set_ips(FILE *f, const json_t *r)
 {
-    const struct json_value *ips = ctlout_get_array(r, "ips");
+    const json_t *ips = json_object_get(r, "ips");
     char port[CTLOUT_CELL_MAX], buf[CTLOUT_CELL_MAX];
 
     fprintf(f, "port %s: ", ctlout_get_text(r, "port", port, sizeof port));
-    if (!ips || !ips->u.arr.n) {
+    if (!json_array_size(ips)) {
         fprintf(f, "operator IPs cleared\n");
         return;
     }
     fprintf(f, "IPs ");
-    for (size_t i = 0; i < ips->u.arr.n; i++) {
-        fprintf(f, "%s%s", i ? ", " : "", ctlout_text(&ips->u.arr.items[i], buf, sizeof buf));
+    for (size_t i = 0; i < json_array_size(ips); i++) {
+        fprintf(f, "%s%s", i ? ", " : "", ctlout_text(json_array_get(ips, i), buf, sizeof buf));
     }
     fputc('\n', f);
 }
 
 static void
-ctlout_metrics(FILE *f, const struct json_value *r)
+ctlout_metrics(FILE *f, const json_t *r)
 {
-    const struct json_value *text = json_get(r, "text");
+    const json_t *text = json_object_get(r, "text");
+    const char *s = json_string_value(text);
+    size_t len = json_string_length(text);
 
-    if (!text || text->type != JSON_T_STRING) {
+    if (!s) {
         return;
     }
-    fwrite(text->u.str.s, 1, text->u.str.len, f);
-    if (text->u.str.len && text->u.str.s[text->u.str.len - 1] != '\n') {
+    fwrite(s, 1, len, f);
+    if (len && s[len - 1] != '\n') {
         fputc('\n', f);
     }
 }
 
 static void
-ctlout_reload(FILE *f, const struct json_value *r)
+ctlout_reload(FILE *f, const json_t *r)
 {
     char buf[CTLOUT_CELL_MAX * 2];
 
@@ -613,7 +595,7 @@ ctlout_reload(FILE *f, const struct json_value *r)
 }
 
 int
-ctlout_result(FILE *f, enum ctl_cmd cmd, const struct json_value *result)
+ctlout_result(FILE *f, enum ctl_cmd cmd, const json_t *result)
 {
     switch (cmd) {
     case CTL_CMD_STATUS:
@@ -666,38 +648,30 @@ ctlout_json_out(FILE *f, struct json_out *j)
 }
 
 int
-ctlout_json(FILE *f, const struct json_value *v)
+ctlout_json(FILE *f, const json_t *v)
 {
     struct json_out j;
 
     json_init(&j);
-    if (v) {
-        json_write_value(&j, v);
-    } else {
-        json_null(&j);
-    }
+    json_write_value(&j, v);                    /* null for NULL */
     return ctlout_json_out(f, &j);
 }
 
 int
-ctlout_json_error(FILE *f, const struct json_value *error)
+ctlout_json_error(FILE *f, const json_t *error)
 {
     struct json_out j;
 
     json_init(&j);
     json_object_begin(&j);
     json_key(&j, "error");
-    if (error) {
-        json_write_value(&j, error);
-    } else {
-        json_null(&j);
-    }
+    json_write_value(&j, error);
     json_object_end(&j);
     return ctlout_json_out(f, &j);
 }
 
 void
-ctlout_error(FILE *f, const struct json_value *error)
+ctlout_error(FILE *f, const json_t *error)
 {
     char msg[1024], code[64];
 
@@ -707,10 +681,10 @@ ctlout_error(FILE *f, const struct json_value *error)
 }
 
 void
-ctlout_progress(FILE *f, const struct json_value *job)
+ctlout_progress(FILE *f, const json_t *job)
 {
+    const json_t *rate = json_object_get(job, "rate");
     char id[32], strategy[64], state[64];
-    double rate;
 
     fprintf(f, "\r[job %s] ", ctlout_get_text(job, "id", id, sizeof id));
     if (ctlout_get_str(job, "state", state, sizeof state) && strcmp(state, "running")) {
@@ -719,23 +693,23 @@ ctlout_progress(FILE *f, const struct json_value *job)
         fprintf(f, "%s: ", ctlout_get_str(job, "strategy", strategy, sizeof strategy)
                            ? strategy : "running");
         ctlout_counts(f, job, " ");
-        if (ctlout_get_double(job, "rate", &rate) && isfinite(rate)) {
-            fprintf(f, " (%.0f/s)", rate);
+        if (json_is_number(rate) && isfinite(json_number_value(rate))) {
+            fprintf(f, " (%.0f/s)", json_number_value(rate));
         }
     }
     fputs("\033[K", f);         /* Clear what a longer line left behind. */
 }
 
 void
-ctlout_wait_end(FILE *f, const struct json_value *end)
+ctlout_wait_end(FILE *f, const json_t *end)
 {
-    const struct json_value *jobs = ctlout_get_array(end, "jobs");
+    const json_t *jobs = json_object_get(end, "jobs");
 
-    for (size_t i = 0; jobs && i < jobs->u.arr.n; i++) {
-        const struct json_value *job = &jobs->u.arr.items[i];
+    for (size_t i = 0; i < json_array_size(jobs); i++) {
+        const json_t *job = json_array_get(jobs, i);
         char id[32], state[64], strategy[64], n[32], duration[32];
 
-        if (job->type != JSON_T_OBJECT) {
+        if (!json_is_object(job)) {
             continue;
         }
         fprintf(f, "job %s %s: %s, ", ctlout_get_text(job, "id", id, sizeof id),
@@ -749,15 +723,14 @@ ctlout_wait_end(FILE *f, const struct json_value *end)
 }
 
 bool
-ctlout_wait_check(FILE *err, const struct json_value *end)
+ctlout_wait_check(FILE *err, const json_t *end)
 {
-    const struct json_value *jobs = ctlout_get_array(end, "jobs");
-    bool ok = false, said = false;
+    const json_t *jobs = json_object_get(end, "jobs");
+    bool ok = json_is_true(json_object_get(end, "ok")), said = false;
 
-    json_get_bool(end, "ok", &ok);
-    for (size_t i = 0; jobs && i < jobs->u.arr.n; i++) {
-        const struct json_value *job = &jobs->u.arr.items[i];
-        const char *state = json_get_string(job, "state");
+    for (size_t i = 0; i < json_array_size(jobs); i++) {
+        const json_t *job = json_array_get(jobs, i);
+        const char *state = json_string_value(json_object_get(job, "state"));
         char id[32], st[64], why[CTLOUT_CELL_MAX];
 
         if (state && !strcmp(state, "done")) {

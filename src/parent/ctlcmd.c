@@ -35,29 +35,13 @@ static const char *const ctlcmd_features[] = {
 #define CTLCMD_SHOWN_PREFIXES 16
 
 static void
-ctlcmd_prefixes(struct json_out *o, const struct ctf_prefix_list *l, bool any, size_t limit)
-{
-    char buf[CTF_PREFIX_STRLEN];
-
-    if (any) {
-        json_str(o, "any");
-        return;
-    }
-    json_array_begin(o);
-    for (size_t i = 0; i < l->n && (!limit || i < limit); i++) {
-        json_str(o, ctf_prefix_format(&l->items[i], buf));
-    }
-    json_array_end(o);
-}
-
-static void
 ctlcmd_time(struct json_out *o, const char *key, double t)
 {
     json_key(o, key);
     if (t > 0) {
         json_double(o, t);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
 }
 
@@ -74,11 +58,11 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_key(o, "state");
     json_str(o, job_state_name(q->state));
     json_key(o, "local");
-    ctlcmd_prefixes(o, &q->job.local, q->job.local_any, CTLCMD_SHOWN_PREFIXES);
+    json_prefixes(o, &q->job.local, q->job.local_any, CTLCMD_SHOWN_PREFIXES);
     json_key(o, "local_count");
     json_u64(o, q->job.local_any ? 0 : q->job.local.n);
     json_key(o, "peers");
-    ctlcmd_prefixes(o, &q->job.peers, q->job.peers_any, CTLCMD_SHOWN_PREFIXES);
+    json_prefixes(o, &q->job.peers, q->job.peers_any, CTLCMD_SHOWN_PREFIXES);
     json_key(o, "peers_count");
     json_u64(o, q->job.peers_any ? 0 : q->job.peers.n);
     json_key(o, "zone");
@@ -102,7 +86,7 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     } else if (q->state == JOB_RUNNING) {
         json_double(o, st->elapsed_ms / 1000.0);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
     json_key(o, "strategy");
     json_str(o, q->strategy[0] ? q->strategy
@@ -230,7 +214,7 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     if (cc->queue->running) {
         ctlcmd_job(o, cc->queue->running);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
     json_key(o, "jobs_done");
     json_u64(o, cc->queue->counters.done);
@@ -295,7 +279,7 @@ ctlcmd_jobs(struct ctlcmd *cc, struct json_out *o, unsigned int limit)
     if (cc->queue->running) {
         ctlcmd_job(o, cc->queue->running);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
     json_key(o, "finished");
     json_array_begin(o);
@@ -327,7 +311,7 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
         json_key(o, "ofport");
         json_i64(o, pi->ofport);
         json_key(o, "ips");
-        ctlcmd_prefixes(o, &pi->ips, false, 0);
+        json_prefixes(o, &pi->ips, false, 0);
         json_key(o, "ip_source");
         json_str(o, port_ip_source_name(pi->ip_source));
         json_key(o, "zone");
@@ -340,9 +324,9 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
         json_bool(o, all[i]->migrating);
         json_key(o, "control_ips");
         if (all[i]->has_control_ips) {
-            ctlcmd_prefixes(o, &all[i]->control_ips, false, 0);
+            json_prefixes(o, &all[i]->control_ips, false, 0);
         } else {
-            json_null(o);
+            json_null_value(o);
         }
         /* Its addresses that another port holds where its own flush would
          * reach: they outlive this port's removal. */
@@ -458,7 +442,7 @@ ctlcmd_watch_report(struct ctlcmd *cc, struct control_client *c, uint64_t change
         if (q) {
             ctlcmd_job(&o, q);
         } else {
-            json_null(&o);
+            json_null_value(&o);
         }
     }
     json_object_end(&o);
@@ -673,7 +657,7 @@ ctlcmd_pause(struct ctlcmd *cc, struct control_client *c, bool now, struct json_
     if (requeued) {
         json_u64(o, rid);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
     json_object_end(o);
 }
@@ -759,7 +743,7 @@ ctlcmd_handle(struct control_client *c, struct ctlproto_request *req, void *aux)
         json_key(&o, "port");
         json_str(&o, req->port);
         json_key(&o, "ips");
-        ctlcmd_prefixes(&o, &req->ips, false, 0);
+        json_prefixes(&o, &req->ips, false, 0);
         json_key(&o, "zone");
         json_u64_or_null(&o, req->port_has_zone, req->port_zone);
         json_key(&o, "migrating");

@@ -562,8 +562,8 @@ test_cancel(void **state)
     assert_string_equal(roundtrip(), "{\"cmd\":\"cancel\",\"id\":12}");
 
     reset();
-    assert_int_equal(parse("cancel", "18446744073709551615"), 0);
-    assert_true(A.req.id == UINT64_MAX);
+    assert_int_equal(parse("cancel", "9223372036854775807"), 0);
+    assert_true(A.req.id == CTLPROTO_JOB_ID_MAX);
     roundtrip();
 
     reset();
@@ -583,6 +583,7 @@ test_cancel(void **state)
     BAD("cancel: '1x' is not a job id", "cancel", "1x");
     BAD("cancel: ' 1' is not a job id", "cancel", " 1");
     BAD("cancel: '0x10' is not a job id", "cancel", "0x10");
+    BAD("cancel: '9223372036854775808' is not a job id", "cancel", "9223372036854775808");
     BAD("cancel: '18446744073709551616' is not a job id", "cancel", "18446744073709551616");
     BAD("cancel: unexpected argument '13'", "cancel", "12", "13");
     BAD("cancel: unknown option '--all'", "cancel", "--all");

@@ -223,8 +223,11 @@ test_jobs(void **state)
 
     bad_request("{\"cmd\":\"jobs\",\"limit\":1001}", "limit: must be an integer 0..1000");
     bad_request("{\"cmd\":\"jobs\",\"limit\":4294967316}", "limit: must be an integer 0..1000");
-    bad_request("{\"cmd\":\"jobs\",\"limit\":18446744073709551615}", "limit: must be");
-    bad_request("{\"cmd\":\"jobs\",\"limit\":99999999999999999999999}", "limit: must be");
+    bad_request("{\"cmd\":\"jobs\",\"limit\":9223372036854775807}", "limit: must be");
+    /* Past int64_t the parser refuses the number itself. */
+    bad_request("{\"cmd\":\"jobs\",\"limit\":18446744073709551615}",
+                "not valid JSON: offset 42: too big integer");
+    bad_request("{\"cmd\":\"jobs\",\"limit\":99999999999999999999999}", "not valid JSON");
     bad_request("{\"cmd\":\"jobs\",\"limit\":-1}", "limit: must be");
     bad_request("{\"cmd\":\"jobs\",\"limit\":2.5}", "limit: must be");
     bad_request("{\"cmd\":\"jobs\",\"limit\":\"5\"}", "limit: must be");
@@ -414,8 +417,8 @@ test_cancel(void **state)
     assert_round_trip(&req);
     ctlproto_request_destroy(&req);
 
-    parse_ok("{\"cmd\":\"cancel\",\"id\":18446744073709551615}", &req);
-    assert_true(req.id == UINT64_MAX);
+    parse_ok("{\"cmd\":\"cancel\",\"id\":9223372036854775807}", &req);
+    assert_true(req.id == INT64_MAX);
     assert_round_trip(&req);
     ctlproto_request_destroy(&req);
 
@@ -424,11 +427,14 @@ test_cancel(void **state)
     ctlproto_request_destroy(&req);
 
     bad_request("{\"cmd\":\"cancel\"}", "id: missing");
-    bad_request("{\"cmd\":\"cancel\",\"id\":-1}", "id: must be");
+    bad_request("{\"cmd\":\"cancel\",\"id\":-1}", "id: must be an integer >= 0");
     bad_request("{\"cmd\":\"cancel\",\"id\":\"42\"}", "id: must be");
     bad_request("{\"cmd\":\"cancel\",\"id\":4.2}", "id: must be");
     bad_request("{\"cmd\":\"cancel\",\"id\":null}", "id: must be");
-    bad_request("{\"cmd\":\"cancel\",\"id\":18446744073709551616}", "id: must be");
+    /* Job ids are at most 2^63 - 1: jansson's integers are int64_t. */
+    bad_request("{\"cmd\":\"cancel\",\"id\":9223372036854775808}", "too big integer");
+    bad_request("{\"cmd\":\"cancel\",\"id\":18446744073709551615}", "too big integer");
+    bad_request("{\"cmd\":\"cancel\",\"id\":18446744073709551616}", "not valid JSON");
 }
 
 static void
@@ -531,6 +537,34 @@ test_malformed_envelope(void **state)
     bad_request("{\"cmd\":\"status\",}", "not valid JSON");
     bad_request("{'cmd':'status'}", "not valid JSON");
     bad_request("{\"cmd\":\"status\",\"cmd\":\"flush\"}", "not valid JSON");
+
+    /* The strictness docs/protocol.md promises: no NUL in strings, valid
+     * UTF-8, nesting at most 16 deep, even in members a command ignores. */
+    bad_request("{\"cmd\":\"set-ips\",\"port\":\"tap\\u0000x\",\"ips\":[]}",
+                "\\u0000 is not allowed");
+    bad_request("{\"cmd\":\"status\",\"x\":\"\\u0000\"}", "not valid JSON");
+    bad_request("{\"cmd\":\"status\",\"x\":\"\xff\"}", "not valid JSON");
+    bad_request("{\"cmd\":\"status\",\"x\":\"\\udc00\"}", "not valid JSON");
+    /* The request object is a level: 15 more under it is the most. */
+    for (int levels = 15; levels <= 16; levels++) {
+        char deep[128] = "{\"cmd\":\"status\",\"x\":";
+        for (int i = 0; i < levels; i++) {
+            strcat(deep, "[");
+        }
+        strcat(deep, "1");
+        for (int i = 0; i < levels; i++) {
+            strcat(deep, "]");
+        }
+        strcat(deep, "}");
+        if (levels == 15) {
+            struct ctlproto_request req;
+            parse_ok(deep, &req);
+            assert_int_equal(req.cmd, CTL_CMD_STATUS);
+            ctlproto_request_destroy(&req);
+        } else {
+            bad_request(deep, "not valid JSON: nested deeper than 16 levels");
+        }
+    }
 
     /* Not an object. */
     bad_request("[]", "request must be a JSON object");
@@ -659,7 +693,7 @@ test_replies(void **state)
 
     json_init(&j);
     ctlproto_reply_ok_begin(&j);
-    json_null(&j);
+    json_null_value(&j);
     ctlproto_reply_end(&j);
     assert_string_equal(json_text(&j), "{\"ok\":true,\"result\":null}");
     json_destroy(&j);
@@ -674,14 +708,13 @@ test_replies(void **state)
     /* What the daemon writes, the parser reads back. */
     json_init(&j);
     ctlproto_reply_error(&j, CTL_E_BUSY, "x");
-    struct json_value *v = NULL;
+    json_t *v = NULL;
     char err[128];
     assert_int_equal(json_parse(json_text(&j), j.len, &v, err, sizeof err), 0);
-    bool ok = true;
-    assert_true(json_get_bool(v, "ok", &ok));
-    assert_false(ok);
-    assert_string_equal(json_get_string(json_get(v, "error"), "code"), "busy");
-    json_value_free(v);
+    assert_true(json_is_false(json_object_get(v, "ok")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "code")),
+                        "busy");
+    json_decref(v);
     json_destroy(&j);
 }
 
