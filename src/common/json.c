@@ -232,6 +232,11 @@ json_number_exact(struct json_out *j, double d)
         json_raw(j, "null", 4);
         return;
     }
+    if (d == 0 && signbit(d)) {
+        /* "-0" would read back as the integer 0. */
+        json_raw(j, "-0.0", 4);
+        return;
+    }
     if (d == floor(d) && fabs(d) < 1e17) {
         json_rawf(j, "%.0f", d);
         return;

@@ -3,7 +3,9 @@
  * promise ENOMEM (json, ctlproto, state). Linked with
  * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup, so it sees
  * the allocations of everything statically linked (the code under test),
- * not those inside libc.
+ * not those inside libc. jansson is a shared library, but json.c hands it
+ * an allocator (json_set_alloc_funcs) that calls malloc from json.c: every
+ * allocation jansson makes while parsing is counted and failed here too.
  *
  * After a normal run has counted the allocations an input makes, the
  * target runs it again with the Nth allocation and every later one failing
