@@ -74,11 +74,12 @@ const char *json_text(const struct json_out *);
 
 /* Parses exactly one JSON value (RFC 8259, surrounding whitespace allowed)
  * from text of length len, which need not be NUL-terminated. Refused: bytes
- * after the value, duplicate keys, \u0000, invalid UTF-8 and lone surrogates,
- * integers outside int64_t, numbers outside a double, nesting deeper than
- * JSON_MAX_DEPTH and strings longer than JSON_MAX_STRING. Returns 0 and the
- * tree in *out, or EINVAL ("offset N: what"), E2BIG (over a bound) or ENOMEM
- * with a message in err that has no control characters; *out is then NULL.
+ * after the value, NUL bytes, duplicate keys, \u0000, invalid UTF-8 and lone
+ * surrogates, integers outside int64_t, numbers outside a double, nesting
+ * deeper than JSON_MAX_DEPTH and strings longer than JSON_MAX_STRING. Returns
+ * 0 and the tree in *out, or EINVAL ("offset N: what"), E2BIG (over a bound)
+ * or ENOMEM (never a syntax error for it, never an abort in jansson) with an
+ * ASCII message in err without control characters; *out is then NULL.
  * There is no bound on the number of values: a tree has at most one per
  * input byte, and every reader bounds its input (max-request-bytes,
  * ctflushctl's line limit, STATE_MAX_BYTES). */

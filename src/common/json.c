@@ -8,7 +8,9 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,31 +315,99 @@ json_write_value(struct json_out *j, const json_t *v)
 
 /* ---- Parser: jansson, within ctflushd's bounds. ---- */
 
-/* jansson allocates through json_alloc (json_set_alloc_funcs) so that
- * json_parse knows when an allocation failed: jansson reports some failures
- * as syntax errors ("invalid token" when a string's copy cannot be made), and
- * an out-of-memory taken for a corrupt state file would have the file moved
- * aside and the jobs it holds dropped. The flag is global because jansson's
- * hook takes no context, and thread-local so that parses on two threads do
- * not see each other's failures. */
-static _Thread_local bool json_alloc_failed;
+/* jansson allocates through json_alloc and json_free (json_set_alloc_funcs),
+ * for two reasons.
+ *
+ * json_parse must know when an allocation failed: jansson 2.14 reports some
+ * failures as syntax errors ("invalid token" when a string's copy cannot be
+ * made), and an out-of-memory taken for a corrupt state file would have the
+ * file moved aside and the jobs it holds dropped.
+ *
+ * And jansson's lexer must not see a failure: it does not check the
+ * allocations that keep a token's text (akheron/jansson#362, open), so one
+ * that fails puts it out of step with its input, and it then aborts the
+ * process on an assert or decodes past its buffer. So during json_parse a
+ * failed allocation is served from a reserve, and json_parse_read ends the
+ * input, so that jansson stops within a few bytes; the tree is thrown away.
+ * Only a request the reserve cannot hold reaches jansson as NULL (a token of
+ * more than half the reserve growing just then), and after one every later
+ * request does too, so that no half-kept token is decoded.
+ *
+ * The state is global because jansson's hook takes no context, and
+ * thread-local so that a parse on one thread never sees another's. */
+#define JSON_RESERVE (32u * 1024)
+#define JSON_PARSE_CHUNK 64     /* Bytes handed to jansson at a time. */
+
+struct json_parse_state {
+    bool parsing;               /* Inside json_parse's call to jansson. */
+    bool failed;                /* An allocation failed: the parse is void. */
+    bool refused;               /* One got NULL: so does every later one. */
+    size_t used;                /* Bytes of the reserve handed out. */
+    _Alignas(max_align_t) unsigned char reserve[JSON_RESERVE];
+};
+static _Thread_local struct json_parse_state json_ps;
 static pthread_once_t json_alloc_once = PTHREAD_ONCE_INIT;
 
 static void *
 json_alloc(size_t n)
 {
-    void *p = malloc(n);
+    struct json_parse_state *ps = &json_ps;
+    size_t need = (n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    void *p;
 
-    if (!p) {
-        json_alloc_failed = true;
+    if (!ps->parsing) {
+        return malloc(n);
     }
-    return p;
+    if (!ps->failed && (p = malloc(n))) {
+        return p;
+    }
+    ps->failed = true;
+    if (!ps->refused && need >= n && need <= JSON_RESERVE - ps->used) {
+        p = ps->reserve + ps->used;
+        ps->used += need;
+        return p;
+    }
+    ps->refused = true;
+    return NULL;
+}
+
+static void
+json_free(void *p)
+{
+    unsigned char *b = p;
+
+    /* The reserve is never freed block by block: json_parse empties it. */
+    if (!(b >= json_ps.reserve && b < json_ps.reserve + JSON_RESERVE)) {
+        free(p);
+    }
 }
 
 static void
 json_alloc_install(void)
 {
-    json_set_alloc_funcs(json_alloc, free);
+    json_set_alloc_funcs(json_alloc, json_free);
+}
+
+/* The input, as json_load_callback reads it. */
+struct json_parse_src {
+    const char *p;
+    size_t left;
+};
+
+static size_t
+json_parse_read(void *buf, size_t buflen, void *src_)
+{
+    struct json_parse_src *src = src_;
+    size_t n = src->left < buflen ? src->left : buflen;
+
+    if (json_ps.failed) {
+        return 0;               /* The end, as far as jansson knows. */
+    }
+    n = n < JSON_PARSE_CHUNK ? n : JSON_PARSE_CHUNK;
+    memcpy(buf, src->p, n);
+    src->p += n;
+    src->left -= n;
+    return n;
 }
 
 static int __attribute__((format(printf, 4, 5)))
@@ -418,6 +488,7 @@ json_check_bounds(json_t *v, unsigned int depth, char *err, size_t errlen)
 int
 json_parse(const char *text, size_t len, json_t **out, char *err, size_t errlen)
 {
+    struct json_parse_src src = { text, len };
     json_error_t e;
     json_t *v;
     int error;
@@ -429,17 +500,29 @@ json_parse(const char *text, size_t len, json_t **out, char *err, size_t errlen)
     if (!text) {
         return json_parse_fail(err, errlen, EINVAL, "offset 0: no input");
     }
+    /* A NUL byte is never JSON text (in a string it is \u0000, refused
+     * below), and jansson 2.14 skips one right after a number or a literal:
+     * "[1\0]" would be [1]. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        return json_parse_fail(err, errlen, EINVAL, "offset %zu: NUL byte",
+                               (size_t) (nul - text));
+    }
     pthread_once(&json_alloc_once, json_alloc_install);
     memset(&e, 0, sizeof e);
-    json_alloc_failed = false;
+    memset(&json_ps, 0, offsetof(struct json_parse_state, reserve));
+    json_ps.parsing = true;
     /* JSON_DECODE_ANY: a scalar is a document too, so that callers can say
      * "must be an object" themselves. */
-    v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (json_alloc_failed || (!v && !e.text[0])) {
+    v = json_load_callback(json_parse_read, &src, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                           &e);
+    if (json_ps.failed || (!v && !e.text[0])) {
         /* jansson gives up without a word only when an allocation fails. */
         json_decref(v);
+        json_ps.parsing = false;
         return json_parse_fail(err, errlen, ENOMEM, "out of memory");
     }
+    json_ps.parsing = false;
     if (!v) {
         if (json_error_code(&e) == json_error_stack_overflow) {
             /* Its own bound, far past ours: the same answer as ours. */

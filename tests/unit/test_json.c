@@ -955,19 +955,27 @@ test_parse_malformed(void **state)
         expect_refused(cases[i], strlen(cases[i]), EINVAL);
     }
 
-    /* NUL bytes: in a string, between tokens, after the value. */
+    /* NUL bytes: in a string, between tokens, after the value; right
+     * after a number or a literal too, which jansson alone would skip. */
     expect_refused("\"a\0b\"", 5, EINVAL);
     expect_refused("[1,\0 2]", 7, EINVAL);
     expect_refused("{}\0", 3, EINVAL);
     expect_refused("\0", 1, EINVAL);
+    expect_refused("1\0", 2, EINVAL);
+    expect_refused("[1\0]", 4, EINVAL);
+    expect_refused("[1\0,2]", 6, EINVAL);
+    expect_refused("{\"a\":true\0}", 11, EINVAL);
+    json_t *v;
+    char err[64];
+    assert_int_equal(json_parse("[1\0]", 4, &v, err, sizeof err), EINVAL);
+    assert_string_equal(err, "offset 2: NUL byte");
 
     /* Keys that only look alike are distinct. */
-    json_t *v = parse_ok("{\"a\":1,\"A\":2,\"a \":3,\"\":4,\"\xc3\xa9\":5,\"e\":6}");
+    v = parse_ok("{\"a\":1,\"A\":2,\"a \":3,\"\":4,\"\xc3\xa9\":5,\"e\":6}");
     assert_int_equal(json_object_size(v), 6);
     json_decref(v);
 
     /* No input at all. */
-    char err[64];
     assert_int_equal(json_parse(NULL, 0, &v, err, sizeof err), EINVAL);
     assert_null(v);
 }
@@ -1178,38 +1186,52 @@ test_parse_truncated(void **state)
 }
 
 /* An allocation that fails anywhere inside jansson is ENOMEM, never a
- * syntax error: jansson 2.14 itself says "invalid token" for some of them,
+ * syntax error (jansson 2.14 itself says "invalid token" for some of them,
  * and a state file refused as corrupt for lack of memory would be moved
- * aside with the jobs it holds. */
+ * aside with the jobs it holds), and never a crash: jansson's lexer does not
+ * check the allocations that keep a long token's text, and asserts (aborts)
+ * when one has failed (akheron/jansson#362). The documents hold tokens
+ * longer than its first 16 bytes of buffer: numbers, literals, strings. */
 static void
 test_parse_oom(void **state)
 {
-    const char *doc = "{\"cmd\":\"flush\",\"local\":[\"10.0.0.5\",\"fd00::5\"],\"zone\":3,"
-                      "\"a_long_key_name_here\":\"a string longer than sixteen bytes\","
-                      "\"rate\":-1.5e3,\"n\":[null,true,{\"x\":[]}]}";
-    size_t len = strlen(doc), n;
+    static const char *const docs[] = {
+        "{\"cmd\":\"flush\",\"local\":[\"10.0.0.5\",\"fd00::5\"],\"zone\":3,"
+        "\"a_long_key_name_here\":\"a string longer than sixteen bytes\","
+        "\"rate\":-1.5e3,\"n\":[null,true,{\"x\":[]}]}",
+        "-9223372036854775808",
+        "[0.00000000000000000000000001,123456789012345678,-1.25e-300,false]",
+        "{\"k\":-922337203685477580,\"l\":[9223372036854775807]}",
+        "[\"0123456789abcdefghijklmnopqrstuvwxyz\\u00e9\\n0123456789\",true,null]",
+    };
     json_t *v;
     char err[160];
+    size_t n;
     int rc;
 
-    malloc_arm(0);
-    rc = json_parse(doc, len, &v, err, sizeof err);
-    n = malloc_disarm();
-    assert_int_equal(rc, 0);
-    json_decref(v);
-    assert_true(n > 20);                /* jansson's allocations are seen. */
-    for (size_t k = 1; k <= n; k++) {
-        v = (json_t *) &v;
-        malloc_arm(k);
-        rc = json_parse(doc, len, &v, err, sizeof err);
-        malloc_disarm();
-        if (rc != ENOMEM || v || strcmp(err, "out of memory")) {
-            fail_msg("allocation %zu of %zu failing: rc %d (%s)", k, n, rc, err);
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        size_t len = strlen(docs[d]);
+
+        malloc_arm(0);
+        rc = json_parse(docs[d], len, &v, err, sizeof err);
+        n = malloc_disarm();
+        assert_int_equal(rc, 0);
+        json_decref(v);
+        assert_true(n >= 2);            /* jansson's allocations are seen. */
+        for (size_t k = 1; k <= n; k++) {
+            v = (json_t *) &v;
+            malloc_arm(k);
+            rc = json_parse(docs[d], len, &v, err, sizeof err);
+            malloc_disarm();
+            if (rc != ENOMEM || v || strcmp(err, "out of memory")) {
+                fail_msg("%s: allocation %zu of %zu failing: rc %d (%s)", docs[d], k, n, rc,
+                         err);
+            }
         }
+        /* And the next parse, with memory back, is as good as ever. */
+        v = parse_ok(docs[d]);
+        json_decref(v);
     }
-    /* And the next parse, with memory back, is as good as ever. */
-    v = parse_ok(doc);
-    json_decref(v);
 }
 
 static void
