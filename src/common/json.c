@@ -8,7 +8,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -374,10 +373,10 @@ json_alloc(size_t n)
 static void
 json_free(void *p)
 {
-    unsigned char *b = p;
+    uintptr_t at = (uintptr_t) p, reserve = (uintptr_t) json_ps.reserve;
 
     /* The reserve is never freed block by block: json_parse empties it. */
-    if (!(b >= json_ps.reserve && b < json_ps.reserve + JSON_RESERVE)) {
+    if (at - reserve >= JSON_RESERVE) {
         free(p);
     }
 }
