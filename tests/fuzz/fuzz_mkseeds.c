@@ -272,15 +272,16 @@ mk_state(void)
     mk_port(&tab, "qvo1234", "1234", NULL, 4, PORT_ZONE_VLAN_TAG, -1);
     {
         struct ctf_prefix_list ips = { 0 };
+        struct porttab_control pc = { .ips = &ips };
         struct porttab_change change;
 
         mk_prefixes(&ips, "10.0.0.9,2001:db8::9");
-        if (porttab_set_control_ips(&tab, "vnet3", &ips, &change)) {
-            mk_die("porttab_set_control_ips failed");
+        if (porttab_set_control(&tab, "vnet3", &pc, &change)) {
+            mk_die("porttab_set_control failed");
         }
         port_info_destroy(&change.old);
-        if (porttab_set_control_ips(&tab, "tap-not-yet", &ips, &change)) {
-            mk_die("porttab_set_control_ips failed");
+        if (porttab_set_control(&tab, "tap-not-yet", &pc, &change)) {
+            mk_die("porttab_set_control failed");
         }
         port_info_destroy(&change.old);
         ctf_prefix_list_destroy(&ips);
