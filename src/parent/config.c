@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "jobrun.h"
+#include "num.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -322,40 +323,6 @@ config_cmember(const struct ctf_config *cfg, const struct config_key *k)
     return (const char *) cfg + k->off;
 }
 
-/* Strict decimal: digits only (a '-' only where negatives are allowed), no
- * spaces, no "+", no "0x". strtol would take " 5", "+5" and "5 " silently. */
-static int
-config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    const char *p = s;
-    bool neg = false;
-    uint64_t v = 0;
-
-    if (*p == '-' && min < 0) {
-        neg = true;
-        p++;
-    }
-    if (!isdigit((unsigned char) *p)) {
-        return EINVAL;
-    }
-    for (; *p; p++) {
-        if (!isdigit((unsigned char) *p)) {
-            return EINVAL;
-        }
-        uint64_t d = (uint64_t) (*p - '0');
-        if (v > ((uint64_t) INT64_MAX - d) / 10) {
-            return ERANGE;
-        }
-        v = v * 10 + d;
-    }
-    int64_t sv = neg ? -(int64_t) v : (int64_t) v;
-    if (sv < min || sv > max) {
-        return ERANGE;
-    }
-    *out = sv;
-    return 0;
-}
-
 static int
 config_parse_bool(const char *s, bool *out)
 {
@@ -538,17 +505,12 @@ config_set_int(struct ctf_config *cfg, const struct config_key *k, const char *v
                char *err, size_t errlen)
 {
     void *m = config_member(cfg, k);
+    char why[256];
     int64_t v;
 
-    if (config_parse_int(value, k->zero_ok ? 0 : k->min, k->max, &v)
-        || (k->zero_ok && v && v < k->min)) {
-        if (k->zero_ok) {
-            config_err(err, errlen, "%s: must be 0 or an integer %" PRId64 "..%" PRId64,
-                       k->name, k->min, k->max);
-        } else {
-            config_err(err, errlen, "%s: must be an integer %" PRId64 "..%" PRId64,
-                       k->name, k->min, k->max);
-        }
+    if (num_parse_i64(value, k->zero_ok ? NUM_OR_ZERO : NUM_DEC, k->min, k->max, &v,
+                      why, sizeof why)) {
+        config_err(err, errlen, "%s: %s", k->name, why);
         return EINVAL;
     }
     switch (k->type) {
@@ -574,24 +536,15 @@ static int
 config_set_mode(struct ctf_config *cfg, const struct config_key *k, const char *value,
                 char *err, size_t errlen)
 {
-    unsigned int mode = 0;
-    size_t len = strlen(value);
+    char why[256];
+    uint64_t mode;
 
-    if (!len || len > 4 || strspn(value, "01234567") != len) {
-        goto bad;
+    if (num_parse_u64(value, NUM_OCT, 0, 0777, &mode, why, sizeof why)) {
+        config_err(err, errlen, "%s: %s", k->name, why);
+        return EINVAL;
     }
-    for (const char *p = value; *p; p++) {
-        mode = mode * 8 + (unsigned int) (*p - '0');
-    }
-    if (mode > 0777) {
-        goto bad;
-    }
-    *(unsigned int *) config_member(cfg, k) = mode;
+    *(unsigned int *) config_member(cfg, k) = (unsigned int) mode;
     return 0;
-
-bad:
-    config_err(err, errlen, "%s: must be an octal mode 000..777, e.g. 0660", k->name);
-    return EINVAL;
 }
 
 int
