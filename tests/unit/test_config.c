@@ -947,9 +947,15 @@ test_cli_errors(void **state)
         { { "--bogus", "1" }, "unknown option '--bogus' (see ctflushd --help)" },
         { { "--bogus=1" }, "unknown option '--bogus' (see ctflushd --help)" },
         { { "--batch-window" , "5" }, "unknown option '--batch-window' (see ctflushd --help)" },
-        { { "-x" }, "unexpected argument '-x' (see ctflushd --help)" },
+        { { "-x" }, "unknown option '-x' (see ctflushd --help)" },
         { { "stray" }, "unexpected argument 'stray' (see ctflushd --help)" },
-        { { "--" , "stray" }, "unexpected argument 'stray'" },
+        { { "--" , "stray" }, "unexpected argument 'stray' (see ctflushd --help)" },
+        { { "--history", "1", "stray" }, "unexpected argument 'stray' (see ctflushd --help)" },
+        { { "--help=yes" }, "option '--help' takes no value" },
+        { { "--hist", "5" }, "unknown option '--hist' (see ctflushd --help)" },
+        { { "--max-local", "--" }, "option '--max-local' needs a value (--max-local=VALUE for "
+                                   "one that starts with '--')" },
+        { { "--worker-nice", "-5", "-y" }, "unknown option '-y' (see ctflushd --help)" },
         { { "--history" }, "option '--history' needs a value (--history=VALUE for one "
                            "that starts with '--')" },
         { { "--zone-key", "--history", "5" }, "option '--zone-key' needs a value "
