@@ -41,6 +41,17 @@ int flush_job_copy(struct flush_job *dst, const struct flush_job *src);
 int flush_job_parse_side(struct ctf_prefix_list *, bool *any, const char *text,
                          char *errbuf, size_t errlen);
 
+/* Sets the job's zone from text: decimal 0..65535 (num.h). Returns 0 or
+ * EINVAL with the reason in errbuf. */
+int flush_job_parse_zone(struct flush_job *, const char *text, char *errbuf, size_t errlen);
+
+/* Sets the job's mark from "MARK[/MASK]": 32-bit numbers, decimal or 0x hex
+ * (num.h's NUM_HEX); MASK defaults to 0xffffffff and may not be 0 (it would
+ * match every entry whatever its mark), and MARK may have no bit outside
+ * MASK (mark(E) & MASK could never equal it). Returns 0 or EINVAL with the
+ * reason in errbuf. */
+int flush_job_parse_mark(struct flush_job *, const char *text, char *errbuf, size_t errlen);
+
 /* Checks a job is one ctflushd may run. "Everything, everywhere" (both sets
  * any and no zone) is refused: that is `conntrack -F`, not a targeted flush.
  * Returns 0 or EINVAL with a reason in errbuf. */

@@ -30,6 +30,7 @@
 #include "addr.h"
 #include "ctgen.h"
 #include "ctsock.h"
+#include "num.h"
 
 #define CTFILL_CHUNK 16384          /* Entries handed to ctgen per call. */
 #define CTFILL_COUNT_PATH "/proc/sys/net/netfilter/nf_conntrack_count"
@@ -290,22 +291,11 @@ gen_entry(const struct gen_spec *g, uint64_t k, struct ctgen_entry *e)
     e->orig_dst = outbound ? remote : local;
 }
 
+/* num.h's rule, with 0x hex beside decimal (marks are written in hex). */
 static int
 parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-    char *end;
-    unsigned long long v;
-
-    if (!*s || !isdigit((unsigned char) *s)) {
-        return EINVAL;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || *end || v > max) {
-        return EINVAL;
-    }
-    *out = v;
-    return 0;
+    return num_parse_u64(s, NUM_HEX, 0, max, out, NULL, 0);
 }
 
 static int

@@ -2,6 +2,7 @@
  * addr.c: parsing and formatting of addresses, prefixes and prefix lists.
  */
 #include "addr.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -40,7 +41,7 @@ ctf_prefix_parse(const char *s, struct ctf_prefix *out)
     char buf[ADDR_ITEM_MAX];
     const char *slash;
     size_t alen;
-    unsigned long plen = 0;
+    uint64_t plen = 0;
     bool has_plen = false;
 
     memset(out, 0, sizeof *out);
@@ -56,18 +57,10 @@ ctf_prefix_parse(const char *s, struct ctf_prefix *out)
     buf[alen] = '\0';
 
     if (slash) {
-        const char *p = slash + 1;
-        char *end;
-        /* Digits only: strtoul would accept "+8", " 8" and "0x8". */
-        if (!isdigit((unsigned char) *p) || strlen(p) > 3) {
+        /* num.h's rule: "+8", " 8", "08" and "0x8" are typos. */
+        if (num_parse_u64(slash + 1, NUM_DEC, 0, 128, &plen, NULL, 0)) {
             return EINVAL;
         }
-        for (const char *q = p; *q; q++) {
-            if (!isdigit((unsigned char) *q)) {
-                return EINVAL;
-            }
-        }
-        plen = strtoul(p, &end, 10);
         has_plen = true;
     }
 

@@ -2,6 +2,7 @@
  * job.c: flush jobs and their chunking.
  */
 #include "job.h"
+#include "num.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +57,51 @@ flush_job_parse_side(struct ctf_prefix_list *list, bool *any, const char *text,
         err = EINVAL;
     }
     return err;
+}
+
+int
+flush_job_parse_zone(struct flush_job *job, const char *text, char *errbuf, size_t errlen)
+{
+    uint64_t v;
+
+    if (num_parse_u64(text, NUM_DEC, 0, UINT16_MAX, &v, errbuf, errlen)) {
+        return EINVAL;
+    }
+    job->has_zone = true;
+    job->zone = (uint16_t) v;
+    return 0;
+}
+
+int
+flush_job_parse_mark(struct flush_job *job, const char *text, char *errbuf, size_t errlen)
+{
+    const char *slash = strchr(text, '/');
+    size_t mlen = slash ? (size_t) (slash - text) : strlen(text);
+    uint64_t mark, mask = UINT32_MAX;
+    char buf[32];
+
+    if (mlen >= sizeof buf) {
+        goto bad;
+    }
+    memcpy(buf, text, mlen);
+    buf[mlen] = '\0';
+    if (num_parse_u64(buf, NUM_HEX, 0, UINT32_MAX, &mark, NULL, 0)
+        || (slash && num_parse_u64(slash + 1, NUM_HEX, 1, UINT32_MAX, &mask, NULL, 0))) {
+        goto bad;
+    }
+    if (mark & ~mask) {
+        snprintf(errbuf, errlen, "'%.64s' has bits outside the mask", text);
+        return EINVAL;
+    }
+    job->has_mark = true;
+    job->mark = (uint32_t) mark;
+    job->mark_mask = (uint32_t) mask;
+    return 0;
+
+bad:
+    snprintf(errbuf, errlen, "'%.64s' is not MARK[/MASK] (32-bit numbers, decimal or 0x hex; "
+             "MASK not 0)", text);
+    return EINVAL;
 }
 
 int

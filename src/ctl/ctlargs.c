@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "job.h"
+#include "num.h"
 
 /* Limits the daemon enforces too (ctlproto.c): checking them here makes a
  * bad value a usage error, with the usage shown, rather than a refusal. */
@@ -60,43 +61,6 @@ ctlargs_error(char *err, size_t errlen, const char *fmt, ...)
     return EINVAL;
 }
 
-/* Parses a whole unsigned number no greater than max: decimal digits, or
- * "0x" and hex digits when hex_ok. No sign, no spaces, no octal: strtoull
- * would take "-1" as UINT64_MAX and "010" as 8. */
-static int
-ctlargs_parse_uint(const char *s, bool hex_ok, uint64_t max, uint64_t *out)
-{
-    unsigned int base = 10;
-    uint64_t v = 0;
-
-    if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s += 2;
-    }
-    if (!*s) {
-        return EINVAL;
-    }
-    for (; *s; s++) {
-        unsigned int d;
-
-        if (*s >= '0' && *s <= '9') {
-            d = (unsigned int) (*s - '0');
-        } else if (base == 16 && *s >= 'a' && *s <= 'f') {
-            d = (unsigned int) (*s - 'a' + 10);
-        } else if (base == 16 && *s >= 'A' && *s <= 'F') {
-            d = (unsigned int) (*s - 'A' + 10);
-        } else {
-            return EINVAL;
-        }
-        if (v > (max - d) / base) {
-            return ERANGE;
-        }
-        v = v * base + d;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Global options. */
 
 static int
@@ -118,39 +82,30 @@ ctlargs_set_json(struct ctlargs *a, const char *value, char *err, size_t errlen)
 
 /* SEC is seconds with up to three decimals ("10", "0.25"): a timeout finer
  * than a millisecond means nothing here, and refusing it beats rounding it
- * to zero. */
+ * to zero. The whole seconds are a number like any other (num.h). */
 static int
 ctlargs_set_timeout(struct ctlargs *a, const char *value, char *err, size_t errlen)
 {
-    const char *p = value;
-    uint64_t ms = 0;
-    unsigned int frac_digits = 0;
+    size_t whole = strcspn(value, ".");
+    const char *frac = value[whole] ? value + whole + 1 : NULL;
+    size_t n_frac = frac ? strlen(frac) : 0;
+    char buf[16];
+    uint64_t ms;
 
-    if (*p < '0' || *p > '9') {
+    if (whole >= sizeof buf || (frac && (!n_frac || n_frac > 3
+                                         || strspn(frac, "0123456789") != n_frac))) {
         goto bad;
     }
-    for (; *p >= '0' && *p <= '9'; p++) {
-        ms = ms * 10 + (uint64_t) (*p - '0');
-        if (ms > CTLARGS_MAX_TIMEOUT_MS / 1000) {
-            goto bad;
-        }
+    memcpy(buf, value, whole);
+    buf[whole] = '\0';
+    if (num_parse_u64(buf, NUM_DEC, 0, CTLARGS_MAX_TIMEOUT_MS / 1000, &ms, NULL, 0)) {
+        goto bad;
     }
     ms *= 1000;
-    if (*p == '.') {
-        uint64_t scale = 100;
-
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            if (++frac_digits > 3) {
-                goto bad;
-            }
-            ms += (uint64_t) (*p - '0') * scale;
-            scale /= 10;
-        }
-        if (!frac_digits) {
-            goto bad;
-        }
+    for (size_t i = 0, scale = 100; i < n_frac; i++, scale /= 10) {
+        ms += (uint64_t) (frac[i] - '0') * scale;
     }
-    if (*p || !ms || ms > CTLARGS_MAX_TIMEOUT_MS) {
+    if (!ms || ms > CTLARGS_MAX_TIMEOUT_MS) {
         goto bad;
     }
     a->timeout_ms = (unsigned int) ms;
@@ -190,11 +145,11 @@ static const struct ctlargs_opt ctlargs_global_opts[] = {
 static int
 ctlargs_set_limit(struct ctlargs *a, const char *value, char *err, size_t errlen)
 {
+    char why[256];
     uint64_t v;
 
-    if (ctlargs_parse_uint(value, false, CTLARGS_MAX_LIMIT, &v)) {
-        return ctlargs_error(err, errlen, "--limit: '%s' is not a number (0-%u)",
-                             value, CTLARGS_MAX_LIMIT);
+    if (num_parse_u64(value, NUM_DEC, 0, CTLARGS_MAX_LIMIT, &v, why, sizeof why)) {
+        return ctlargs_error(err, errlen, "--limit: %s", why);
     }
     a->req.limit = (unsigned int) v;
     return 0;
@@ -237,49 +192,23 @@ ctlargs_set_peers(struct ctlargs *a, const char *value, char *err, size_t errlen
 static int
 ctlargs_set_zone(struct ctlargs *a, const char *value, char *err, size_t errlen)
 {
-    uint64_t v;
+    char why[256];
 
-    if (ctlargs_parse_uint(value, false, UINT16_MAX, &v)) {
-        return ctlargs_error(err, errlen, "--zone: '%s' is not a zone (0-65535)", value);
+    if (flush_job_parse_zone(&a->req.job, value, why, sizeof why)) {
+        return ctlargs_error(err, errlen, "--zone: %s", why);
     }
-    a->req.job.has_zone = true;
-    a->req.job.zone = (uint16_t) v;
     return 0;
 }
 
-/* MARK[/MASK], each decimal or 0x hex. A zero mask would match every entry
- * whatever the mark, which is never what "--mark" means. */
 static int
 ctlargs_set_mark(struct ctlargs *a, const char *value, char *err, size_t errlen)
 {
-    char buf[64];
-    char *slash;
-    uint64_t mark, mask = UINT32_MAX;
+    char why[256];
 
-    if (strlen(value) >= sizeof buf) {
-        goto bad;
+    if (flush_job_parse_mark(&a->req.job, value, why, sizeof why)) {
+        return ctlargs_error(err, errlen, "--mark: %s", why);
     }
-    strcpy(buf, value);
-    slash = strchr(buf, '/');
-    if (slash) {
-        *slash = '\0';
-    }
-    if (ctlargs_parse_uint(buf, true, UINT32_MAX, &mark)
-        || (slash && (ctlargs_parse_uint(slash + 1, true, UINT32_MAX, &mask) || !mask))) {
-        goto bad;
-    }
-    if (mark & ~mask) {
-        /* mark(E) & MASK can never equal such a MARK: surely a typo. */
-        return ctlargs_error(err, errlen, "--mark: '%s' has bits outside the mask", value);
-    }
-    a->req.job.has_mark = true;
-    a->req.job.mark = (uint32_t) mark;
-    a->req.job.mark_mask = (uint32_t) mask;
     return 0;
-
-bad:
-    return ctlargs_error(err, errlen, "--mark: '%s' is not MARK[/MASK] "
-                         "(32-bit numbers, decimal or 0x hex; MASK not 0)", value);
 }
 
 static int
@@ -322,10 +251,11 @@ static int
 ctlargs_cancel_args(struct ctlargs *a, const char *const pos[], size_t n,
                     char *err, size_t errlen)
 {
+    char why[256];
     uint64_t id;
 
-    if (ctlargs_parse_uint(pos[0], false, CTLPROTO_JOB_ID_MAX, &id)) {
-        return ctlargs_error(err, errlen, "cancel: '%s' is not a job id", pos[0]);
+    if (num_parse_u64(pos[0], NUM_DEC, 0, CTLPROTO_JOB_ID_MAX, &id, why, sizeof why)) {
+        return ctlargs_error(err, errlen, "cancel: job ID %s", why);
     }
     a->req.id = id;
     return 0;

@@ -4,7 +4,9 @@
  * key cannot be accepted in one place and missing from another.
  */
 #include "config.h"
+#include "cliopt.h"
 #include "jobrun.h"
+#include "num.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -322,40 +324,6 @@ config_cmember(const struct ctf_config *cfg, const struct config_key *k)
     return (const char *) cfg + k->off;
 }
 
-/* Strict decimal: digits only (a '-' only where negatives are allowed), no
- * spaces, no "+", no "0x". strtol would take " 5", "+5" and "5 " silently. */
-static int
-config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    const char *p = s;
-    bool neg = false;
-    uint64_t v = 0;
-
-    if (*p == '-' && min < 0) {
-        neg = true;
-        p++;
-    }
-    if (!isdigit((unsigned char) *p)) {
-        return EINVAL;
-    }
-    for (; *p; p++) {
-        if (!isdigit((unsigned char) *p)) {
-            return EINVAL;
-        }
-        uint64_t d = (uint64_t) (*p - '0');
-        if (v > ((uint64_t) INT64_MAX - d) / 10) {
-            return ERANGE;
-        }
-        v = v * 10 + d;
-    }
-    int64_t sv = neg ? -(int64_t) v : (int64_t) v;
-    if (sv < min || sv > max) {
-        return ERANGE;
-    }
-    *out = sv;
-    return 0;
-}
-
 static int
 config_parse_bool(const char *s, bool *out)
 {
@@ -538,17 +506,12 @@ config_set_int(struct ctf_config *cfg, const struct config_key *k, const char *v
                char *err, size_t errlen)
 {
     void *m = config_member(cfg, k);
+    char why[256];
     int64_t v;
 
-    if (config_parse_int(value, k->zero_ok ? 0 : k->min, k->max, &v)
-        || (k->zero_ok && v && v < k->min)) {
-        if (k->zero_ok) {
-            config_err(err, errlen, "%s: must be 0 or an integer %" PRId64 "..%" PRId64,
-                       k->name, k->min, k->max);
-        } else {
-            config_err(err, errlen, "%s: must be an integer %" PRId64 "..%" PRId64,
-                       k->name, k->min, k->max);
-        }
+    if (num_parse_i64(value, k->zero_ok ? NUM_OR_ZERO : NUM_DEC, k->min, k->max, &v,
+                      why, sizeof why)) {
+        config_err(err, errlen, "%s: %s", k->name, why);
         return EINVAL;
     }
     switch (k->type) {
@@ -574,24 +537,15 @@ static int
 config_set_mode(struct ctf_config *cfg, const struct config_key *k, const char *value,
                 char *err, size_t errlen)
 {
-    unsigned int mode = 0;
-    size_t len = strlen(value);
+    char why[256];
+    uint64_t mode;
 
-    if (!len || len > 4 || strspn(value, "01234567") != len) {
-        goto bad;
+    if (num_parse_u64(value, NUM_OCT, 0, 0777, &mode, why, sizeof why)) {
+        config_err(err, errlen, "%s: %s", k->name, why);
+        return EINVAL;
     }
-    for (const char *p = value; *p; p++) {
-        mode = mode * 8 + (unsigned int) (*p - '0');
-    }
-    if (mode > 0777) {
-        goto bad;
-    }
-    *(unsigned int *) config_member(cfg, k) = mode;
+    *(unsigned int *) config_member(cfg, k) = (unsigned int) mode;
     return 0;
-
-bad:
-    config_err(err, errlen, "%s: must be an octal mode 000..777, e.g. 0660", k->name);
-    return EINVAL;
 }
 
 int
@@ -955,11 +909,44 @@ config_load_file(struct ctf_config *cfg, const char *path, char *err, size_t err
     return 0;
 }
 
+/* getopt_long vals of the options that are not keys; a key's val is
+ * CONFIG_OPT_KEY + its index in config_keys. */
+enum {
+    CONFIG_OPT_HELP = 'h',
+    CONFIG_OPT_CONFIG = 256,
+    CONFIG_OPT_VERSION,
+    CONFIG_OPT_ONESHOT,
+    CONFIG_OPT_KEY,
+};
+
+/* The command line's long options: every key as --key VALUE, then the
+ * options that are not keys, then the terminator. Built from the key table
+ * on each parse, so a new key is an option with no second edit. */
+#define CONFIG_N_OPTS (CONFIG_N_KEYS + 5)
+
+static void
+config_longopts(struct option opts[CONFIG_N_OPTS])
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
+        opts[n++] = (struct option) { config_keys[i].name, required_argument, NULL,
+                                      CONFIG_OPT_KEY + (int) i };
+    }
+    opts[n++] = (struct option) { "config", required_argument, NULL, CONFIG_OPT_CONFIG };
+    opts[n++] = (struct option) { "help", no_argument, NULL, CONFIG_OPT_HELP };
+    opts[n++] = (struct option) { "version", no_argument, NULL, CONFIG_OPT_VERSION };
+    opts[n++] = (struct option) { "oneshot", no_argument, NULL, CONFIG_OPT_ONESHOT };
+    opts[n] = (struct option) { NULL, 0, NULL, 0 };
+}
+
 int
 config_parse_cli(int argc, char *argv[], struct config_cli *cli, char *err, size_t errlen)
 {
+    struct option opts[CONFIG_N_OPTS];
     struct ctf_config scratch;
-    int rc = 0;
+    struct cliopt c;
+    int rc = 0, opt;
 
     memset(cli, 0, sizeof *cli);
     cli->config_path = CONFIG_DEFAULT_PATH;
@@ -974,84 +961,51 @@ config_parse_cli(int argc, char *argv[], struct config_cli *cli, char *err, size
         config_cli_destroy(cli);
         return ENOMEM;
     }
+    config_longopts(opts);
+    cliopt_init(&c, argc, argv, opts, "h", " (see ctflushd --help)");
     /* Values are checked now, against a scratch configuration, so that a
      * typo is reported with the option that carried it. */
     config_init(&scratch);
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *name, *eq, *value;
-        size_t nlen;
+    while (!rc && !cli->help && !cli->version
+           && (opt = cliopt_next(&c, err, errlen)) != CLIOPT_END) {
+        char msg[512];
 
-        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-            cli->help = true;
-            break;
-        }
-        if (!strcmp(arg, "--version")) {
-            cli->version = true;
-            break;
-        }
-        if (!strcmp(arg, "--")) {
-            if (i + 1 < argc) {
-                config_err(err, errlen, "unexpected argument '%.64s'", argv[i + 1]);
-                rc = EINVAL;
-            }
-            break;
-        }
-        if (strncmp(arg, "--", 2) || !arg[2]) {
-            config_err(err, errlen, "unexpected argument '%.64s' (see ctflushd --help)", arg);
+        switch (opt) {
+        case CLIOPT_ERROR:
             rc = EINVAL;
             break;
-        }
-        name = arg + 2;
-        eq = strchr(name, '=');
-        nlen = eq ? (size_t) (eq - name) : strlen(name);
-
-        const struct config_key *k = config_find(name, nlen);
-        bool is_config = nlen == 6 && !memcmp(name, "config", 6);
-        if (nlen == 7 && !memcmp(name, "oneshot", 7)) {
+        case CONFIG_OPT_HELP:
+            cli->help = true;
+            break;
+        case CONFIG_OPT_VERSION:
+            cli->version = true;
+            break;
+        case CONFIG_OPT_ONESHOT:
             config_err(err, errlen, "--oneshot takes its own options: see "
                        "ctflushd --oneshot --help");
             rc = EINVAL;
             break;
-        }
-        if (!k && !is_config) {
-            config_err(err, errlen, "unknown option '--%.*s' (see ctflushd --help)",
-                       (int) (nlen > 64 ? 64 : nlen), name);
-            rc = EINVAL;
-            break;
-        }
-        if (eq) {
-            value = eq + 1;
-        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
-            value = argv[++i];
-        } else {
-            /* "--zone-key --flush-on-add no" is a forgotten value far more
-             * often than a key named "--flush-on-add". */
-            config_err(err, errlen, "option '--%.*s' needs a value (--%.*s=VALUE for one "
-                       "that starts with '--')", (int) nlen, name, (int) nlen, name);
-            rc = EINVAL;
-            break;
-        }
-        if (is_config) {
-            if (!*value) {
+        case CONFIG_OPT_CONFIG:
+            if (!*c.value) {
                 config_err(err, errlen, "--config: needs a file name");
                 rc = EINVAL;
                 break;
             }
-            cli->config_path = value;
+            cli->config_path = c.value;
             cli->config_given = true;
-            continue;
-        }
-        char msg[512];
-        rc = config_set(&scratch, k->name, value, msg, sizeof msg);
-        if (rc) {
-            config_err(err, errlen, "--%s", msg);
-            rc = rc == ENOMEM ? ENOMEM : EINVAL;
+            break;
+        default:
+            rc = config_set(&scratch, c.name, c.value, msg, sizeof msg);
+            if (rc) {
+                config_err(err, errlen, "--%s", msg);
+                rc = rc == ENOMEM ? ENOMEM : EINVAL;
+                break;
+            }
+            cli->keys[cli->n] = (char *) config_keys[opt - CONFIG_OPT_KEY].name;
+            cli->values[cli->n] = (char *) c.value;
+            cli->n++;
             break;
         }
-        cli->keys[cli->n] = (char *) k->name;
-        cli->values[cli->n] = (char *) value;
-        cli->n++;
     }
     config_destroy(&scratch);
     if (rc) {

@@ -87,7 +87,9 @@ int config_set(struct ctf_config *, const char *key, const char *value,
 int config_load_file(struct ctf_config *, const char *path, char *err, size_t errlen);
 
 /* Command line: every key as --key VALUE or --key=VALUE, plus --config FILE,
- * --help, --version, --oneshot (handled elsewhere). */
+ * -h/--help, --version, --oneshot (handled elsewhere). Parsed by getopt_long
+ * through cliopt.h (names matched whole), the long options built from the
+ * key table. */
 struct config_cli {
     const char *config_path;        /* --config, else CONFIG_DEFAULT_PATH. */
     bool config_given;              /* A missing file is then an error. */

@@ -27,6 +27,7 @@
 
 #include "caps.h"
 #include "log.h"
+#include "num.h"
 #include "oneshot.h"
 #include "proc.h"
 #include "wire.h"
@@ -508,9 +509,8 @@ ctfd_open_control(struct ctfd *d)
     char err[256];
 
     if (d->cfg.control_group && *d->cfg.control_group) {
-        char *end;
-        unsigned long gid = strtoul(d->cfg.control_group, &end, 10);
-        if (*end) {
+        uint64_t gid;
+        if (num_parse_u64(d->cfg.control_group, NUM_DEC, 0, UINT32_MAX - 1, &gid, NULL, 0)) {
             struct group *gr = getgrnam(d->cfg.control_group);
             if (!gr) {
                 log_warnx("control-group %s: no such group", d->cfg.control_group);

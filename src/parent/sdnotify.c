@@ -4,6 +4,7 @@
  * socket's credentials, so nothing else is needed.
  */
 #include "sdnotify.h"
+#include "num.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -16,29 +17,6 @@
 _Static_assert(sizeof ((struct sdnotify *) 0)->path
                == sizeof ((struct sockaddr_un *) 0)->sun_path,
                "struct sdnotify's path must hold a whole sun_path");
-
-/* Strict decimal, as systemd writes these variables: no sign, no blanks. */
-static int
-sdnotify_parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (!s || !*s) {
-        return EINVAL;
-    }
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') {
-            return EINVAL;
-        }
-        uint64_t d = (uint64_t) (*s - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return ERANGE;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
 
 /* The watchdog applies to us only if systemd named our pid, or named no pid
  * at all. A child that inherited the environment (the worker, the watcher)
@@ -55,15 +33,16 @@ sdnotify_read_watchdog(uint64_t *usec)
         return 0;
     }
     if (pid_s) {
-        if (sdnotify_parse_u64(pid_s, &pid) || pid == 0) {
+        if (num_parse_u64(pid_s, NUM_DEC, 1, UINT64_MAX, &pid, NULL, 0)) {
             return EINVAL;
         }
         if (pid != (uint64_t) getpid()) {
             return 0;
         }
     }
-    /* systemd never sends 0 or "infinity" (UINT64_MAX): either is garbage. */
-    if (sdnotify_parse_u64(s, &v) || v == 0 || v == UINT64_MAX) {
+    /* Decimal, as systemd writes it; never 0 or "infinity" (UINT64_MAX):
+     * either is garbage. */
+    if (num_parse_u64(s, NUM_DEC, 1, UINT64_MAX - 1, &v, NULL, 0)) {
         return EINVAL;
     }
     *usec = v;

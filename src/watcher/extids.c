@@ -8,6 +8,7 @@
  * put in a log line.
  */
 #include "extids.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -123,16 +124,13 @@ extids_parse_item(const char *s, size_t n, struct ctf_prefix *out)
 
     slash = strchr(buf, '/');
     if (slash) {
-        const char *p = slash + 1;
-        size_t digits = strlen(p);
+        uint64_t v;
 
-        /* Digits only, as in addr.c: "+24", "0x18" and " 24" are typos. */
-        if (!digits || digits > 3 || strspn(p, "0123456789") != digits) {
+        /* As addr.c takes it: "+24", "0x18", "024" and " 24" are typos. */
+        if (num_parse_u64(slash + 1, NUM_DEC, 0, 128, &v, NULL, 0)) {
             return EINVAL;
         }
-        for (; *p; p++) {
-            plen = plen * 10 + (unsigned int) (*p - '0');
-        }
+        plen = (unsigned int) v;
         has_plen = true;
         *slash = '\0';
     }
@@ -280,20 +278,13 @@ extids_port_ips(const struct extids_rules *rules, const struct extids_map *iface
 }
 
 int
-extids_parse_zone(const char *s, uint16_t *zone)
+extids_parse_zone(const char *s, uint16_t *zone, char *err, size_t errlen)
 {
-    size_t n = s ? strlen(s) : 0;
-    uint32_t v = 0;
+    uint64_t v;
 
-    /* Plain decimal, as OVN and ovs-vsctl write it: no sign, no spaces, no
-     * hex.  Five digits bound the value before the range check. */
-    if (!n || n > 5 || strspn(s, "0123456789") != n) {
-        return EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        v = v * 10 + (uint32_t) (s[i] - '0');
-    }
-    if (v > UINT16_MAX) {
+    /* Plain decimal, as OVN and ovs-vsctl write it: the same rule as every
+     * other number ctflushd reads. */
+    if (num_parse_u64(s, NUM_DEC, 0, UINT16_MAX, &v, err, errlen)) {
         return EINVAL;
     }
     *zone = (uint16_t) v;
@@ -347,7 +338,7 @@ extids_port_zone(const struct extids_rules *rules, const struct extids_map *brid
         const char *value = extids_get_ovn_zone(bridge_ids, port->iface_id, &key);
 
         if (value) {
-            if (!extids_parse_zone(value, &zone)) {
+            if (!extids_parse_zone(value, &zone, NULL, 0)) {
                 extids_set_zone(port, zone, PORT_ZONE_OVN);
                 return err;
             }
@@ -365,7 +356,7 @@ extids_port_zone(const struct extids_rules *rules, const struct extids_map *brid
             if (!value) {
                 continue;
             }
-            if (!extids_parse_zone(value, &zone)) {
+            if (!extids_parse_zone(value, &zone, NULL, 0)) {
                 extids_set_zone(port, zone, PORT_ZONE_EXTERNAL_ID);
                 return err;
             }

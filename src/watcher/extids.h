@@ -47,9 +47,10 @@ size_t extids_port_ips(const struct extids_rules *, const struct extids_map *ifa
                        const struct extids_map *port_ids, struct port_info *port,
                        char *bad, size_t badlen);
 
-/* Parses a zone number "1".."65535" (0 is the default zone and is allowed
- * too: "0".."65535"). Returns 0 or EINVAL. */
-int extids_parse_zone(const char *, uint16_t *);
+/* Parses a zone number, decimal "0".."65535" (0 is the default zone), by
+ * the rule of every number ctflushd reads (num.h). Returns 0, or EINVAL
+ * with the reason in err (which may be NULL). */
+int extids_parse_zone(const char *, uint16_t *, char *err, size_t errlen);
 
 /* Fills has_zone/zone/zone_source of *port, in order: OVN's
  * ct-zone-<iface-id> in bridge_ids (if iface_id is set), the configured

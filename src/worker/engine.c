@@ -23,6 +23,7 @@
 #include "ctsock.h"
 #include "dumps.h"
 #include "log.h"
+#include "num.h"
 
 #define ENGINE_DEFAULT_MAX_LOCAL 1024
 #define ENGINE_DEFAULT_MAX_PEERS 4096
@@ -42,6 +43,7 @@ engine_table_count(void)
     char buf[32];
     int fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
     ssize_t n;
+    uint64_t v;
 
     if (fd < 0) {
         return 0;
@@ -52,7 +54,8 @@ engine_table_count(void)
         return 0;
     }
     buf[n] = '\0';
-    return strtoull(buf, NULL, 10);
+    buf[strcspn(buf, "\n")] = '\0';     /* The kernel ends it with one. */
+    return num_parse_u64(buf, NUM_DEC, 0, UINT64_MAX, &v, NULL, 0) ? 0 : v;
 }
 
 /* State of one engine_run. */

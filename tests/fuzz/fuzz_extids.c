@@ -102,12 +102,20 @@ fuzz_check_value(const char *value, char *bad, size_t badlen)
     fuzz_check_bad(bad, badlen, n_bad > 0);
     ctf_prefix_list_destroy(&ips);
 
-    if (!extids_parse_zone(value, &zone)) {
+    char why[128];
+    if (!extids_parse_zone(value, &zone, why, sizeof why)) {
         size_t n = strlen(value);
         unsigned long v = strtoul(value, NULL, 10);
 
+        /* Plain decimal without a leading zero (num.h). */
         FUZZ_CHECK(n >= 1 && n <= 5 && strspn(value, "0123456789") == n);
+        FUZZ_CHECK(n == 1 || value[0] != '0');
         FUZZ_CHECK(v <= UINT16_MAX && v == zone);
+    } else {
+        /* The reason is one printable line. */
+        for (const char *c = why; *c; c++) {
+            FUZZ_CHECK(*c >= 0x20 && *c < 0x7f);
+        }
     }
 }
 

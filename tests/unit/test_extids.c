@@ -94,7 +94,8 @@ static void
 check_zone(const char *s, int want_err, uint16_t want)
 {
     uint16_t zone = 4242;
-    int err = extids_parse_zone(s, &zone);
+    char why[128] = "";
+    int err = extids_parse_zone(s, &zone, why, sizeof why);
 
     if (err != want_err || (!err && zone != want)) {
         fail_msg("zone '%s': got %d/%u, want %d/%u", s ? s : "(null)", err, zone,
@@ -102,6 +103,7 @@ check_zone(const char *s, int want_err, uint16_t want)
     }
     if (err) {
         assert_int_equal(zone, 4242);   /* Untouched on error. */
+        assert_true(why[0]);            /* And a reason. */
     }
 }
 
@@ -190,6 +192,7 @@ test_ips_bad_plen(void **state)
     check_ips("10.0.0.1/0x8", "", 1, NULL);
     check_ips("10.0.0.1/-1", "", 1, NULL);
     check_ips("10.0.0.1/0008", "", 1, NULL);
+    check_ips("10.0.0.1/024", "", 1, NULL);     /* A leading zero, as num.h refuses. */
     check_ips("10.0.0.1/24/8", "", 1, NULL);
     check_ips("/24", "", 1, "/24");
     check_ips("10.0.0.1//24", "", 1, NULL);
@@ -419,7 +422,7 @@ test_ips_random_input(void **state)
         ctf_prefix_list_destroy(&l);
 
         uint16_t zone;
-        (void) extids_parse_zone(value, &zone);
+        (void) extids_parse_zone(value, &zone, NULL, 0);
     }
 }
 
@@ -434,10 +437,11 @@ test_zone_parse(void **state)
     check_zone("5", 0, 5);
     check_zone("4095", 0, 4095);
     check_zone("65535", 0, 65535);
-    check_zone("00005", 0, 5);
     check_zone("65536", EINVAL, 0);
     check_zone("99999", EINVAL, 0);
     check_zone("100000", EINVAL, 0);
+    check_zone("00005", EINVAL, 0);        /* Leading zeros: octal to some. */
+    check_zone("010", EINVAL, 0);
     check_zone("000005", EINVAL, 0);
     check_zone("4294967301", EINVAL, 0);   /* 2^32 + 5: no wrap-around. */
     check_zone("-1", EINVAL, 0);
@@ -449,6 +453,26 @@ test_zone_parse(void **state)
     check_zone("12a", EINVAL, 0);
     check_zone("", EINVAL, 0);
     check_zone(NULL, EINVAL, 0);
+}
+
+/* The watcher refuses a zone with the words every entry point uses
+ * (num.h): the same as `ctflushd --oneshot --zone` and `ctflushctl flush
+ * --zone` (test_oneshotargs.c, test_ctlargs.c). */
+static void
+test_zone_parse_message(void **state)
+{
+    static const char *const bad[] = { "0x10", "010", "+5", " 5", "5 ", "65536", "-1" };
+    uint16_t zone;
+    char why[128], want[128];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(extids_parse_zone(bad[i], &zone, why, sizeof why), EINVAL);
+        snprintf(want, sizeof want, "'%s' is not a decimal number from 0 to 65535", bad[i]);
+        assert_string_equal(why, want);
+    }
+    assert_int_equal(extids_parse_zone("0x10", &zone, why, sizeof why), EINVAL);
+    assert_string_equal(why, "'0x10' is not a decimal number from 0 to 65535");
 }
 
 /* ---- extids_port_ips. ---- */
@@ -874,6 +898,7 @@ main(void)
         cmocka_unit_test(test_ips_appends_without_duplicates),
         cmocka_unit_test(test_ips_random_input),
         cmocka_unit_test(test_zone_parse),
+        cmocka_unit_test(test_zone_parse_message),
         cmocka_unit_test(test_port_ips_interface_first),
         cmocka_unit_test(test_port_ips_antrea_port_row),
         cmocka_unit_test(test_port_ips_garbage_falls_through),

@@ -1,6 +1,6 @@
 /*
- * test_job.c: unit tests for job.c (validation, splitting into chunks, the
- * entry matcher).
+ * test_job.c: unit tests for job.c (validation, the zone and MARK[/MASK]
+ * parsers, splitting into chunks, the entry matcher).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -830,6 +830,83 @@ test_family_part_matches_like_whole(void **state)
     flush_job_destroy(&job);
 }
 
+/* ---- flush_job_parse_zone and flush_job_parse_mark: the one zone rule and
+ * the one MARK[/MASK] rule of both command lines. ---- */
+
+static void
+test_parse_zone(void **state)
+{
+    struct flush_job job;
+    char err[256];
+
+    (void) state;
+    flush_job_init(&job);
+    assert_int_equal(flush_job_parse_zone(&job, "0", err, sizeof err), 0);
+    assert_true(job.has_zone);
+    assert_int_equal(job.zone, 0);
+    assert_int_equal(flush_job_parse_zone(&job, "65535", err, sizeof err), 0);
+    assert_int_equal(job.zone, 65535);
+
+    static const char *const bad[] = { "0x10", "010", "+5", " 5", "5 ", "65536", "-1", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char want[128];
+
+        job.zone = 42;
+        assert_int_equal(flush_job_parse_zone(&job, bad[i], err, sizeof err), EINVAL);
+        assert_int_equal(job.zone, 42);         /* Untouched. */
+        snprintf(want, sizeof want, "'%s' is not a decimal number from 0 to 65535", bad[i]);
+        assert_string_equal(err, want);
+    }
+    flush_job_destroy(&job);
+}
+
+static void
+test_parse_mark(void **state)
+{
+    static const struct {
+        const char *text;
+        uint32_t mark, mask;
+    } good[] = {
+        { "16", 16, 0xffffffff }, { "0x10", 16, 0xffffffff }, { "0", 0, 0xffffffff },
+        { "1/1", 1, 1 }, { "0x100/0xF00", 0x100, 0xf00 }, { "0/1", 0, 1 },
+        { "4294967295", 0xffffffff, 0xffffffff }, { "0x0000ff00/0x0000ff00", 0xff00, 0xff00 },
+        { "0/0xffffffff", 0, 0xffffffff }, { "0X10", 16, 0xffffffff },
+    };
+    static const char *const bad[] = {
+        "", "/", "1/", "/1", "1/0", "1/0x0", "-1", "+1", "0x", "010", "1/010", "0x100000000",
+        "4294967296", "1/4294967296", "1/2/3", "1 /1", "1/ 1", " 1", "1 ", "0x1g", "abc",
+        "0x10 ", "1/0x",
+        "00000000000000000000000000000000000000000000000000000000000000001",
+    };
+    struct flush_job job;
+    char err[256], want[256];
+
+    (void) state;
+    flush_job_init(&job);
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        memset(&job, 0, sizeof job);
+        if (flush_job_parse_mark(&job, good[i].text, err, sizeof err)) {
+            fail_msg("'%s' refused: %s", good[i].text, err);
+        }
+        assert_true(job.has_mark);
+        assert_int_equal(job.mark, good[i].mark);
+        assert_int_equal(job.mark_mask, good[i].mask);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(&job, 0, sizeof job);
+        assert_int_equal(flush_job_parse_mark(&job, bad[i], err, sizeof err), EINVAL);
+        assert_false(job.has_mark);
+        snprintf(want, sizeof want, "'%.64s' is not MARK[/MASK] (32-bit numbers, decimal or "
+                 "0x hex; MASK not 0)", bad[i]);
+        assert_string_equal(err, want);
+    }
+    /* mark(E) & MASK can never equal such a MARK. */
+    memset(&job, 0, sizeof job);
+    assert_int_equal(flush_job_parse_mark(&job, "0x100/0xff", err, sizeof err), EINVAL);
+    assert_string_equal(err, "'0x100/0xff' has bits outside the mask");
+    assert_false(job.has_mark);
+}
+
 int
 main(void)
 {
@@ -847,6 +924,8 @@ main(void)
         cmocka_unit_test(test_match_peers_any),
         cmocka_unit_test(test_match_zone),
         cmocka_unit_test(test_match_mark),
+        cmocka_unit_test(test_parse_zone),
+        cmocka_unit_test(test_parse_mark),
         cmocka_unit_test(test_match_v6_and_families),
         cmocka_unit_test(test_match_cidr_both_sides),
         cmocka_unit_test(test_family_part),

@@ -1,0 +1,185 @@
+/*
+ * oneshotargs.c: `ctflushd --oneshot`'s command line (oneshotargs.h).
+ */
+#include "oneshotargs.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cliopt.h"
+#include "num.h"
+
+enum {
+    OPT_LOCAL = 256, OPT_PEERS, OPT_ZONE, OPT_MARK, OPT_STRATEGY, OPT_NO_PROBE,
+    OPT_MAX_LOCAL, OPT_MAX_PEERS, OPT_BATCH, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_VERBOSE,
+    OPT_ONESHOT, OPT_HELP,
+};
+
+static const struct option oneshot_longopts[] = {
+    { "oneshot", no_argument, NULL, OPT_ONESHOT },
+    { "local", required_argument, NULL, OPT_LOCAL },
+    { "peers", required_argument, NULL, OPT_PEERS },
+    { "zone", required_argument, NULL, OPT_ZONE },
+    { "mark", required_argument, NULL, OPT_MARK },
+    { "strategy", required_argument, NULL, OPT_STRATEGY },
+    { "no-probe", no_argument, NULL, OPT_NO_PROBE },
+    { "max-local", required_argument, NULL, OPT_MAX_LOCAL },
+    { "max-peers", required_argument, NULL, OPT_MAX_PEERS },
+    { "batch-bytes", required_argument, NULL, OPT_BATCH },
+    { "rate", required_argument, NULL, OPT_RATE },
+    { "dump-threads", required_argument, NULL, OPT_THREADS },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "verbose", no_argument, NULL, OPT_VERBOSE },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+/* The options the usage text describes one by one; printed through one
+ * format, so the column cannot drift when a longer one is added. */
+static const struct {
+    const char *opt;
+    const char *help;
+} oneshot_help[] = {
+    { "--no-probe", "trust nothing about the kernel: use the dump path only" },
+    { "--rate N", "at most N deletes per second" },
+    { "--dump-threads N", "dump threads (default: the online CPUs, at most 4)" },
+    { "--json", "print one JSON object with the job's counters on stdout" },
+    { "--verbose", "log the kernel's capabilities and the job's progress" },
+};
+
+void
+oneshot_usage(FILE *f)
+{
+    fprintf(f,
+"usage: ctflushd --oneshot --local LIST|any [--peers LIST|any] [--zone N]\n"
+"                [--mark MARK[/MASK]]\n"
+"                [--strategy auto|dump|filtered-flush|zone-flush|filtered-dump]\n"
+"                [--no-probe] [--max-local N] [--max-peers N] [--batch-bytes N]\n"
+"                [--rate N] [--dump-threads N] [--json] [--verbose]\n"
+"\n"
+"Deletes, in the current network namespace, every conntrack entry one end of\n"
+"whose original or reply tuple is in the local set and the other end in the\n"
+"peer set (default: any), in the given zone (default: all zones).\n"
+"LIST: comma-separated addresses or CIDRs, or @FILE with one or more per line.\n"
+"N: decimal digits only. MARK, MASK: decimal or 0x hex; MASK defaults to\n"
+"0xffffffff.\n"
+"\n");
+    for (size_t i = 0; i < sizeof oneshot_help / sizeof *oneshot_help; i++) {
+        fprintf(f, "%-19s %s\n", oneshot_help[i].opt, oneshot_help[i].help);
+    }
+}
+
+void
+oneshot_args_init(struct oneshot_args *a)
+{
+    memset(a, 0, sizeof *a);
+    flush_job_init(&a->job);
+    a->job.peers_any = true;
+    engine_opts_init(&a->opts);
+    a->probe = true;
+}
+
+void
+oneshot_args_destroy(struct oneshot_args *a)
+{
+    if (a) {
+        flush_job_destroy(&a->job);
+    }
+}
+
+int
+oneshot_args_parse(struct oneshot_args *a, int argc, char *argv[], char *err, size_t errlen)
+{
+    bool have_local = false;
+    struct cliopt c;
+    char why[256];
+    uint64_t v;
+    int opt, rc = 0;
+
+    if (err && errlen) {
+        err[0] = '\0';
+    }
+    cliopt_init(&c, argc, argv, oneshot_longopts, "", " (see ctflushd --oneshot --help)");
+    while ((opt = cliopt_next(&c, err, errlen)) != CLIOPT_END) {
+        /* Each option leaves its reason in why; the name is put in front
+         * once, below. */
+        switch (opt) {
+        case CLIOPT_ERROR:
+            return EINVAL;
+        case OPT_ONESHOT:
+            break;
+        case OPT_LOCAL:
+            rc = flush_job_parse_side(&a->job.local, &a->job.local_any, c.value, why,
+                                      sizeof why);
+            have_local = true;
+            break;
+        case OPT_PEERS:
+            rc = flush_job_parse_side(&a->job.peers, &a->job.peers_any, c.value, why,
+                                      sizeof why);
+            break;
+        case OPT_ZONE:
+            rc = flush_job_parse_zone(&a->job, c.value, why, sizeof why);
+            break;
+        case OPT_MARK:
+            rc = flush_job_parse_mark(&a->job, c.value, why, sizeof why);
+            break;
+        case OPT_STRATEGY:
+            if (ct_strategy_parse(c.value, &a->opts.force)) {
+                snprintf(why, sizeof why, "unknown strategy '%s'", c.value);
+                rc = EINVAL;
+            }
+            break;
+        case OPT_NO_PROBE:
+            a->probe = false;
+            break;
+        case OPT_MAX_LOCAL:
+        case OPT_MAX_PEERS:
+        case OPT_BATCH:
+        case OPT_RATE:
+            rc = num_parse_u64(c.value, NUM_DEC, 0, UINT32_MAX, &v, why, sizeof why);
+            if (rc) {
+                break;
+            }
+            if (opt == OPT_RATE) {
+                a->opts.max_delete_rate = v;
+            } else {
+                *(opt == OPT_MAX_LOCAL ? &a->opts.max_local
+                  : opt == OPT_MAX_PEERS ? &a->opts.max_peers : &a->opts.batch_bytes) = v;
+            }
+            break;
+        case OPT_THREADS:
+            /* As the daemon's dump-threads key, without its "0: auto". */
+            rc = num_parse_u64(c.value, NUM_DEC, 1, ENGINE_MAX_DUMP_THREADS, &v, why,
+                               sizeof why);
+            a->opts.dump_threads = rc ? 0 : (unsigned int) v;
+            break;
+        case OPT_JSON:
+            a->json = true;
+            break;
+        case OPT_VERBOSE:
+            a->verbose = true;
+            break;
+        case OPT_HELP:
+            a->help = true;
+            return 0;
+        default:
+            snprintf(why, sizeof why, "not handled");
+            rc = EINVAL;
+            break;
+        }
+        if (rc) {
+            snprintf(err, errlen, "--%s: %s", c.name, why);
+            return rc;
+        }
+    }
+    if (!have_local) {
+        snprintf(err, errlen, "--oneshot needs --local LIST|any");
+        return EINVAL;
+    }
+    if (flush_job_validate(&a->job, why, sizeof why)) {
+        snprintf(err, errlen, "%s", why);
+        return EINVAL;
+    }
+    return 0;
+}
