@@ -512,8 +512,9 @@ porttab_sync_end(struct porttab *tab, porttab_gone_fn *gone_fn, void *aux)
 
 int
 porttab_restore(struct porttab *tab, const struct port_info *ovsdb, bool in_ovsdb,
-                const struct ctf_prefix_list *control_ips, bool has_control_ips)
+                const struct porttab_control *c)
 {
+    const struct ctf_prefix_list *control_ips = c ? c->ips : NULL;
     struct porttab_entry *e;
     int err;
 
@@ -524,7 +525,7 @@ porttab_restore(struct porttab *tab, const struct port_info *ovsdb, bool in_ovsd
         return EEXIST;
     }
     /* An empty operator list means "none", as in set_control_ips. */
-    has_control_ips = has_control_ips && control_ips && control_ips->n > 0;
+    bool has_control_ips = control_ips && control_ips->n > 0;
 
     e = porttab_entry_new(ovsdb->name);
     if (!e) {
@@ -538,6 +539,9 @@ porttab_restore(struct porttab *tab, const struct port_info *ovsdb, bool in_ovsd
     }
     if (!err) {
         e->has_control_ips = has_control_ips;
+        e->has_control_zone = c && c->has_zone;
+        e->control_zone = e->has_control_zone ? c->zone : 0;
+        e->migrating = c && c->migrating;
         e->in_ovsdb = in_ovsdb;
         err = porttab_compute_effective(&e->ovsdb, &e->control_ips, has_control_ips,
                                         e->has_control_zone, e->control_zone, &e->effective);

@@ -92,9 +92,9 @@ void porttab_sync_end(struct porttab *, porttab_gone_fn *, void *aux);
 void porttab_sync_abort(struct porttab *);
 
 /* Restores an entry from the state file as it was: in_ovsdb, OVSDB info and
- * control IPs. Returns 0, EEXIST or ENOMEM. */
+ * what set-ips said (c may be NULL: nothing). Returns 0, EEXIST or ENOMEM. */
 int porttab_restore(struct porttab *, const struct port_info *ovsdb, bool in_ovsdb,
-                    const struct ctf_prefix_list *control_ips, bool has_control_ips);
+                    const struct porttab_control *);
 
 /* Who else holds an address. A port holds its effective IPs in its zone,
  * or in every zone when it has none; a flush in no zone covers every zone.

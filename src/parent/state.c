@@ -55,6 +55,10 @@ state_put_port(struct json_out *o, const struct porttab_entry *e)
     } else {
         json_null_value(o);
     }
+    json_key(o, "control_zone");
+    json_u64_or_null(o, e->has_control_zone, e->control_zone);
+    json_key(o, "migrating");
+    json_bool(o, e->migrating);
     json_object_end(o);
 }
 
@@ -180,7 +184,7 @@ state_parse_port(struct json_rd *rd, const json_t *v, struct porttab *tab)
     struct port_info pi;
     struct ctf_prefix_list ctl;
     const char *s;
-    bool has_ctl, present, in_ovsdb = false;
+    bool has_ctl, present, in_ovsdb = false, migrating = false, has_czone = false;
     int64_t i;
     int err;
 
@@ -241,8 +245,19 @@ state_parse_port(struct json_rd *rd, const json_t *v, struct porttab *tab)
     if (!err) {
         err = state_prefix_member(rd, v, "control_ips", JSON_RD_NULLABLE, &has_ctl, &ctl);
     }
+    int64_t czone = 0;
     if (!err) {
-        err = porttab_restore(tab, &pi, in_ovsdb, &ctl, has_ctl);
+        /* Written since set-ips took a zone: an older file has neither. */
+        err = json_rd_int(rd, v, "control_zone", JSON_RD_OPTIONAL | JSON_RD_NULLABLE, 0,
+                          UINT16_MAX, &has_czone, &czone);
+    }
+    if (!err) {
+        err = json_rd_bool(rd, v, "migrating", JSON_RD_OPTIONAL, NULL, &migrating);
+    }
+    if (!err) {
+        struct porttab_control c = { .ips = has_ctl ? &ctl : NULL, .has_zone = has_czone,
+                                     .zone = (uint16_t) czone, .migrating = migrating };
+        err = porttab_restore(tab, &pi, in_ovsdb, &c);
         if (err == EEXIST) {
             err = json_rd_fail(rd, NULL, "duplicate port");
         } else if (err && err != ENOMEM) {

@@ -523,8 +523,8 @@ test_restore(void **state)
 
     port_make(&pi, "tap1", "vm-1", "10.0.0.1", 12);
     list_make(&ctl, "192.168.5.5");
-    assert_int_equal(porttab_restore(&tab, &pi, true, &ctl, true), 0);
-    assert_int_equal(porttab_restore(&tab, &pi, true, NULL, false), EEXIST);
+    assert_int_equal(porttab_restore(&tab, &pi, true, &(struct porttab_control) { .ips = &ctl }), 0);
+    assert_int_equal(porttab_restore(&tab, &pi, true, NULL), EEXIST);
     port_info_destroy(&pi);
 
     e = porttab_find(&tab, "tap1");
@@ -541,10 +541,10 @@ test_restore(void **state)
     /* A control-only entry from the file, and one with an empty list (which
      * is no list). */
     port_make(&pi, "tap2", NULL, "", -1);
-    assert_int_equal(porttab_restore(&tab, &pi, false, &ctl, true), 0);
+    assert_int_equal(porttab_restore(&tab, &pi, false, &(struct porttab_control) { .ips = &ctl }), 0);
     port_info_destroy(&pi);
     port_make(&pi, "tap3", NULL, "10.0.0.3", -1);
-    assert_int_equal(porttab_restore(&tab, &pi, true, &empty, true), 0);
+    assert_int_equal(porttab_restore(&tab, &pi, true, &(struct porttab_control) { .ips = &empty }), 0);
     port_info_destroy(&pi);
     assert_false(porttab_find(&tab, "tap3")->has_control_ips);
     assert_true(ips_are(&porttab_find(&tab, "tap3")->effective.ips, "10.0.0.3"));

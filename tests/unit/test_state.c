@@ -205,7 +205,17 @@ fixture(struct porttab *tab, struct jobq *q, uint64_t *done_id)
     assert_int_equal(porttab_update(tab, &pi, NULL), 0);
     port_info_destroy(&pi);
 
-    set_ips(tab, "ctl-only", "172.16.0.5");
+    {
+        /* neutron's agent: a zone and a live migration with the IPs. */
+        struct ctf_prefix_list l;
+        char err[128];
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ctf_prefix_list_parse(&l, "172.16.0.5", err, sizeof err), 0);
+        struct porttab_control c = { .ips = &l, .has_zone = true, .zone = 4097,
+                                     .migrating = true };
+        assert_int_equal(porttab_set_control(tab, "ctl-only", &c, NULL), 0);
+        ctf_prefix_list_destroy(&l);
+    }
 
     port_make_full(&pi, "odd \"name\"\\\t\xc3\xa9", "iface\n", "br", 0, "2001:db8::7", 0);
     pi.zone_source = PORT_ZONE_OVN;
@@ -300,6 +310,13 @@ test_round_trip(void **state)
     e = porttab_find(&tab2, "ctl-only");
     assert_false(e->in_ovsdb);
     assert_true(e->has_control_ips);
+    assert_true(e->has_control_zone);
+    assert_int_equal(e->control_zone, 4097);
+    assert_true(e->migrating);
+    assert_int_equal(e->effective.zone, 4097);
+    assert_int_equal(e->effective.zone_source, PORT_ZONE_CONTROL);
+    assert_false(porttab_find(&tab2, "tap-a")->migrating);
+    assert_false(porttab_find(&tab2, "tap-a")->has_control_zone);
     e = porttab_find(&tab2, "odd \"name\"\\\t\xc3\xa9");
     assert_non_null(e);
     assert_string_equal(e->ovsdb.iface_id, "iface\n");
