@@ -848,72 +848,41 @@ control_client_write_cb(evutil_socket_t fd, short what, void *c_)
     control_client_update(c);
 }
 
-/* Supplementary groups of the peer as they were at connect() time, which
- * SO_PEERGROUPS (Linux 4.13) reports from the socket itself: no race with
- * the peer exiting or changing credentials, and no NSS lookup that could
- * block the loop (getgrouplist() may ask LDAP). Older kernels fall back to
- * the Groups: line of /proc/<pid>/status. */
+/* Whether 'group' is among the peer's supplementary groups as they were at
+ * connect() time. SO_PEERGROUPS reads them from the socket itself: no race
+ * with the peer exiting or changing credentials, and no NSS lookup that
+ * could block the loop (getgrouplist() may ask LDAP). It exists since Linux
+ * 4.13, older than any kernel ctflushd supports (Debian 12 has 6.1), so
+ * there is no fallback (there was one reading /proc/PID/status): if the
+ * call fails, the peer gets no group rights. */
 static bool
-control_peer_in_group(int fd, pid_t pid, gid_t group)
+control_peer_in_group(struct control *ctl, int fd, gid_t group)
 {
     gid_t groups[CONTROL_PEER_GROUPS];
+    gid_t *all = groups;
     socklen_t len = sizeof groups;
-    char path[64];
-    char line[4096];
     bool found = false;
-    FILE *f;
 
-    if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
-        for (size_t i = 0; i < len / sizeof groups[0]; i++) {
-            if (groups[i] == group) {
-                return true;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
+        /* ERANGE: more groups than fit; len now says how many bytes. */
+        all = errno == ERANGE && len > sizeof groups ? malloc(len) : NULL;
+        if (!all || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len)) {
+            if (log_ratelimit_ok(&ctl->log_rl)) {
+                log_warn("control: SO_PEERGROUPS (no group rights for this peer)");
             }
+            free(all);
+            return false;
         }
-        return false;
     }
-    if (errno == ERANGE && len > sizeof groups) {
-        gid_t *all = malloc(len);
-
-        if (all && !getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len)) {
-            for (size_t i = 0; i < len / sizeof all[0]; i++) {
-                if (all[i] == group) {
-                    found = true;
-                    break;
-                }
-            }
-        }
-        free(all);
-        return found;
-    }
-    if (pid <= 0) {
-        return false;
-    }
-    snprintf(path, sizeof path, "/proc/%ld/status", (long) pid);
-    f = fopen(path, "re");
-    if (!f) {
-        return false;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "Groups:", 7)) {
-            char *p = line + 7;
-
-            for (;;) {
-                char *end;
-                unsigned long g = strtoul(p, &end, 10);
-
-                if (end == p) {
-                    break;
-                }
-                if (g == (unsigned long) group) {
-                    found = true;
-                    break;
-                }
-                p = end;
-            }
+    for (size_t i = 0; i < len / sizeof all[0]; i++) {
+        if (all[i] == group) {
+            found = true;
             break;
         }
     }
-    fclose(f);
+    if (all != groups) {
+        free(all);
+    }
     return found;
 }
 
@@ -958,7 +927,7 @@ control_accept_one(struct control *ctl, int fd)
     bool may_write = cred.uid == 0
                      || (ctl->auth.group_write && ctl->auth.group != (gid_t) -1
                          && (cred.gid == ctl->auth.group
-                             || control_peer_in_group(fd, cred.pid, ctl->auth.group)));
+                             || control_peer_in_group(ctl, fd, ctl->auth.group)));
     unsigned int reserved = ctl->limits.max_clients / 2;
     if (reserved > CONTROL_PRIVILEGED_SLOTS) {
         reserved = CONTROL_PRIVILEGED_SLOTS;
