@@ -1,25 +1,53 @@
 /*
  * control.c: the control socket, served from the parent's event loop.
  *
- * Each client has an input and an output evbuffer and three events: readable,
- * writable and one timer. Nothing here blocks: reads take what the socket
- * has, writes go out with MSG_DONTWAIT and what the socket does not take
- * waits in the output buffer (bounded by max_output_bytes). Writes use
- * MSG_NOSIGNAL so a client that goes away cannot raise SIGPIPE in the daemon,
- * whatever its signal set-up.
+ * libevent does the socket I/O, as it does for the child channels
+ * (supervisor.c, watchlink.c): an evconnlistener accepts, and each client is
+ * a socket bufferevent with its input and output buffers. Nothing here
+ * blocks: libevent reads what the socket has and writes what it takes, and
+ * the rest waits in the buffers, which the limits below keep bounded.
+ *
+ * How each limit of docs/protocol.md is expressed:
+ * - max_request_bytes: the read high watermark is max_request_bytes + 1, so
+ *   the input holds at most one longest line and its '\n'. A full input
+ *   without a '\n' is "too-large"; libevent stops reading at the mark and
+ *   the rest stays in the socket.
+ * - back-pressure on unread replies: the write low watermark is half of
+ *   max_output_bytes. Above it no further request of the client is handled
+ *   and reading stops (its requests stay in the socket); libevent calls the
+ *   write callback once the output has drained to the mark, which resumes
+ *   them.
+ * - unread replies over max_output_bytes, and over CONTROL_TOTAL_OUTPUT for
+ *   all clients together: checked by hand each time a reply is queued. A
+ *   watermark only signals a level; it refuses no bytes, and libevent has no
+ *   bound across bufferevents.
+ * - client-timeout-ms: one timer per client, by hand. A bufferevent read or
+ *   write timeout is reset by every byte that moves, so a client dripping a
+ *   byte at a time would never time out, and it cannot spare the clients
+ *   that wait on jobs; the request deadline counts from the first byte of
+ *   the request instead.
+ * - max-clients and its reserve for peers that may mutate: at accept, before
+ *   a bufferevent exists.
+ * - fairness between clients: libevent reads at most one chunk per readable
+ *   event (CONTROL_READ_CHUNK), and the listener is paused after
+ *   CONTROL_ACCEPT_BURST connections so that a connect flood cannot hold the
+ *   loop (evconnlistener itself accepts until the backlog is empty).
+ *
+ * bufferevents write with writev(), which takes no MSG_NOSIGNAL: the process
+ * must ignore SIGPIPE (ctflushd does, before it opens the socket), or a
+ * client that hangs up with replies pending would kill it.
  *
  * A client is never freed while anyone may hold a pointer to it: a handler,
  * a control_foreach_watching callback and this file's own line loop all keep
  * using the pointer after control_reply() may have found the client dead. So
- * "killing" a client only closes its socket and marks it dead; the memory is
- * released by a reaper event that runs from the event loop on its own.
+ * "killing" a client gives its bufferevent back to libevent (which closes
+ * the socket from the loop) and marks it dead; the client itself is released
+ * by a reaper event that runs from the event loop on its own.
  */
 #include "control.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +55,13 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 
 #include "json.h"
 #include "log.h"
@@ -50,13 +79,14 @@
  * client holding the most is dropped. */
 #define CONTROL_TOTAL_OUTPUT (64u * 1024 * 1024)
 
-/* Bytes read from one client per readable event: enough for a large request
- * in a few reads, small enough that one busy client cannot starve the rest
- * of the loop. */
+/* Bytes read from one client per readable event (bufferevent's max single
+ * read): small enough that one busy client cannot starve the rest of the
+ * loop. libevent 2.1 reads at most 4096 bytes a time anyway
+ * (EVBUFFER_MAX_READ); this is the bound if a later one reads more. */
 #define CONTROL_READ_CHUNK 16384
 
-/* Connections accepted per readable event on the listener, for the same
- * fairness reason. */
+/* Connections accepted between two turns of the loop, for the same fairness
+ * reason. */
 #define CONTROL_ACCEPT_BURST 32
 
 /* After accept() fails for lack of descriptors or memory the listener stays
@@ -69,13 +99,11 @@
 struct control_client {
     TAILQ_ENTRY(control_client) link;
     struct control *ctl;
-    int fd;                         /* -1 once dead. */
-    struct event *ev_read;
-    struct event *ev_write;
-    struct event *ev_timer;
-    struct evbuffer *in;
-    struct evbuffer *out;
-    size_t scanned;                 /* Bytes of 'in' known to hold no '\n'. */
+    struct bufferevent *bev;        /* The socket and its buffers; NULL once dead. */
+    struct evbuffer_cb_entry *out_cb;   /* Ours on the output: keeps out_total. */
+    struct event *ev_timer;         /* The deadline of control_client_deadline(). */
+    size_t scanned;                 /* Bytes of the input known to hold no '\n'. */
+    bool in_pending;                /* The input held bytes when last looked at. */
 
     uid_t uid;                      /* SO_PEERCRED at accept time. */
     gid_t gid;
@@ -88,7 +116,7 @@ struct control_client {
 
     bool read_eof;                  /* Peer shut down its sending side. */
     bool closing;                   /* Fatal error sent: flush, then close. */
-    bool dead;                      /* Socket closed; waiting for the reaper. */
+    bool dead;                      /* Bufferevent freed; waiting for the reaper. */
 
     bool watching;
     uint64_t *watch_ids;
@@ -99,12 +127,14 @@ TAILQ_HEAD(control_client_list, control_client);
 
 struct control {
     struct event_base *base;
-    int fd;                         /* The listening socket. */
+    struct evconnlistener *listener;    /* Owns the listening socket. */
     char *path;
-    dev_t dev;                      /* The socket file we bound, so that */
-    ino_t ino;                      /* close unlinks only our own. */
-    struct event *ev_accept;
-    struct event *ev_accept_pause;  /* Re-enables ev_accept after EMFILE. */
+    bool bound;                     /* dev/ino name the socket file we bound, */
+    dev_t dev;                      /* so that close unlinks only our own. */
+    ino_t ino;
+    struct event *ev_accept_pause;  /* Re-enables the listener after EMFILE. */
+    struct event *ev_accept_turn;   /* Ends an accept burst: see control_accept_cb. */
+    unsigned int accept_burst;      /* Accepted in this turn of the loop. */
     struct event *ev_reap;          /* Frees dead clients. */
 
     struct control_auth auth;
@@ -140,6 +170,23 @@ control_limits_fill(struct control_limits *dst, const struct control_limits *src
     if (!dst->max_output_bytes) {
         dst->max_output_bytes = CONTROL_DEFAULT_MAX_OUTPUT;
     }
+}
+
+/* ---- Creating the listening socket. ---- */
+
+/* Removes the socket file if it is still the one we bound: another daemon
+ * may have taken the path over since (after we were presumed dead), and its
+ * socket is not ours to remove. */
+static void
+control_unlink_own(struct control *ctl)
+{
+    struct stat st;
+
+    if (ctl->bound && !lstat(ctl->path, &st) && st.st_dev == ctl->dev
+        && st.st_ino == ctl->ino) {
+        unlink(ctl->path);
+    }
+    ctl->bound = false;
 }
 
 /* ---- Creating the listening socket. ---- */
@@ -239,7 +286,7 @@ control_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
  * writable by root alone, and these checks keep a mistake there from
  * turning into a chmod of something else. */
 static int
-control_listen(struct control *ctl, const char *path, char *err, size_t errlen)
+control_listen(struct control *ctl, const char *path, int *fdp, char *err, size_t errlen)
 {
     struct sockaddr_un sun;
     struct stat st;
@@ -295,6 +342,7 @@ control_listen(struct control *ctl, const char *path, char *err, size_t errlen)
     }
     ctl->dev = st.st_dev;
     ctl->ino = st.st_ino;
+    ctl->bound = true;
 
     if (ctl->auth.group != (gid_t) -1
         && lchown(path, (uid_t) -1, ctl->auth.group)) {
@@ -320,21 +368,64 @@ control_listen(struct control *ctl, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: listen: %s", path, strerror(error));
         goto fail;
     }
-    ctl->fd = fd;
+    *fdp = fd;
     return 0;
 
 fail:
     close(fd);
-    if (!lstat(path, &st) && st.st_dev == ctl->dev && st.st_ino == ctl->ino) {
-        unlink(path);
-    }
+    control_unlink_own(ctl);
     return error;
 }
 
 /* ---- Client life cycle. ---- */
 
-/* Closes the client's socket now and frees it later (see the top of the
- * file). Safe to call more than once. */
+static size_t
+control_client_inlen(const struct control_client *c)
+{
+    return c->bev ? evbuffer_get_length(bufferevent_get_input(c->bev)) : 0;
+}
+
+static size_t
+control_client_outlen(const struct control_client *c)
+{
+    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+/* The watermarks that carry the limits (see the top of the file). */
+static void
+control_client_watermarks(struct control_client *c)
+{
+    const struct control_limits *l = &c->ctl->limits;
+    size_t high = l->max_request_bytes < SIZE_MAX ? l->max_request_bytes + 1 : SIZE_MAX;
+
+    bufferevent_setwatermark(c->bev, EV_READ, 0, high);
+    bufferevent_setwatermark(c->bev, EV_WRITE, l->max_output_bytes / 2, 0);
+}
+
+/* Gives the bufferevent back to libevent, which closes the socket and frees
+ * its buffers from the loop (bufferevent_free defers that to finalizers).
+ * The unread replies leave the total budget at once. */
+static void
+control_client_release(struct control_client *c)
+{
+    struct evbuffer *out;
+
+    if (!c->bev) {
+        return;
+    }
+    out = bufferevent_get_output(c->bev);
+    if (c->out_cb) {
+        c->ctl->out_total -= evbuffer_get_length(out);
+        evbuffer_remove_cb_entry(out, c->out_cb);
+        c->out_cb = NULL;
+    }
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+}
+
+/* Drops the client now (no more callbacks; libevent closes the socket from
+ * the loop) and frees it later (see the top of the file). Safe to call more
+ * than once. */
 static void
 control_client_kill(struct control_client *c)
 {
@@ -344,13 +435,8 @@ control_client_kill(struct control_client *c)
         return;
     }
     c->dead = true;
-    /* Its replies will never be read: out of the total budget at once. */
-    evbuffer_drain(c->out, evbuffer_get_length(c->out));
-    event_del(c->ev_read);
-    event_del(c->ev_write);
+    control_client_release(c);
     event_del(c->ev_timer);
-    close(c->fd);
-    c->fd = -1;
     free(c->watch_ids);
     c->watch_ids = NULL;
     c->n_watch = 0;
@@ -368,24 +454,9 @@ control_client_free(struct control_client *c)
     if (!c) {
         return;
     }
-    if (c->fd >= 0) {
-        close(c->fd);
-    }
-    if (c->ev_read) {
-        event_free(c->ev_read);
-    }
-    if (c->ev_write) {
-        event_free(c->ev_write);
-    }
+    control_client_release(c);
     if (c->ev_timer) {
         event_free(c->ev_timer);
-    }
-    if (c->in) {
-        evbuffer_free(c->in);
-    }
-    if (c->out) {
-        c->ctl->out_total -= evbuffer_get_length(c->out);
-        evbuffer_free(c->out);
     }
     free(c->watch_ids);
     free(c);
@@ -397,6 +468,8 @@ control_reap_cb(evutil_socket_t fd, short what, void *ctl_)
     struct control *ctl = ctl_;
     struct control_client *c, *next;
 
+    (void) fd;
+    (void) what;
     for (c = TAILQ_FIRST(&ctl->clients); c; c = next) {
         next = TAILQ_NEXT(c, link);
         if (c->dead) {
@@ -406,52 +479,20 @@ control_reap_cb(evutil_socket_t fd, short what, void *ctl_)
     }
 }
 
-/* Writes as much of the output buffer as the socket takes now. A peer that
- * has gone (EPIPE, ECONNRESET) is killed. */
+/* Keeps out_total in step with every client's output buffer. Bytes leave
+ * the buffer only when libevent writes them to the socket (a socket
+ * bufferevent keeps the start of its output frozen), so that is progress. */
 static void
-control_client_flush(struct control_client *c)
+control_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *c_)
 {
-    while (!c->dead && evbuffer_get_length(c->out)) {
-        struct evbuffer_iovec vec[16];
-        struct iovec iov[16];
-        struct msghdr msg;
-        int n = evbuffer_peek(c->out, -1, NULL, vec, 16);
-        ssize_t sent;
-
-        if (n > 16) {
-            n = 16;
-        }
-        for (int i = 0; i < n; i++) {
-            iov[i].iov_base = vec[i].iov_base;
-            iov[i].iov_len = vec[i].iov_len;
-        }
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t) n;
-        sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (sent < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                control_client_kill(c);
-            }
-            return;
-        }
-        evbuffer_drain(c->out, (size_t) sent);
-        c->last_progress_ms = ctf_time_msec();
-    }
-}
-
-/* Keeps out_total in step with every client's output buffer. */
-static void
-control_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *aux)
-{
-    struct control *ctl = aux;
+    struct control_client *c = c_;
 
     (void) buf;
-    ctl->out_total += info->n_added;
-    ctl->out_total -= info->n_deleted;
+    c->ctl->out_total += info->n_added;
+    c->ctl->out_total -= info->n_deleted;
+    if (info->n_deleted) {
+        c->last_progress_ms = ctf_time_msec();
+    }
 }
 
 /* Drops the greediest readers while all unread replies together are over
@@ -465,7 +506,7 @@ control_enforce_total_output(struct control *ctl)
         size_t most = 0;
 
         TAILQ_FOREACH (c, &ctl->clients, link) {
-            size_t n = c->dead ? 0 : evbuffer_get_length(c->out);
+            size_t n = control_client_outlen(c);
             if (n > most) {
                 most = n;
                 greediest = c;
@@ -480,61 +521,71 @@ control_enforce_total_output(struct control *ctl)
                       "client pid %ld uid %u (%zu bytes)", ctl->out_total,
                       (long) greediest->pid, (unsigned int) greediest->uid, most);
         }
-        control_client_kill(greediest);     /* Drains its buffer. */
+        control_client_kill(greediest);     /* Its replies leave the total. */
     }
 }
 
-/* Queues one line. A client whose unread output goes over the limit is
- * not reading its replies and is dropped: holding on to more would let one
- * stuck client eat the daemon's memory. */
+/* Queues one line; libevent writes it once the socket is writable, after
+ * the running callback. A client whose unread output goes over the limit
+ * is not reading its replies and is dropped: holding on to more would let
+ * one stuck client eat the daemon's memory. */
 static void
 control_client_send(struct control_client *c, const char *text, size_t len)
 {
     struct control *ctl = c->ctl;
+    size_t queued;
 
     if (c->dead || c->closing) {
         return;
     }
     c->replies++;
-    if (evbuffer_add(c->out, text, len) || evbuffer_add(c->out, "\n", 1)) {
+    if (bufferevent_write(c->bev, text, len) || bufferevent_write(c->bev, "\n", 1)) {
         control_client_kill(c);
         return;
     }
-    control_client_flush(c);
-    if (c->dead) {
-        return;
-    }
-    if (evbuffer_get_length(c->out) > ctl->limits.max_output_bytes) {
+    queued = control_client_outlen(c);
+    if (queued > ctl->limits.max_output_bytes) {
         ctl->stats.dropped_slow++;
         if (log_ratelimit_ok(&ctl->log_rl)) {
             log_warnx("control: dropping client pid %ld uid %u: %zu bytes of replies "
-                      "unread", (long) c->pid, (unsigned int) c->uid,
-                      evbuffer_get_length(c->out));
+                      "unread", (long) c->pid, (unsigned int) c->uid, queued);
         }
         control_client_kill(c);
         return;
     }
-    if (evbuffer_get_length(c->out)) {
-        event_add(c->ev_write, NULL);
-    }
     control_enforce_total_output(ctl);
 }
 
-static void
-control_client_send_error(struct control_client *c, const char *code, const char *msg)
+/* An error reply, as JSON text without its newline, or NULL when out of
+ * memory. The one place this file writes JSON. */
+static char *
+control_error_text(const char *code, const char *msg)
 {
     struct json_out j;
     const char *text;
+    char *copy = NULL;
 
     json_init(&j);
     ctlproto_reply_error(&j, code, msg);
     text = json_text(&j);
     if (text) {
-        control_client_send(c, text, j.len);
+        copy = strdup(text);
+    }
+    json_destroy(&j);
+    return copy;
+}
+
+static void
+control_client_send_error(struct control_client *c, const char *code, const char *msg)
+{
+    char *text = control_error_text(code, msg);
+
+    if (text) {
+        control_client_send(c, text, strlen(text));
     } else {
         control_client_kill(c);
     }
-    json_destroy(&j);
+    free(text);
 }
 
 /* Sends a last error and closes once it is written: the input is discarded
@@ -542,13 +593,17 @@ control_client_send_error(struct control_client *c, const char *code, const char
 static void
 control_client_fail(struct control_client *c, const char *code, const char *msg)
 {
+    struct evbuffer *in;
+
     control_client_send_error(c, code, msg);
     if (c->dead) {
         return;
     }
     c->closing = true;
-    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
     c->scanned = 0;
+    c->in_pending = false;
     control_client_update(c);
 }
 
@@ -592,6 +647,7 @@ control_client_request(struct control_client *c, const char *line, size_t len)
     }
     ctl->stats.requests++;
     ctlproto_request_init(&req);
+    /* The one call into the request parser. */
     error = ctlproto_request_parse(line, len, &req, &code, msg, sizeof msg);
     if (error) {
         ctl->stats.errors++;
@@ -626,13 +682,14 @@ control_client_request(struct control_client *c, const char *line, size_t len)
 }
 
 /* Replies to a client that is not reading them are held back: no further
- * requests are handled while half of the output limit is waiting. The
- * socket then fills and the client's own writes block, which is the
- * back-pressure a pipelining client needs; one that never reads times out. */
+ * requests are handled while more than half of the output limit (the write
+ * low watermark) is waiting. The socket then fills and the client's own
+ * writes block, which is the back-pressure a pipelining client needs; one
+ * that never reads times out. */
 static bool
 control_client_gated(const struct control_client *c)
 {
-    return evbuffer_get_length(c->out) > c->ctl->limits.max_output_bytes / 2;
+    return control_client_outlen(c) > c->ctl->limits.max_output_bytes / 2;
 }
 
 /* Handles every complete line in the input buffer. */
@@ -644,7 +701,8 @@ control_client_process(struct control_client *c)
     bool too_large = false;
 
     while (!c->dead && !c->closing && !control_client_gated(c)) {
-        size_t avail = evbuffer_get_length(c->in);
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        size_t avail = evbuffer_get_length(in);
         struct evbuffer_ptr start, eol;
         size_t eol_len = 0;
         unsigned char *line;
@@ -655,24 +713,27 @@ control_client_process(struct control_client *c)
         /* Search only the bytes not searched before: a client sending one
          * byte at a time must not cost a rescan of its whole line each. */
         if (c->scanned > avail
-            || evbuffer_ptr_set(c->in, &start, c->scanned, EVBUFFER_PTR_SET)) {
+            || evbuffer_ptr_set(in, &start, c->scanned, EVBUFFER_PTR_SET)) {
             c->scanned = 0;
-            evbuffer_ptr_set(c->in, &start, 0, EVBUFFER_PTR_SET);
+            evbuffer_ptr_set(in, &start, 0, EVBUFFER_PTR_SET);
         }
-        eol = evbuffer_search_eol(c->in, &start, &eol_len, EVBUFFER_EOL_LF);
+        eol = evbuffer_search_eol(in, &start, &eol_len, EVBUFFER_EOL_LF);
         if (eol.pos < 0) {
             c->scanned = avail;
             if (avail > max) {
-                too_large = true;
+                too_large = true;   /* The read high watermark was reached. */
             } else if (c->read_eof) {
                 /* The last request may lack its newline ("printf ... | nc -U"). */
-                line = evbuffer_pullup(c->in, -1);
+                line = evbuffer_pullup(in, -1);
                 if (!line) {
                     control_client_kill(c);
                     return;
                 }
                 control_client_request(c, (const char *) line, avail);
-                evbuffer_drain(c->in, avail);
+                if (c->dead) {
+                    return;
+                }
+                evbuffer_drain(in, avail);
                 c->scanned = 0;
             }
             break;
@@ -681,7 +742,7 @@ control_client_process(struct control_client *c)
             too_large = true;
             break;
         }
-        line = evbuffer_pullup(c->in, eol.pos + (ev_ssize_t) eol_len);
+        line = evbuffer_pullup(in, eol.pos + (ev_ssize_t) eol_len);
         if (!line) {
             control_client_kill(c);
             return;
@@ -690,11 +751,15 @@ control_client_process(struct control_client *c)
         if (c->dead) {
             return;
         }
-        evbuffer_drain(c->in, (size_t) eol.pos + eol_len);
+        evbuffer_drain(in, (size_t) eol.pos + eol_len);
         c->scanned = 0;
         c->last_progress_ms = ctf_time_msec();
         c->request_start_ms = c->last_progress_ms;
     }
+    if (c->dead) {
+        return;
+    }
+    c->in_pending = control_client_inlen(c) != 0;
 
     if (too_large) {
         char msg[128];
@@ -706,6 +771,8 @@ control_client_process(struct control_client *c)
     }
 }
 
+/* ---- Deadlines. ---- */
+
 /* The moment the client's current state runs out, or UINT64_MAX if it has
  * no deadline. */
 static uint64_t
@@ -716,10 +783,10 @@ control_client_deadline(const struct control_client *c)
     if (!timeout) {
         return UINT64_MAX;
     }
-    if (!c->closing && evbuffer_get_length(c->in)) {
+    if (!c->closing && control_client_inlen(c)) {
         return c->request_start_ms + timeout;   /* No slow-drip extension. */
     }
-    if (!c->closing && c->watching && !evbuffer_get_length(c->out)) {
+    if (!c->closing && c->watching && !control_client_outlen(c)) {
         return UINT64_MAX;
     }
     return c->last_progress_ms + timeout;
@@ -741,8 +808,7 @@ control_client_arm(struct control_client *c)
     deadline = control_client_deadline(c);
     now = ctf_time_msec();
     ms = deadline == UINT64_MAX ? timeout : deadline > now ? deadline - now : 0;
-    tv.tv_sec = (time_t) (ms / 1000);
-    tv.tv_usec = (suseconds_t) (ms % 1000) * 1000;
+    tv = ctf_timeval_ms(ms);
     event_add(c->ev_timer, &tv);
 }
 
@@ -753,6 +819,8 @@ control_client_timer_cb(evutil_socket_t fd, short what, void *c_)
     struct control *ctl = c->ctl;
     uint64_t deadline = control_client_deadline(c);
 
+    (void) fd;
+    (void) what;
     if (c->dead) {
         return;
     }
@@ -762,7 +830,7 @@ control_client_timer_cb(evutil_socket_t fd, short what, void *c_)
     }
     if (c->closing || c->read_eof) {
         control_client_kill(c);         /* Could not hand over the last words. */
-    } else if (evbuffer_get_length(c->in)) {
+    } else if (control_client_inlen(c)) {
         char msg[128];
 
         ctl->stats.timeouts++;
@@ -773,7 +841,7 @@ control_client_timer_cb(evutil_socket_t fd, short what, void *c_)
         if (!c->dead) {
             control_client_arm(c);
         }
-    } else if (evbuffer_get_length(c->out)) {
+    } else if (control_client_outlen(c)) {
         ctl->stats.dropped_slow++;
         control_client_log_bad(c, "dropping client", "replies unread past the timeout");
         control_client_kill(c);
@@ -782,8 +850,11 @@ control_client_timer_cb(evutil_socket_t fd, short what, void *c_)
     }
 }
 
-/* Sets the events to what the client's state calls for, and closes it once
- * it has nothing left to do. */
+/* ---- bufferevent callbacks. ---- */
+
+/* Sets reading to what the client's state calls for, and closes it once it
+ * has nothing left to do. Writing stays enabled: libevent polls for it only
+ * while the output holds bytes. */
 static void
 control_client_update(struct control_client *c)
 {
@@ -793,141 +864,113 @@ control_client_update(struct control_client *c)
         return;
     }
     finished = c->closing
-               || (c->read_eof && !evbuffer_get_length(c->in) && !c->watching);
-    if (finished && !evbuffer_get_length(c->out)) {
+               || (c->read_eof && !control_client_inlen(c) && !c->watching);
+    if (finished && !control_client_outlen(c)) {
         control_client_kill(c);
         return;
     }
     if (finished || c->read_eof || control_client_gated(c)) {
-        event_del(c->ev_read);
+        bufferevent_disable(c->bev, EV_READ);
     } else {
-        event_add(c->ev_read, NULL);
-    }
-    if (evbuffer_get_length(c->out)) {
-        event_add(c->ev_write, NULL);
-    } else {
-        event_del(c->ev_write);
+        bufferevent_enable(c->bev, EV_READ);
     }
 }
 
+/* New bytes in the input (at most up to the read high watermark). */
 static void
-control_client_read_cb(evutil_socket_t fd, short what, void *c_)
+control_client_read_cb(struct bufferevent *bev, void *c_)
 {
     struct control_client *c = c_;
-    bool was_empty = !evbuffer_get_length(c->in);
-    int n = evbuffer_read(c->in, c->fd, CONTROL_READ_CHUNK);
 
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return;
-        }
-        control_client_kill(c);     /* ECONNRESET and friends: nobody to answer. */
-        return;
-    }
+    (void) bev;
     c->last_progress_ms = ctf_time_msec();
-    if (n == 0) {
-        c->read_eof = true;
-    } else if (was_empty) {
+    if (!c->in_pending) {
         c->request_start_ms = c->last_progress_ms;
     }
     control_client_process(c);
     control_client_update(c);
 }
 
+/* The output drained to the write low watermark (or empty): lines held
+ * back while it was fuller can go now, and a finished client can close. */
 static void
-control_client_write_cb(evutil_socket_t fd, short what, void *c_)
+control_client_write_cb(struct bufferevent *bev, void *c_)
 {
     struct control_client *c = c_;
 
-    control_client_flush(c);
-    if (c->dead) {
-        return;
-    }
-    /* Lines held back while the output was full can go now. */
+    (void) bev;
     control_client_process(c);
     control_client_update(c);
 }
 
-/* Supplementary groups of the peer as they were at connect() time, which
- * SO_PEERGROUPS (Linux 4.13) reports from the socket itself: no race with
- * the peer exiting or changing credentials, and no NSS lookup that could
- * block the loop (getgrouplist() may ask LDAP). Older kernels fall back to
- * the Groups: line of /proc/<pid>/status. */
+static void
+control_client_event_cb(struct bufferevent *bev, short what, void *c_)
+{
+    struct control_client *c = c_;
+
+    (void) bev;
+    if ((what & BEV_EVENT_READING) && (what & BEV_EVENT_EOF)) {
+        /* The peer shut down its sending side (libevent stopped reading);
+         * its last request may lack the newline, and its replies are
+         * still to be written. */
+        c->read_eof = true;
+        c->last_progress_ms = ctf_time_msec();
+        control_client_process(c);
+        control_client_update(c);
+        return;
+    }
+    /* A read or write error (ECONNRESET, EPIPE): nobody left to answer. */
+    control_client_kill(c);
+}
+
+/* ---- Accepting. ---- */
+
+/* Whether 'group' is among the peer's supplementary groups as they were at
+ * connect() time. SO_PEERGROUPS reads them from the socket itself: no race
+ * with the peer exiting or changing credentials, and no NSS lookup that
+ * could block the loop (getgrouplist() may ask LDAP). It exists since Linux
+ * 4.13, older than any kernel ctflushd supports (Debian 12 has 6.1), so
+ * there is no fallback (there was one reading /proc/PID/status): if the
+ * call fails, the peer gets no group rights. */
 static bool
-control_peer_in_group(int fd, pid_t pid, gid_t group)
+control_peer_in_group(struct control *ctl, int fd, gid_t group)
 {
     gid_t groups[CONTROL_PEER_GROUPS];
+    gid_t *all = groups;
     socklen_t len = sizeof groups;
-    char path[64];
-    char line[4096];
     bool found = false;
-    FILE *f;
 
-    if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
-        for (size_t i = 0; i < len / sizeof groups[0]; i++) {
-            if (groups[i] == group) {
-                return true;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) {
+        /* ERANGE: more groups than fit; len now says how many bytes. */
+        all = errno == ERANGE && len > sizeof groups ? malloc(len) : NULL;
+        if (!all || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len)) {
+            if (log_ratelimit_ok(&ctl->log_rl)) {
+                log_warn("control: SO_PEERGROUPS (no group rights for this peer)");
             }
+            free(all);
+            return false;
         }
-        return false;
     }
-    if (errno == ERANGE && len > sizeof groups) {
-        gid_t *all = malloc(len);
-
-        if (all && !getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len)) {
-            for (size_t i = 0; i < len / sizeof all[0]; i++) {
-                if (all[i] == group) {
-                    found = true;
-                    break;
-                }
-            }
-        }
-        free(all);
-        return found;
-    }
-    if (pid <= 0) {
-        return false;
-    }
-    snprintf(path, sizeof path, "/proc/%ld/status", (long) pid);
-    f = fopen(path, "re");
-    if (!f) {
-        return false;
-    }
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "Groups:", 7)) {
-            char *p = line + 7;
-
-            for (;;) {
-                char *end;
-                unsigned long g = strtoul(p, &end, 10);
-
-                if (end == p) {
-                    break;
-                }
-                if (g == (unsigned long) group) {
-                    found = true;
-                    break;
-                }
-                p = end;
-            }
+    for (size_t i = 0; i < len / sizeof all[0]; i++) {
+        if (all[i] == group) {
+            found = true;
             break;
         }
     }
-    fclose(f);
+    if (all != groups) {
+        free(all);
+    }
     return found;
 }
 
 static void
 control_refuse_busy(struct control *ctl, int fd)
 {
-    struct json_out j;
-    const char *text;
+    char *text = control_error_text(CTL_E_BUSY, "too many control clients; try again later");
 
-    json_init(&j);
-    ctlproto_reply_error(&j, CTL_E_BUSY, "too many control clients; try again later");
-    text = json_text(&j);
     if (text) {
-        /* Best effort: a fresh socket has room for one short line. */
+        /* Best effort, on the bare socket (no bufferevent for one line): a
+         * fresh socket has room for one short line. */
         char line[256];
         int n = snprintf(line, sizeof line, "%s\n", text);
 
@@ -936,7 +979,7 @@ control_refuse_busy(struct control *ctl, int fd)
             (void) ignored;
         }
     }
-    json_destroy(&j);
+    free(text);
     close(fd);
     ctl->stats.refused_busy++;
 }
@@ -958,7 +1001,7 @@ control_accept_one(struct control *ctl, int fd)
     bool may_write = cred.uid == 0
                      || (ctl->auth.group_write && ctl->auth.group != (gid_t) -1
                          && (cred.gid == ctl->auth.group
-                             || control_peer_in_group(fd, cred.pid, ctl->auth.group)));
+                             || control_peer_in_group(ctl, fd, ctl->auth.group)));
     unsigned int reserved = ctl->limits.max_clients / 2;
     if (reserved > CONTROL_PRIVILEGED_SLOTS) {
         reserved = CONTROL_PRIVILEGED_SLOTS;
@@ -971,26 +1014,25 @@ control_accept_one(struct control *ctl, int fd)
     }
 
     c = calloc(1, sizeof *c);
-    if (!c) {
+    if (!c || !(c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+        free(c);
         close(fd);
-        return;
+        goto nomem;
     }
     c->ctl = ctl;
-    c->fd = fd;
     c->uid = cred.uid;
     c->gid = cred.gid;
     c->pid = cred.pid;
     c->may_write = may_write;
-    c->in = evbuffer_new();
-    c->out = evbuffer_new();
-    c->ev_read = event_new(ctl->base, fd, EV_READ | EV_PERSIST, control_client_read_cb, c);
-    c->ev_write = event_new(ctl->base, fd, EV_WRITE | EV_PERSIST,
-                            control_client_write_cb, c);
     c->ev_timer = evtimer_new(ctl->base, control_client_timer_cb, c);
-    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer
-        || !evbuffer_add_cb(c->out, control_out_cb, ctl)) {
-        control_client_free(c);
-        return;
+    c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), control_out_cb, c);
+    bufferevent_setcb(c->bev, control_client_read_cb, control_client_write_cb,
+                      control_client_event_cb, c);
+    bufferevent_set_max_single_read(c->bev, CONTROL_READ_CHUNK);
+    control_client_watermarks(c);
+    if (!c->ev_timer || !c->out_cb || bufferevent_enable(c->bev, EV_READ | EV_WRITE)) {
+        control_client_free(c);     /* Closes the socket. */
+        goto nomem;
     }
     c->last_progress_ms = ctf_time_msec();
     c->request_start_ms = c->last_progress_ms;
@@ -1000,39 +1042,68 @@ control_accept_one(struct control *ctl, int fd)
     if (!may_write) {
         ctl->stats.readonly_clients++;
     }
-    event_add(c->ev_read, NULL);
     control_client_arm(c);
+    return;
+
+nomem:
+    if (log_ratelimit_ok(&ctl->log_rl)) {
+        log_warnx("control: out of memory accepting a client");
+    }
 }
 
 static void
-control_accept_cb(evutil_socket_t lfd, short what, void *ctl_)
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                  int socklen, void *ctl_)
 {
     struct control *ctl = ctl_;
 
-    for (int i = 0; i < CONTROL_ACCEPT_BURST; i++) {
-        int fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    (void) sa;
+    (void) socklen;
+    control_accept_one(ctl, fd);
+    /* evconnlistener accepts until the backlog is empty. The turn event,
+     * activated by the first accept of a turn, runs once the listener and
+     * the events ready with it have; after a full burst the listener sits
+     * out until then. */
+    if (ctl->accept_burst++ == 0) {
+        event_active(ctl->ev_accept_turn, EV_TIMEOUT, 0);
+    }
+    if (ctl->accept_burst >= CONTROL_ACCEPT_BURST) {
+        evconnlistener_disable(lev);
+    }
+}
 
-        if (fd >= 0) {
-            control_accept_one(ctl, fd);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED) {
-            continue;
-        }
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            struct timeval tv = { 0, CONTROL_ACCEPT_PAUSE_MS * 1000 };
+static void
+control_accept_turn_cb(evutil_socket_t fd, short what, void *ctl_)
+{
+    struct control *ctl = ctl_;
+    bool full = ctl->accept_burst >= CONTROL_ACCEPT_BURST;
 
-            if (log_ratelimit_ok(&ctl->log_rl)) {
-                log_warn("control: accept (pausing new connections)");
-            }
-            event_del(ctl->ev_accept);
-            event_add(ctl->ev_accept_pause, &tv);
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            if (log_ratelimit_ok(&ctl->log_rl)) {
-                log_warn("control: accept");
-            }
+    (void) fd;
+    (void) what;
+    ctl->accept_burst = 0;
+    if (full) {
+        evconnlistener_enable(ctl->listener);
+    }
+}
+
+/* accept() failed with something other than EAGAIN, EINTR or ECONNABORTED
+ * (which libevent retries itself). */
+static void
+control_accept_error_cb(struct evconnlistener *lev, void *ctl_)
+{
+    struct control *ctl = ctl_;
+    int error = EVUTIL_SOCKET_ERROR();
+
+    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        struct timeval tv = ctf_timeval_ms(CONTROL_ACCEPT_PAUSE_MS);
+
+        if (log_ratelimit_ok(&ctl->log_rl)) {
+            log_warnx("control: accept: %s (pausing new connections)", strerror(error));
         }
-        break;
+        evconnlistener_disable(lev);
+        event_add(ctl->ev_accept_pause, &tv);
+    } else if (log_ratelimit_ok(&ctl->log_rl)) {
+        log_warnx("control: accept: %s", strerror(error));
     }
 }
 
@@ -1041,7 +1112,9 @@ control_accept_resume_cb(evutil_socket_t fd, short what, void *ctl_)
 {
     struct control *ctl = ctl_;
 
-    event_add(ctl->ev_accept, NULL);
+    (void) fd;
+    (void) what;
+    evconnlistener_enable(ctl->listener);
 }
 
 /* ---- Public interface. ---- */
@@ -1053,6 +1126,7 @@ control_open(struct control **ctlp, struct event_base *base, const char *path,
 {
     struct control *ctl;
     int error;
+    int fd;
 
     *ctlp = NULL;
     if (errlen) {
@@ -1064,7 +1138,6 @@ control_open(struct control **ctlp, struct event_base *base, const char *path,
         return ENOMEM;
     }
     ctl->base = base;
-    ctl->fd = -1;
     ctl->auth = *auth;
     control_limits_fill(&ctl->limits, limits);
     ctl->handler = handler;
@@ -1078,22 +1151,30 @@ control_open(struct control **ctlp, struct event_base *base, const char *path,
         free(ctl);
         return ENOMEM;
     }
-    error = control_listen(ctl, path, err, errlen);
-    if (error) {
-        free(ctl->path);
-        free(ctl);
-        return error;
-    }
-
-    ctl->ev_accept = event_new(base, ctl->fd, EV_READ | EV_PERSIST, control_accept_cb, ctl);
     ctl->ev_accept_pause = evtimer_new(base, control_accept_resume_cb, ctl);
+    ctl->ev_accept_turn = event_new(base, -1, 0, control_accept_turn_cb, ctl);
     ctl->ev_reap = event_new(base, -1, 0, control_reap_cb, ctl);
-    if (!ctl->ev_accept || !ctl->ev_accept_pause || !ctl->ev_reap
-        || event_add(ctl->ev_accept, NULL)) {
+    if (!ctl->ev_accept_pause || !ctl->ev_accept_turn || !ctl->ev_reap) {
         snprintf(err, errlen, "%s: cannot set up events", path);
         control_close(ctl);
         return ENOMEM;
     }
+    error = control_listen(ctl, path, &fd, err, errlen);
+    if (error) {
+        control_close(ctl);
+        return error;
+    }
+    /* Backlog 0: control_listen has called listen() already, with the
+     * final mode in place. */
+    ctl->listener = evconnlistener_new(base, control_accept_cb, ctl,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!ctl->listener) {
+        snprintf(err, errlen, "%s: cannot set up the listener", path);
+        close(fd);
+        control_close(ctl);
+        return ENOMEM;
+    }
+    evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
     *ctlp = ctl;
     return 0;
 }
@@ -1102,31 +1183,31 @@ void
 control_close(struct control *ctl)
 {
     struct control_client *c;
-    struct stat st;
 
     if (!ctl) {
         return;
     }
     while ((c = TAILQ_FIRST(&ctl->clients))) {
         TAILQ_REMOVE(&ctl->clients, c, link);
+        /* libevent closes the descriptor only when the loop next runs (or
+         * the base is freed); the peer is told now. */
+        if (c->bev) {
+            shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+        }
         control_client_free(c);
     }
-    if (ctl->ev_accept) {
-        event_free(ctl->ev_accept);
+    if (ctl->listener) {
+        evconnlistener_free(ctl->listener);     /* Closes the socket. */
     }
+    control_unlink_own(ctl);
     if (ctl->ev_accept_pause) {
         event_free(ctl->ev_accept_pause);
     }
+    if (ctl->ev_accept_turn) {
+        event_free(ctl->ev_accept_turn);
+    }
     if (ctl->ev_reap) {
         event_free(ctl->ev_reap);
-    }
-    if (ctl->fd >= 0) {
-        close(ctl->fd);
-        /* Another daemon may have taken the path over since (after we were
-         * presumed dead); its socket is not ours to remove. */
-        if (!lstat(ctl->path, &st) && st.st_dev == ctl->dev && st.st_ino == ctl->ino) {
-            unlink(ctl->path);
-        }
     }
     free(ctl->path);
     free(ctl);
@@ -1138,15 +1219,17 @@ control_set_limits(struct control *ctl, const struct control_limits *limits)
     struct control_client *c;
 
     control_limits_fill(&ctl->limits, limits);
-    /* A shorter timeout must take effect now, not when each pending timer
-     * (armed with the old one) fires. */
     TAILQ_FOREACH (c, &ctl->clients, link) {
-        if (!c->dead) {
-            if (ctl->limits.client_timeout_ms) {
-                control_client_arm(c);
-            } else {
-                event_del(c->ev_timer);
-            }
+        if (c->dead) {
+            continue;
+        }
+        control_client_watermarks(c);
+        /* A shorter timeout must take effect now, not when each pending
+         * timer (armed with the old one) fires. */
+        if (ctl->limits.client_timeout_ms) {
+            control_client_arm(c);
+        } else {
+            event_del(c->ev_timer);
         }
     }
 }
@@ -1155,6 +1238,7 @@ void
 control_get_stats(const struct control *ctl, struct control_stats *stats)
 {
     *stats = ctl->stats;
+    stats->output_bytes = ctl->out_total;
 }
 
 void

@@ -3,14 +3,18 @@
  * accepts clients, frames their requests (ctlproto.h), checks who may do
  * what (SO_PEERCRED: uid 0, or the configured group with write rights, may
  * mutate; anyone who can connect may read), and hands each good request to
- * the daemon's handler. It never waits on a client: reads and writes go
- * through per-client buffers; a client that sends an oversized line, stalls
- * mid-request past the timeout, or does not read its replies (output buffer
- * over max_output_bytes) is answered if possible and disconnected.
+ * the daemon's handler. It never waits on a client: an evconnlistener
+ * accepts and each client is a libevent bufferevent; a client that sends an
+ * oversized line, stalls mid-request past the timeout, or does not read its
+ * replies (output buffer over max_output_bytes) is answered if possible and
+ * disconnected.
  *
  * The socket is created with the final permissions in place (umask around
  * bind, then chown/chmod before listen), replacing a stale socket only when
  * nothing answers on it.
+ *
+ * The process must ignore SIGPIPE before control_open: bufferevents write
+ * with writev(), which has no MSG_NOSIGNAL.
  *
  * Owns: the listening socket, its clients and their buffers.
  */
@@ -57,6 +61,7 @@ struct control_stats {
     uint64_t dropped_slow;          /* Closed for not reading replies. */
     unsigned int clients;           /* Connected now. */
     unsigned int readonly_clients;  /* Of them, peers that may not mutate. */
+    size_t output_bytes;            /* Unread reply bytes held now, all clients. */
 };
 
 /* Called for each well-formed, authorised request. The handler must reply
