@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "addr.h"
 
 struct addrset_table {          /* Open addressing, linear probing. */
@@ -36,6 +38,25 @@ struct addrset {
     uint8_t lens[2][129];
     unsigned int n_lens[2];
 };
+
+/* The hash the sets (and match.h's index) place an address with. */
+static inline uint64_t
+ctf_inaddr_hash(int family, const union ctf_inaddr *a)
+{
+    uint64_t h;
+
+    if (family == AF_INET) {
+        h = a->w[0] * 0x9e3779b97f4a7c15ULL;
+    } else {
+        h = ((uint64_t) a->w[0] << 32 | a->w[1]) * 0x9e3779b97f4a7c15ULL;
+        h ^= ((uint64_t) a->w[2] << 32 | a->w[3]) * 0xc2b2ae3d27d4eb4fULL;
+        h ^= 0x5bd1e995;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h;
+}
 
 #define ADDRSET_HAS_V4 1u
 #define ADDRSET_HAS_V6 2u

@@ -2,11 +2,22 @@
  * job.h: what a flush job is and how it is cut into chunks. How a conntrack
  * entry is tested against a job is match.h's.
  *
- * A job deletes every entry E with zone(E) == job zone (if the job has one)
- * and mark(E) & mask == mark (if it has one) such that, for the original or
- * the reply tuple of E, one end is in LOCAL and the other end is in PEERS.
- * Looking at both tuples catches DNAT/SNAT'd flows to a VM's fixed IP.
- * LOCAL = any with PEERS = any and a zone means "everything in that zone".
+ * A job deletes every entry E with zone(E) == job zone (if the job has one),
+ * mark(E) & mask == mark (if it has one), E's family among the job's
+ * families, E's protocol the job's (if it names one) and the destination
+ * port of E's original tuple within the job's range (if it has one), such
+ * that one end of E is in LOCAL and the other in PEERS, read on
+ *  - the original tuple (src -> dst), and
+ *  - unless tuple is "orig", the reply tuple read backwards (its dst -> src:
+ *    the direction of the original, with NAT's translated addresses),
+ * where direction says which way round: "ingress" wants LOCAL at the
+ * destination and PEERS at the source, "egress" the reverse, "either" takes
+ * both. So a DNATed entry to a VM's fixed IP (the original tuple holds the
+ * floating IP, the reply tuple's source the fixed one) is an ingress entry
+ * of that VM with tuple "any", and no entry of it with tuple "orig", which
+ * selects exactly what `conntrack -D -s/-d` does.
+ * LOCAL = any with PEERS = any and a zone means "everything in that zone"
+ * (of those families, protocol and ports).
  *
  * Owns: struct flush_job (its lists).
  */
@@ -19,6 +30,28 @@
 
 #include "addr.h"
 
+/* Which way round LOCAL and PEERS sit on a tuple. */
+enum flush_direction {
+    FLUSH_DIRECTION_EITHER = 0,
+    FLUSH_DIRECTION_INGRESS,        /* LOCAL the destination, PEERS the source. */
+    FLUSH_DIRECTION_EGRESS,         /* LOCAL the source, PEERS the destination. */
+    FLUSH_DIRECTION_COUNT
+};
+
+/* Which tuples are read. */
+enum flush_tuple {
+    FLUSH_TUPLE_ANY = 0,            /* The original, or the reply read backwards. */
+    FLUSH_TUPLE_ORIG,               /* The original only (conntrack -D -s/-d). */
+    FLUSH_TUPLE_COUNT
+};
+
+enum flush_family {
+    FLUSH_FAMILY_BOTH = 0,
+    FLUSH_FAMILY_IPV4,
+    FLUSH_FAMILY_IPV6,
+    FLUSH_FAMILY_COUNT
+};
+
 struct flush_job {
     struct ctf_prefix_list local;   /* Empty when local_any. */
     struct ctf_prefix_list peers;   /* Empty when peers_any. */
@@ -29,6 +62,13 @@ struct flush_job {
     bool has_mark;
     uint32_t mark;
     uint32_t mark_mask;
+    enum flush_direction direction;
+    enum flush_tuple tuple;
+    uint8_t proto;                  /* IP protocol number; 0: any. */
+    bool has_dport;                 /* Only with a protocol that has ports. */
+    uint16_t dport_lo, dport_hi;    /* Original tuple's destination port,
+                                     * inclusive, host order. */
+    enum flush_family family;
 };
 
 void flush_job_init(struct flush_job *);
@@ -52,12 +92,44 @@ int flush_job_parse_zone(struct flush_job *, const char *text, char *errbuf, siz
  * reason in errbuf. */
 int flush_job_parse_mark(struct flush_job *, const char *text, char *errbuf, size_t errlen);
 
+/* The selectors' words, as conntrack(8) and the command lines spell them
+ * ("either", "ingress", "egress"; "any", "orig"; "both", "ipv4", "ipv6").
+ * The parsers return 0 or EINVAL. */
+const char *flush_direction_name(enum flush_direction);
+int flush_direction_parse(const char *, enum flush_direction *);
+const char *flush_tuple_name(enum flush_tuple);
+int flush_tuple_parse(const char *, enum flush_tuple *);
+const char *flush_family_name(enum flush_family);
+int flush_family_parse(const char *, enum flush_family *);
+
+/* An L4 protocol: a name (tcp, udp, sctp, dccp, udplite, icmp, icmpv6, gre,
+ * esp, ah) or a number from 1 to 255; "any" gives 0. Returns 0 or EINVAL. */
+int flush_proto_parse(const char *, uint8_t *);
+/* "tcp" for 6, NULL for a number without a name (0 gives "any"). */
+const char *flush_proto_name(uint8_t);
+/* Whether entries of this protocol have ports a job can select on. */
+bool flush_proto_has_ports(uint8_t);
+/* PORT or LO-HI, each 0..65535, LO <= HI. Returns 0 or EINVAL. */
+int flush_dport_parse(const char *, uint16_t *lo, uint16_t *hi);
+
+/* True when the job selects by something other than addresses, zone and
+ * mark: a direction, the original tuple only, a protocol, ports, a family. */
+bool flush_job_has_selectors(const struct flush_job *);
+/* Whether the job's family selector admits AF_INET or AF_INET6. */
+bool flush_job_family_ok(const struct flush_job *, int af);
+/* Same direction, tuple, protocol, ports and family. */
+bool flush_job_same_selectors(const struct flush_job *, const struct flush_job *);
+
 /* Checks a job is one ctflushd may run. "Everything, everywhere" (both sets
  * any and no zone) is refused: that is `conntrack -F`, not a targeted flush.
- * Returns 0 or EINVAL with a reason in errbuf. */
+ * So are selectors that contradict each other or the addresses (ports
+ * without a protocol that has them, an empty port range, icmp with IPv6, a
+ * family none of a side's addresses has, a value out of range). Returns 0
+ * or EINVAL with a reason in errbuf. */
 int flush_job_validate(const struct flush_job *, char *errbuf, size_t errlen);
 
-/* True when the job is "every entry in one zone". */
+/* True when the job is "every entry in one zone", of every family,
+ * protocol and port. */
 bool flush_job_is_whole_zone(const struct flush_job *);
 
 /* Cuts a job into sub-jobs of at most max_local local prefixes and at most
@@ -70,8 +142,9 @@ void flush_job_array_free(struct flush_job *, size_t n);
 
 /* The part of a job that can match entries of one family: its local and
  * peer prefixes of that family ("any" sides stay "any"). Returns 0, or
- * ENOENT if that part matches nothing or the local side is "any" (then *out
- * is left unset), or ENOMEM. */
+ * ENOENT if that part matches nothing (the job's family excludes it, or no
+ * prefix of a side is of it) or the local side is "any" (then *out is left
+ * unset), or ENOMEM. */
 int flush_job_family_part(const struct flush_job *, int family, struct flush_job *out);
 
 #endif

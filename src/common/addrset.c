@@ -25,24 +25,6 @@ fam_index(int family)
     return family == AF_INET6;
 }
 
-static inline uint64_t
-addrset_hash(int family, const union ctf_inaddr *a)
-{
-    uint64_t h;
-
-    if (family == AF_INET) {
-        h = a->w[0] * 0x9e3779b97f4a7c15ULL;
-    } else {
-        h = ((uint64_t) a->w[0] << 32 | a->w[1]) * 0x9e3779b97f4a7c15ULL;
-        h ^= ((uint64_t) a->w[2] << 32 | a->w[3]) * 0xc2b2ae3d27d4eb4fULL;
-        h ^= 0x5bd1e995;
-    }
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
-    return h;
-}
-
 static inline bool
 slot_eq(const struct addrset_slot *s, int family, const union ctf_inaddr *a)
 {
@@ -61,7 +43,7 @@ table_lookup(const struct addrset_table *t, int family, const union ctf_inaddr *
     if (!t->count) {
         return false;
     }
-    for (size_t i = addrset_hash(family, a) & t->mask;; i = (i + 1) & t->mask) {
+    for (size_t i = ctf_inaddr_hash(family, a) & t->mask;; i = (i + 1) & t->mask) {
         const struct addrset_slot *s = &t->slots[i];
         if (!s->used) {
             return false;
@@ -75,7 +57,7 @@ table_lookup(const struct addrset_table *t, int family, const union ctf_inaddr *
 static void
 table_put(struct addrset_table *t, int family, const union ctf_inaddr *a)
 {
-    for (size_t i = addrset_hash(family, a) & t->mask;; i = (i + 1) & t->mask) {
+    for (size_t i = ctf_inaddr_hash(family, a) & t->mask;; i = (i + 1) & t->mask) {
         struct addrset_slot *s = &t->slots[i];
         if (!s->used) {
             s->used = 1;

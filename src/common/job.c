@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 void
@@ -57,6 +58,264 @@ flush_job_parse_side(struct ctf_prefix_list *list, bool *any, const char *text,
         err = EINVAL;
     }
     return err;
+}
+
+/* ---- Selectors. ---- */
+
+static const char *const direction_names[FLUSH_DIRECTION_COUNT] = { "either", "ingress", "egress" };
+static const char *const tuple_names[FLUSH_TUPLE_COUNT] = { "any", "orig" };
+static const char *const family_names[FLUSH_FAMILY_COUNT] = { "both", "ipv4", "ipv6" };
+
+static int
+name_lookup(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s && i < n; i++) {
+        if (!strcmp(s, names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *
+flush_direction_name(enum flush_direction d)
+{
+    return (unsigned int) d < FLUSH_DIRECTION_COUNT ? direction_names[d] : "?";
+}
+
+int
+flush_direction_parse(const char *s, enum flush_direction *out)
+{
+    int i = name_lookup(direction_names, FLUSH_DIRECTION_COUNT, s);
+
+    if (i < 0) {
+        return EINVAL;
+    }
+    *out = (enum flush_direction) i;
+    return 0;
+}
+
+const char *
+flush_tuple_name(enum flush_tuple t)
+{
+    return (unsigned int) t < FLUSH_TUPLE_COUNT ? tuple_names[t] : "?";
+}
+
+int
+flush_tuple_parse(const char *s, enum flush_tuple *out)
+{
+    int i = name_lookup(tuple_names, FLUSH_TUPLE_COUNT, s);
+
+    if (i < 0) {
+        return EINVAL;
+    }
+    *out = (enum flush_tuple) i;
+    return 0;
+}
+
+const char *
+flush_family_name(enum flush_family f)
+{
+    return (unsigned int) f < FLUSH_FAMILY_COUNT ? family_names[f] : "?";
+}
+
+int
+flush_family_parse(const char *s, enum flush_family *out)
+{
+    int i = name_lookup(family_names, FLUSH_FAMILY_COUNT, s);
+
+    if (i < 0) {
+        return EINVAL;
+    }
+    *out = (enum flush_family) i;
+    return 0;
+}
+
+/* conntrack(8)'s names, and the two it spells differently elsewhere. */
+static const struct {
+    const char *name;
+    uint8_t num;
+} proto_names[] = {
+    { "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
+    { "dccp", IPPROTO_DCCP }, { "udplite", IPPROTO_UDPLITE }, { "icmp", IPPROTO_ICMP },
+    { "icmpv6", IPPROTO_ICMPV6 }, { "ipv6-icmp", IPPROTO_ICMPV6 }, { "gre", IPPROTO_GRE },
+    { "esp", IPPROTO_ESP }, { "ah", IPPROTO_AH },
+};
+
+int
+flush_proto_parse(const char *s, uint8_t *out)
+{
+    if (!s || !*s) {
+        return EINVAL;
+    }
+    if (!strcmp(s, "any")) {
+        *out = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof proto_names / sizeof *proto_names; i++) {
+        if (!strcmp(s, proto_names[i].name)) {
+            *out = proto_names[i].num;
+            return 0;
+        }
+    }
+    /* Decimal only: "0x11" for udp would be a surprise in a log. */
+    unsigned int v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || p - s >= 3) {
+            return EINVAL;
+        }
+        v = v * 10 + (unsigned int) (*p - '0');
+    }
+    if (v < 1 || v > 255) {
+        return EINVAL;
+    }
+    *out = (uint8_t) v;
+    return 0;
+}
+
+const char *
+flush_proto_name(uint8_t proto)
+{
+    if (!proto) {
+        return "any";
+    }
+    for (size_t i = 0; i < sizeof proto_names / sizeof *proto_names; i++) {
+        if (proto_names[i].num == proto) {
+            return proto_names[i].name;
+        }
+    }
+    return NULL;
+}
+
+bool
+flush_proto_has_ports(uint8_t proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP
+           || proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
+}
+
+/* A decimal port, 0..65535, at most five digits. */
+static int
+port_parse(const char *s, size_t len, uint16_t *out)
+{
+    unsigned int v = 0;
+
+    if (!len || len > 5) {
+        return EINVAL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return EINVAL;
+        }
+        v = v * 10 + (unsigned int) (s[i] - '0');
+    }
+    if (v > 65535) {
+        return EINVAL;
+    }
+    *out = (uint16_t) v;
+    return 0;
+}
+
+int
+flush_dport_parse(const char *s, uint16_t *lo, uint16_t *hi)
+{
+    const char *dash;
+    uint16_t a, b;
+
+    if (!s) {
+        return EINVAL;
+    }
+    dash = strchr(s, '-');
+    if (!dash) {
+        if (port_parse(s, strlen(s), &a)) {
+            return EINVAL;
+        }
+        *lo = *hi = a;
+        return 0;
+    }
+    if (port_parse(s, (size_t) (dash - s), &a) || port_parse(dash + 1, strlen(dash + 1), &b)
+        || a > b) {
+        return EINVAL;
+    }
+    *lo = a;
+    *hi = b;
+    return 0;
+}
+
+bool
+flush_job_has_selectors(const struct flush_job *job)
+{
+    return job->direction != FLUSH_DIRECTION_EITHER || job->tuple != FLUSH_TUPLE_ANY
+           || job->proto || job->has_dport || job->family != FLUSH_FAMILY_BOTH;
+}
+
+bool
+flush_job_same_selectors(const struct flush_job *a, const struct flush_job *b)
+{
+    return a->direction == b->direction && a->tuple == b->tuple && a->proto == b->proto
+           && a->has_dport == b->has_dport && a->family == b->family
+           && (!a->has_dport || (a->dport_lo == b->dport_lo && a->dport_hi == b->dport_hi));
+}
+
+bool
+flush_job_family_ok(const struct flush_job *job, int af)
+{
+    return job->family == FLUSH_FAMILY_BOTH
+           || (job->family == FLUSH_FAMILY_IPV4 && af == AF_INET)
+           || (job->family == FLUSH_FAMILY_IPV6 && af == AF_INET6);
+}
+
+/* Whether some prefix of the list is of a family the job admits. */
+static bool
+side_has_admitted(const struct flush_job *job, const struct ctf_prefix_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (flush_job_family_ok(job, l->items[i].family)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+flush_job_validate_selectors(const struct flush_job *job, char *errbuf, size_t errlen)
+{
+    if ((unsigned int) job->direction >= FLUSH_DIRECTION_COUNT
+        || (unsigned int) job->tuple >= FLUSH_TUPLE_COUNT
+        || (unsigned int) job->family >= FLUSH_FAMILY_COUNT) {
+        snprintf(errbuf, errlen, "a selector is out of range");
+        return EINVAL;
+    }
+    if (job->has_dport) {
+        if (!flush_proto_has_ports(job->proto)) {
+            snprintf(errbuf, errlen, "dport needs a protocol with ports (tcp, udp, sctp, dccp, "
+                     "udplite)");
+            return EINVAL;
+        }
+        if (job->dport_lo > job->dport_hi) {
+            snprintf(errbuf, errlen, "dport range %u-%u is empty", job->dport_lo, job->dport_hi);
+            return EINVAL;
+        }
+    }
+    if ((job->proto == IPPROTO_ICMP && job->family == FLUSH_FAMILY_IPV6)
+        || (job->proto == IPPROTO_ICMPV6 && job->family == FLUSH_FAMILY_IPV4)) {
+        snprintf(errbuf, errlen, "proto %s does not exist in family %s",
+                 flush_proto_name(job->proto), flush_family_name(job->family));
+        return EINVAL;
+    }
+    if (job->family != FLUSH_FAMILY_BOTH) {
+        if (!job->local_any && !side_has_admitted(job, &job->local)) {
+            snprintf(errbuf, errlen, "family %s: no local address is of it",
+                     flush_family_name(job->family));
+            return EINVAL;
+        }
+        if (!job->peers_any && !side_has_admitted(job, &job->peers)) {
+            snprintf(errbuf, errlen, "family %s: no peer address is of it",
+                     flush_family_name(job->family));
+            return EINVAL;
+        }
+    }
+    return 0;
 }
 
 int
@@ -124,13 +383,14 @@ flush_job_validate(const struct flush_job *job, char *errbuf, size_t errlen)
                  "refusing to flush every entry of every zone: name local addresses or a zone");
         return EINVAL;
     }
-    return 0;
+    return flush_job_validate_selectors(job, errbuf, errlen);
 }
 
 bool
 flush_job_is_whole_zone(const struct flush_job *job)
 {
-    return job->local_any && job->peers_any && job->has_zone && !job->has_mark;
+    return job->local_any && job->peers_any && job->has_zone && !job->has_mark
+           && !job->proto && !job->has_dport && job->family == FLUSH_FAMILY_BOTH;
 }
 
 static size_t
@@ -231,7 +491,7 @@ flush_job_family_part(const struct flush_job *job, int family, struct flush_job 
 {
     int err;
 
-    if (job->local_any) {
+    if (job->local_any || !flush_job_family_ok(job, family)) {
         return ENOENT;
     }
     flush_job_init(out);

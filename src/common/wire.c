@@ -160,6 +160,13 @@ wbuf_put_job(struct wbuf *b, const struct flush_job *job)
     wbuf_put_u8(b, job->has_mark);
     wbuf_put_u32(b, job->mark);
     wbuf_put_u32(b, job->mark_mask);
+    wbuf_put_u8(b, (uint8_t) job->direction);
+    wbuf_put_u8(b, (uint8_t) job->tuple);
+    wbuf_put_u8(b, job->proto);
+    wbuf_put_u8(b, job->has_dport);
+    wbuf_put_u16(b, job->dport_lo);
+    wbuf_put_u16(b, job->dport_hi);
+    wbuf_put_u8(b, (uint8_t) job->family);
 }
 
 void
@@ -367,9 +374,21 @@ rbuf_get_job(struct rbuf *r, struct flush_job *job)
     job->has_mark = rbuf_get_bool(r);
     job->mark = rbuf_get_u32(r);
     job->mark_mask = rbuf_get_u32(r);
-    if (r->err) {
+    /* Range-checked as bytes, before they become enums. */
+    uint8_t direction = rbuf_get_u8(r), tuple = rbuf_get_u8(r);
+    job->proto = rbuf_get_u8(r);
+    job->has_dport = rbuf_get_bool(r);
+    job->dport_lo = rbuf_get_u16(r);
+    job->dport_hi = rbuf_get_u16(r);
+    uint8_t family = rbuf_get_u8(r);
+    if (r->err || direction >= FLUSH_DIRECTION_COUNT || tuple >= FLUSH_TUPLE_COUNT
+        || family >= FLUSH_FAMILY_COUNT) {
+        r->err = true;
         return;
     }
+    job->direction = (enum flush_direction) direction;
+    job->tuple = (enum flush_tuple) tuple;
+    job->family = (enum flush_family) family;
     /* An "any" side with addresses is a contradiction the matcher would
      * resolve one way and a human reading the job the other. */
     if ((job->local_any && job->local.n) || (job->peers_any && job->peers.n)

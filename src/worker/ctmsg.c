@@ -13,6 +13,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -58,10 +59,11 @@ ctmsg_build_dump(void *buf, size_t len, uint32_t seq, int family,
     return nlh->nlmsg_len;
 }
 
-/* Fills src/dst from a CTA_TUPLE_ORIG/REPLY nest. */
+/* Fills src/dst from a CTA_TUPLE_ORIG/REPLY nest, and for the original
+ * tuple (e given) the protocol and ports. */
 static int
 parse_tuple(const struct nlattr *tuple, int family, struct ct_tuple_addrs *t,
-            uint8_t *l4proto)
+            struct ct_entry *e)
 {
     const struct nlattr *attr, *ip = NULL, *proto = NULL;
     bool has_src = false, has_dst = false;
@@ -100,13 +102,24 @@ parse_tuple(const struct nlattr *tuple, int family, struct ct_tuple_addrs *t,
     if (!has_src || !has_dst) {
         return EINVAL;
     }
-    if (proto && l4proto) {
+    if (proto && e) {
+        bool has_sport = false, has_dport = false;
+
         mnl_attr_for_each_nested(attr, proto) {
-            if (mnl_attr_get_type(attr) == CTA_PROTO_NUM
-                && mnl_attr_get_payload_len(attr) == 1) {
-                *l4proto = mnl_attr_get_u8(attr);
+            uint16_t type = mnl_attr_get_type(attr);
+            size_t plen = mnl_attr_get_payload_len(attr);
+
+            if (type == CTA_PROTO_NUM && plen == 1) {
+                e->l4proto = mnl_attr_get_u8(attr);
+            } else if (type == CTA_PROTO_SRC_PORT && plen == 2) {
+                e->sport = ntohs(mnl_attr_get_u16(attr));
+                has_sport = true;
+            } else if (type == CTA_PROTO_DST_PORT && plen == 2) {
+                e->dport = ntohs(mnl_attr_get_u16(attr));
+                has_dport = true;
             }
         }
+        e->has_ports = has_sport && has_dport;
     }
     return 0;
 }
@@ -201,7 +214,7 @@ ctmsg_parse_entry(const void *msg, size_t len, struct ct_entry *e)
     if (!orig || !nest_ok(orig, 0)) {
         return EINVAL;
     }
-    err = parse_tuple(orig, e->family, &e->orig, &e->l4proto);
+    err = parse_tuple(orig, e->family, &e->orig, e);
     if (err) {
         return err;
     }
@@ -248,16 +261,14 @@ ctmsg_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_entry *e
     return nlh->nlmsg_len;
 }
 
-/* The tuple and CTA_FILTER attributes of a filtered flush or dump. */
-static void
-put_tuple_filter(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
+/* The addresses of a filter, as a CTA_TUPLE_IP nest; returns their flags. */
+static uint32_t
+put_filter_ip(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
 {
-    struct nlattr *tuple, *ip, *filter;
-    uint32_t flags = 0;
+    struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
     size_t alen = f->family == AF_INET ? 4 : 16;
+    uint32_t flags = 0;
 
-    tuple = mnl_attr_nest_start(nlh, f->reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
-    ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
     if (f->has_src) {
         mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, &f->src);
         flags |= CTF_FILTER_IP_SRC;
@@ -267,18 +278,70 @@ put_tuple_filter(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
         flags |= CTF_FILTER_IP_DST;
     }
     mnl_attr_nest_end(nlh, ip);
-    mnl_attr_nest_end(nlh, tuple);
+    return flags;
+}
 
+/* The protocol (and port) of a filter, as a CTA_TUPLE_PROTO nest of the
+ * original tuple; returns their flags. */
+static uint32_t
+put_filter_proto(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
+{
+    struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+    uint32_t flags = CTF_FILTER_PROTO_NUM;
+
+    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, f->proto);
+    if (f->has_dport) {
+        mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->dport));
+        flags |= CTF_FILTER_PROTO_DST_PORT;
+    }
+    mnl_attr_nest_end(nlh, proto);
+    return flags;
+}
+
+/* The tuple and CTA_FILTER attributes of a filtered flush or dump: the
+ * addresses on their tuple, the protocol and port on the original one
+ * (both tuples' flags must then hold: the kernel ANDs them). */
+static void
+put_tuple_filter(struct nlmsghdr *nlh, const struct ctmsg_filter *f)
+{
+    struct nlattr *tuple, *filter;
+    uint32_t orig_flags = 0, reply_flags = 0;
+    bool has_ip = f->has_src || f->has_dst;
+
+    if ((has_ip && !f->reply) || f->proto) {
+        tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+        if (has_ip && !f->reply) {
+            orig_flags |= put_filter_ip(nlh, f);
+        }
+        if (f->proto) {
+            orig_flags |= put_filter_proto(nlh, f);
+        }
+        mnl_attr_nest_end(nlh, tuple);
+    }
+    if (has_ip && f->reply) {
+        tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_REPLY);
+        reply_flags |= put_filter_ip(nlh, f);
+        mnl_attr_nest_end(nlh, tuple);
+    }
     filter = mnl_attr_nest_start(nlh, CTA_FILTER);
-    mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, f->reply ? 0 : flags);
-    mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, f->reply ? flags : 0);
+    mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, orig_flags);
+    mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, reply_flags);
     mnl_attr_nest_end(nlh, filter);
 }
 
+/* A filter we can send: a family, a port only with TCP or UDP (the only
+ * protocols whose ports the kernel compares), and something to select on:
+ * an address (always, for a flush), or for a dump at least a protocol. */
 static bool
-filter_ok(const struct ctmsg_filter *f)
+filter_ok(const struct ctmsg_filter *f, bool flush)
 {
-    return (f->family == AF_INET || f->family == AF_INET6) && (f->has_src || f->has_dst);
+    if (f->family != AF_INET && f->family != AF_INET6) {
+        return false;
+    }
+    if (f->has_dport && f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP) {
+        return false;
+    }
+    return f->has_src || f->has_dst || (!flush && f->proto);
 }
 
 size_t
@@ -287,7 +350,7 @@ ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
 {
     struct nlmsghdr *nlh;
 
-    if (!filter_ok(f)) {
+    if (!filter_ok(f, true)) {
         return 0;
     }
     nlh = ctmsg_start(buf, len, seq, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
@@ -307,7 +370,7 @@ ctmsg_build_filtered_dump(void *buf, size_t len, uint32_t seq, const struct ctms
 {
     struct nlmsghdr *nlh;
 
-    if (!filter_ok(f) || f->has_zone) {
+    if (!filter_ok(f, false) || f->has_zone) {
         return 0;
     }
     nlh = ctmsg_start(buf, len, seq, IPCTNL_MSG_CT_GET, NLM_F_DUMP, f->family, NFNETLINK_V0);
@@ -324,8 +387,14 @@ ctmsg_filter_match(const struct ctmsg_filter *f, const struct ct_entry *e)
     const struct ct_tuple_addrs *t = f->reply ? &e->reply : &e->orig;
     size_t alen = f->family == AF_INET ? 4 : 16;
 
-    if (e->family != f->family || (f->reply && !e->has_reply)
+    bool has_ip = f->has_src || f->has_dst;
+
+    if (e->family != f->family || (has_ip && f->reply && !e->has_reply)
         || (f->has_zone && e->zone != f->zone)) {
+        return false;
+    }
+    if (f->proto && (e->l4proto != f->proto
+                     || (f->has_dport && (!e->has_ports || e->dport != f->dport)))) {
         return false;
     }
     return (!f->has_src || !memcmp(&t->src, &f->src, alen))

@@ -21,6 +21,9 @@
 #define CTF_FILTER_IP_SRC     (1u << 0)
 #define CTF_FILTER_IP_DST     (1u << 1)
 #define CTF_FILTER_TUPLE_ZONE (1u << 2)
+#define CTF_FILTER_PROTO_NUM  (1u << 3)
+#define CTF_FILTER_PROTO_SRC_PORT (1u << 4)
+#define CTF_FILTER_PROTO_DST_PORT (1u << 5)
 
 /* The largest message we build (a v6 delete or filtered flush). */
 #define CTMSG_MAX_LEN 256
@@ -45,24 +48,32 @@ size_t ctmsg_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_e
 
 /* Kernel-side filtered flush (6.12+): deletes, in one table walk, every entry
  * of this family whose DIRECTION tuple (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY)
- * has the given source and/or destination, optionally only in one zone. */
+ * has the given source and/or destination, optionally only in one zone, and
+ * optionally only of one protocol (and one destination port of the original
+ * tuple, for TCP and UDP: the kernel compares ports for those two only, so a
+ * port filter with another protocol is refused here). */
 struct ctmsg_filter {
     int family;
-    bool reply;                     /* Filter on the reply tuple. */
+    bool reply;                     /* The addresses are the reply tuple's. */
     bool has_src, has_dst;
     union ctf_inaddr src, dst;
     bool has_zone;
     uint16_t zone;
+    uint8_t proto;                  /* 0: any; on the original tuple. */
+    bool has_dport;                 /* Needs proto TCP or UDP. */
+    uint16_t dport;                 /* Original destination port, host order. */
 };
 size_t ctmsg_build_filtered_flush(void *buf, size_t len, uint32_t seq,
                                   const struct ctmsg_filter *, bool ack);
 
 /* Kernel-filtered dump (CTA_FILTER on IPCTNL_MSG_CT_GET, 5.8+): only the
  * entries of this family whose DIRECTION tuple has the given source and/or
- * destination are sent back. The kernel walks the whole table but serialises
- * only what matches, and a dump does not hold the table lock a flush walk
- * holds, so several can run at once. f->has_zone is refused (returns 0): the
- * zone is checked in userspace, like everything else a dump returns. */
+ * destination (and protocol and port, if given) are sent back. The kernel
+ * walks the whole table but serialises only what matches, and a dump does
+ * not hold the table lock a flush walk holds, so several can run at once.
+ * A filter on the protocol alone, without an address, is a whole-family
+ * dump of that protocol. f->has_zone is refused (returns 0): the zone is
+ * checked in userspace, like everything else a dump returns. */
 size_t ctmsg_build_filtered_dump(void *buf, size_t len, uint32_t seq,
                                  const struct ctmsg_filter *);
 

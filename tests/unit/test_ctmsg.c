@@ -194,6 +194,7 @@ struct entry_spec {
     bool tuple_zone;                /* Directional CTA_TUPLE_ZONE in orig, */
     bool tuple_zone_unpadded;       /* ... and orig's nla_len stops right after it. */
     bool attrs_first;               /* Zone, mark, id before the tuples. */
+    bool no_ports;                  /* The proto nests carry no ports (as for ICMP). */
     enum fault fault;
 };
 
@@ -264,8 +265,10 @@ put_tuple(struct nlmsghdr *nlh, uint16_t type, int family, const struct tuple_sp
     }
     proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
     mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->proto);
-    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(t->sport));
-    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(t->dport));
+    if (!s->no_ports) {
+        mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(t->sport));
+        mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(t->dport));
+    }
     mnl_attr_nest_end(nlh, proto);
     if (!reply && s->tuple_zone) {
         mnl_attr_put_u16(nlh, CTA_TUPLE_ZONE, htons(s->zone));
@@ -506,25 +509,15 @@ test_build_dump(void **state)
     assert_int_equal(ctmsg_build_dump(m.b, CTMSG_MAX_LEN - 1, 1, AF_INET, &zone, &mark, &mask), 0);
 }
 
-/* A filtered flush (type DELETE) or filtered dump (type GET). */
+/* The addresses of a filter's CTA_TUPLE_IP nest (tuple tt) are exactly f's. */
 static void
-check_filter_msg(const union msgbuf *m, size_t n, uint16_t type, uint16_t nl_flags,
-                 const struct ctmsg_filter *f, uint32_t seq)
+check_filter_ip(const struct nlattr *const *tt, const struct ctmsg_filter *f)
 {
-    const struct nlattr *tb[CTA_MAX + 1], *tt[CTA_TUPLE_MAX + 1], *ti[CTA_IP_MAX + 1],
-                        *tf[CTA_FILTER_MAX + 1];
-    uint32_t flags = (f->has_src ? CTF_FILTER_IP_SRC : 0) | (f->has_dst ? CTF_FILTER_IP_DST : 0);
+    const struct nlattr *ti[CTA_IP_MAX + 1];
     size_t alen = f->family == AF_INET ? 4 : 16;
 
-    check_msg(m, n, type, NLM_F_REQUEST | nl_flags, seq, (uint8_t) f->family, NFNETLINK_V0, tb);
-    /* The tuple in the filtered direction only. */
-    const struct nlattr *tuple = tb[f->reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG];
-    assert_non_null(tuple);
-    assert_null(tb[f->reply ? CTA_TUPLE_ORIG : CTA_TUPLE_REPLY]);
-    walk_nest(tuple, tt, CTA_TUPLE_MAX);
     assert_non_null(tt[CTA_TUPLE_IP]);
     walk_nest(tt[CTA_TUPLE_IP], ti, CTA_IP_MAX);
-
     uint16_t src_t = f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC;
     uint16_t dst_t = f->family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST;
     uint16_t other_src = f->family == AF_INET ? CTA_IP_V6_SRC : CTA_IP_V4_SRC;
@@ -545,16 +538,73 @@ check_filter_msg(const union msgbuf *m, size_t n, uint16_t type, uint16_t nl_fla
     } else {
         assert_null(ti[dst_t]);
     }
+}
+
+/* A filtered flush (type DELETE) or filtered dump (type GET): the addresses
+ * on their tuple, the protocol and port on the original one, and flags to
+ * say so. */
+static void
+check_filter_msg(const union msgbuf *m, size_t n, uint16_t type, uint16_t nl_flags,
+                 const struct ctmsg_filter *f, uint32_t seq)
+{
+    const struct nlattr *tb[CTA_MAX + 1], *to[CTA_TUPLE_MAX + 1], *tr[CTA_TUPLE_MAX + 1],
+                        *tf[CTA_FILTER_MAX + 1];
+    uint32_t ip_flags = (f->has_src ? CTF_FILTER_IP_SRC : 0)
+                        | (f->has_dst ? CTF_FILTER_IP_DST : 0);
+    uint32_t proto_flags = f->proto ? CTF_FILTER_PROTO_NUM
+                                      | (f->has_dport ? CTF_FILTER_PROTO_DST_PORT : 0) : 0;
+    bool has_ip = f->has_src || f->has_dst;
+    uint32_t want_orig = (f->reply ? 0 : ip_flags) | proto_flags;
+    uint32_t want_reply = f->reply ? ip_flags : 0;
+
+    check_msg(m, n, type, NLM_F_REQUEST | nl_flags, seq, (uint8_t) f->family, NFNETLINK_V0, tb);
+    /* The original tuple when it holds anything; the reply tuple only for
+     * a reply filter's addresses. */
+    if (want_orig) {
+        assert_non_null(tb[CTA_TUPLE_ORIG]);
+        walk_nest(tb[CTA_TUPLE_ORIG], to, CTA_TUPLE_MAX);
+        if (has_ip && !f->reply) {
+            check_filter_ip(to, f);
+        } else {
+            assert_null(to[CTA_TUPLE_IP]);
+        }
+        if (f->proto) {
+            const struct nlattr *tp[CTA_PROTO_MAX + 1];
+            assert_non_null(to[CTA_TUPLE_PROTO]);
+            walk_nest(to[CTA_TUPLE_PROTO], tp, CTA_PROTO_MAX);
+            assert_non_null(tp[CTA_PROTO_NUM]);
+            assert_int_equal(mnl_attr_get_u8(tp[CTA_PROTO_NUM]), f->proto);
+            assert_null(tp[CTA_PROTO_SRC_PORT]);
+            if (f->has_dport) {
+                assert_int_equal(attr_be16(tp[CTA_PROTO_DST_PORT]), f->dport);
+            } else {
+                assert_null(tp[CTA_PROTO_DST_PORT]);
+            }
+        } else {
+            assert_null(to[CTA_TUPLE_PROTO]);
+        }
+        assert_null(to[CTA_TUPLE_ZONE]);
+    } else {
+        assert_null(tb[CTA_TUPLE_ORIG]);
+    }
+    if (want_reply) {
+        assert_non_null(tb[CTA_TUPLE_REPLY]);
+        walk_nest(tb[CTA_TUPLE_REPLY], tr, CTA_TUPLE_MAX);
+        check_filter_ip(tr, f);
+        assert_null(tr[CTA_TUPLE_PROTO]);
+        assert_null(tr[CTA_TUPLE_ZONE]);
+    } else {
+        assert_null(tb[CTA_TUPLE_REPLY]);
+    }
 
     /* CTA_FILTER: the flags (host order, as the kernel's NLA_U32 policy
-     * reads them) on the filtered direction, 0 on the other. */
+     * reads them) of each tuple. */
     assert_non_null(tb[CTA_FILTER]);
     walk_nest(tb[CTA_FILTER], tf, CTA_FILTER_MAX);
-    assert_int_equal(attr_u32(tf[CTA_FILTER_ORIG_FLAGS]), f->reply ? 0 : flags);
-    assert_int_equal(attr_u32(tf[CTA_FILTER_REPLY_FLAGS]), f->reply ? flags : 0);
+    assert_int_equal(attr_u32(tf[CTA_FILTER_ORIG_FLAGS]), want_orig);
+    assert_int_equal(attr_u32(tf[CTA_FILTER_REPLY_FLAGS]), want_reply);
 
     /* The zone is a top-level CTA_ZONE, never a tuple zone. */
-    assert_null(tt[CTA_TUPLE_ZONE]);
     if (f->has_zone) {
         assert_int_equal(attr_be16(tb[CTA_ZONE]), f->zone);
     } else {
@@ -598,22 +648,27 @@ test_build_filtered_flush(void **state)
             for (int ends = 1; ends < 4; ends++) {          /* src, dst, both */
                 for (int zone = 0; zone < 3; zone++) {      /* none, 0, 77 */
                     for (int ack = 0; ack < 2; ack++) {
-                        struct ctmsg_filter f = make_filter(fam, reply, ends);
-                        union msgbuf m;
-                        f.has_zone = zone > 0;
-                        f.zone = zone == 2 ? 77 : 0;
-                        memset(&m, 0xaa, sizeof m);
-                        uint32_t seq = 1000 + built;
-                        size_t n = ctmsg_build_filtered_flush(m.b, sizeof m.b, seq, &f, ack);
-                        check_filter_msg(&m, n, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
-                                         &f, seq);
-                        built++;
+                        for (int proto = 0; proto < 3; proto++) {   /* none, udp, udp/53 */
+                            struct ctmsg_filter f = make_filter(fam, reply, ends);
+                            union msgbuf m;
+                            f.has_zone = zone > 0;
+                            f.zone = zone == 2 ? 77 : 0;
+                            f.proto = proto ? IPPROTO_UDP : 0;
+                            f.has_dport = proto == 2;
+                            f.dport = 53;
+                            memset(&m, 0xaa, sizeof m);
+                            uint32_t seq = 1000 + built;
+                            size_t n = ctmsg_build_filtered_flush(m.b, sizeof m.b, seq, &f, ack);
+                            check_filter_msg(&m, n, IPCTNL_MSG_CT_DELETE, ack ? NLM_F_ACK : 0,
+                                             &f, seq);
+                            built++;
+                        }
                     }
                 }
             }
         }
     }
-    assert_int_equal(built, 2 * 2 * 3 * 3 * 2);
+    assert_int_equal(built, 2 * 2 * 3 * 3 * 2 * 3);
 }
 
 static void
@@ -637,6 +692,20 @@ test_build_filtered_flush_refuses(void **state)
     assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
     f.family = AF_BRIDGE;
     assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
+    /* A protocol without an address would flush the protocol everywhere. */
+    f.family = AF_INET;
+    f.has_src = false;
+    f.proto = IPPROTO_TCP;
+    assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
+    /* A port the kernel would not compare (only TCP's and UDP's are). */
+    f.has_src = true;
+    f.has_dport = true;
+    f.dport = 80;
+    assert_int_not_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
+    f.proto = IPPROTO_SCTP;
+    assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
+    f.proto = 0;
+    assert_int_equal(ctmsg_build_filtered_flush(m.b, sizeof m.b, 1, &f, true), 0);
 }
 
 static void
@@ -646,18 +715,26 @@ test_build_filtered_dump(void **state)
 
     for (int fam = 0; fam < 2; fam++) {
         for (int reply = 0; reply < 2; reply++) {
-            for (int ends = 1; ends < 4; ends++) {          /* src, dst, both */
-                struct ctmsg_filter f = make_filter(fam, reply, ends);
-                union msgbuf m;
-                memset(&m, 0xaa, sizeof m);
-                uint32_t seq = 2000 + built;
-                size_t n = ctmsg_build_filtered_dump(m.b, sizeof m.b, seq, &f);
-                check_filter_msg(&m, n, IPCTNL_MSG_CT_GET, NLM_F_DUMP, &f, seq);
-                built++;
+            for (int ends = 0; ends < 4; ends++) {          /* none, src, dst, both */
+                for (int proto = 0; proto < 3; proto++) {   /* none, tcp, tcp/443 */
+                    struct ctmsg_filter f = make_filter(fam, reply, ends);
+                    union msgbuf m;
+                    f.proto = proto ? IPPROTO_TCP : 0;
+                    f.has_dport = proto == 2;
+                    f.dport = 443;
+                    if (!ends && !proto) {
+                        continue;               /* Nothing to filter on. */
+                    }
+                    memset(&m, 0xaa, sizeof m);
+                    uint32_t seq = 2000 + built;
+                    size_t n = ctmsg_build_filtered_dump(m.b, sizeof m.b, seq, &f);
+                    check_filter_msg(&m, n, IPCTNL_MSG_CT_GET, NLM_F_DUMP, &f, seq);
+                    built++;
+                }
             }
         }
     }
-    assert_int_equal(built, 2 * 2 * 3);
+    assert_int_equal(built, 2 * 2 * (4 * 3 - 1));
 }
 
 static void
@@ -677,6 +754,16 @@ test_build_filtered_dump_refuses(void **state)
     assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
     f.has_src = true;
     f.family = AF_UNSPEC;
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    /* A protocol alone is a filter (a whole family of it), but only with a
+     * family: the kernel needs one to filter at all. */
+    f.has_src = false;
+    f.proto = IPPROTO_UDP;
+    assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    f.family = AF_INET6;
+    assert_int_not_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
+    f.has_dport = true;
+    f.proto = IPPROTO_DCCP;             /* Ports the kernel would not compare. */
     assert_int_equal(ctmsg_build_filtered_dump(m.b, sizeof m.b, 1, &f), 0);
 }
 
@@ -752,6 +839,32 @@ test_filter_match(void **state)
     /* All 16 bytes count for v6. */
     f.src = ina(AF_INET6, "1::a00:9");
     assert_false(ctmsg_filter_match(&f, &e6));
+
+    /* Protocol and the original destination port, whichever tuple the
+     * addresses are on. */
+    e.l4proto = IPPROTO_UDP;
+    e.has_ports = true;
+    e.sport = 5000;
+    e.dport = 53;
+    memset(&f, 0, sizeof f);
+    f.family = AF_INET;
+    f.proto = IPPROTO_UDP;
+    assert_true(ctmsg_filter_match(&f, &e));            /* Protocol alone. */
+    f.has_dport = true;
+    f.dport = 53;
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.dport = 5000;                                     /* Not the source port. */
+    assert_false(ctmsg_filter_match(&f, &e));
+    f.dport = 53;
+    f.reply = true;
+    f.has_src = true;
+    f.src = ina(AF_INET, "10.1.1.5");
+    assert_true(ctmsg_filter_match(&f, &e));
+    f.proto = IPPROTO_TCP;
+    assert_false(ctmsg_filter_match(&f, &e));
+    f.proto = IPPROTO_UDP;
+    e.has_ports = false;
+    assert_false(ctmsg_filter_match(&f, &e));
 }
 
 static void
@@ -824,6 +937,10 @@ check_parsed(const union msgbuf *m, const struct entry_spec *s, const struct ct_
     assert_int_equal(e->has_id, s->has_id);
     assert_int_equal(e->id, s->has_id ? s->id : 0);
     assert_int_equal(e->l4proto, s->orig.proto);
+    /* Ports are the original tuple's, never the reply's. */
+    assert_int_equal(e->has_ports, !s->no_ports);
+    assert_int_equal(e->sport, s->no_ports ? 0 : s->orig.sport);
+    assert_int_equal(e->dport, s->no_ports ? 0 : s->orig.dport);
 
     /* orig_attr is the CTA_TUPLE_ORIG attribute inside the message. */
     const struct nlattr *tb[CTA_MAX + 1];
@@ -937,6 +1054,14 @@ test_parse_optional_parts(void **state)
     s = spec_v4();
     s.orig = (struct tuple_spec) { "192.168.1.9", "203.0.113.10", IPPROTO_ICMP, 1, 0 };
     s.reply = (struct tuple_spec) { "10.0.0.1", "192.168.1.9", IPPROTO_ICMP, 1, 0 };
+    parse_good(&s);
+    /* No ports at all (ICMP as the kernel sends it: type, code, id). */
+    s.no_ports = true;
+    parse_good(&s);
+    /* Extreme ports. */
+    s = spec_v6();
+    s.orig.sport = 0;
+    s.orig.dport = 65535;
     parse_good(&s);
 }
 

@@ -53,6 +53,70 @@ entry(const char *osrc, const char *odst, const char *rsrc, const char *rdst)
     return e;
 }
 
+/* Members the group of check_group_agrees puts around the job under test:
+ * other addresses, zones, directions and protocols, some overlapping it. */
+static void
+filler_jobs(struct flush_job *f, size_t n)
+{
+    static const char *const locals[] = { "10.0.0.1", "10.0.0.0/8", "fd00::1", "192.168.1.7",
+                                          "172.16.0.0/12", "fd00::/16" };
+    static const char *const peers[] = { "any", "8.8.8.8", "any", "10.0.0.2", "fd00::2" };
+
+    for (size_t i = 0; i < n; i++) {
+        job_make(&f[i], locals[i % 6], peers[i % 5]);
+        if (!ctf_prefix_list_has_family(&f[i].local, AF_INET6)
+            != !ctf_prefix_list_has_family(&f[i].peers, AF_INET6) && !f[i].peers_any) {
+            flush_job_destroy(&f[i]);
+            job_make(&f[i], locals[i % 6], "any");
+        }
+        f[i].has_zone = i % 3 == 1;
+        f[i].zone = (uint16_t) i;
+        f[i].direction = (enum flush_direction) (i % FLUSH_DIRECTION_COUNT);
+        f[i].tuple = (enum flush_tuple) (i / 3 % FLUSH_TUPLE_COUNT);
+        f[i].proto = i % 4 == 2 ? 6 : 0;
+    }
+}
+
+/* The group matcher must say of job what the single one says, whatever
+ * members sit around it and at whatever bit. */
+static void
+check_group_agrees(const struct flush_job *job, const struct ct_entry *e, bool want)
+{
+    struct flush_job fill[MATCH_GROUP_MAX];
+    const struct flush_job *jobs[MATCH_GROUP_MAX];
+    static const size_t sizes[] = { 1, 2, 7, MATCH_GROUP_MAX };
+
+    filler_jobs(fill, MATCH_GROUP_MAX);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k], at = n - 1 - (k % n);
+        struct match_group g;
+        struct job_matcher m;
+
+        for (size_t i = 0; i < n; i++) {
+            jobs[i] = i == at ? job : &fill[i];
+        }
+        assert_int_equal(match_group_init(&g, jobs, n), 0);
+        uint64_t hit = match_group_match(&g, e);
+        if (((hit >> at) & 1) != want) {
+            fail_msg("group of %zu, member %zu: group says %d, single matcher %d", n, at,
+                     (int) ((hit >> at) & 1), want);
+        }
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(job_matcher_init(&m, jobs[i]), 0);
+            assert_int_equal((hit >> i) & 1, job_matcher_match(&m, e));
+            job_matcher_destroy(&m);
+        }
+        /* A member that is no longer active matches nothing. */
+        uint64_t active = ~(UINT64_C(1) << at);
+        g.active = &active;
+        assert_int_equal((match_group_match(&g, e) >> at) & 1, 0);
+        match_group_destroy(&g);
+    }
+    for (size_t i = 0; i < MATCH_GROUP_MAX; i++) {
+        flush_job_destroy(&fill[i]);
+    }
+}
+
 static bool
 matches(const struct flush_job *job, const struct ct_entry *e)
 {
@@ -62,6 +126,7 @@ matches(const struct flush_job *job, const struct ct_entry *e)
     assert_int_equal(job_matcher_init(&m, job), 0);
     r = job_matcher_match(&m, e);
     job_matcher_destroy(&m);
+    check_group_agrees(job, e, r);
     return r;
 }
 
@@ -905,6 +970,396 @@ test_parse_mark(void **state)
     assert_int_equal(flush_job_parse_mark(&job, "0x100/0xff", err, sizeof err), EINVAL);
     assert_string_equal(err, "'0x100/0xff' has bits outside the mask");
     assert_false(job.has_mark);
+
+/* ---- Selectors. ---- */
+
+static void
+test_selector_words(void **state)
+{
+    enum flush_direction d;
+    enum flush_tuple t;
+    enum flush_family f;
+    uint8_t p;
+    uint16_t lo, hi;
+
+    for (int i = 0; i < FLUSH_DIRECTION_COUNT; i++) {
+        assert_int_equal(flush_direction_parse(flush_direction_name(i), &d), 0);
+        assert_int_equal(d, i);
+    }
+    for (int i = 0; i < FLUSH_TUPLE_COUNT; i++) {
+        assert_int_equal(flush_tuple_parse(flush_tuple_name(i), &t), 0);
+        assert_int_equal(t, i);
+    }
+    for (int i = 0; i < FLUSH_FAMILY_COUNT; i++) {
+        assert_int_equal(flush_family_parse(flush_family_name(i), &f), 0);
+        assert_int_equal(f, i);
+    }
+    assert_string_equal(flush_direction_name(FLUSH_DIRECTION_INGRESS), "ingress");
+    assert_string_equal(flush_tuple_name(FLUSH_TUPLE_ORIG), "orig");
+    assert_string_equal(flush_family_name(FLUSH_FAMILY_IPV6), "ipv6");
+    assert_int_equal(flush_direction_parse("in", &d), EINVAL);
+    assert_int_equal(flush_direction_parse("", &d), EINVAL);
+    assert_int_equal(flush_direction_parse(NULL, &d), EINVAL);
+    assert_int_equal(flush_tuple_parse("reply", &t), EINVAL);
+    assert_int_equal(flush_family_parse("inet", &f), EINVAL);
+
+    static const struct { const char *s; int num; } protos[] = {
+        { "tcp", 6 }, { "udp", 17 }, { "sctp", 132 }, { "icmp", 1 }, { "icmpv6", 58 },
+        { "ipv6-icmp", 58 }, { "dccp", 33 }, { "udplite", 136 }, { "gre", 47 }, { "any", 0 },
+        { "1", 1 }, { "255", 255 }, { "017", 17 },
+        { "0", -1 }, { "256", -1 }, { "1000", -1 }, { "-6", -1 }, { "0x11", -1 }, { "TCP", -1 },
+        { "", -1 }, { "6 ", -1 }, { " 6", -1 },
+    };
+    for (size_t i = 0; i < sizeof protos / sizeof *protos; i++) {
+        p = 99;
+        int rc = flush_proto_parse(protos[i].s, &p);
+        if (protos[i].num < 0 ? rc != EINVAL : (rc || p != protos[i].num)) {
+            fail_msg("proto '%s': rc %d, %u", protos[i].s, rc, p);
+        }
+    }
+    assert_string_equal(flush_proto_name(17), "udp");
+    assert_string_equal(flush_proto_name(0), "any");
+    assert_null(flush_proto_name(200));
+    assert_true(flush_proto_has_ports(6) && flush_proto_has_ports(17) && flush_proto_has_ports(132));
+    assert_false(flush_proto_has_ports(1) || flush_proto_has_ports(58) || flush_proto_has_ports(0));
+
+    static const struct { const char *s; int lo, hi; } ports[] = {
+        { "53", 53, 53 }, { "0", 0, 0 }, { "65535", 65535, 65535 }, { "1-1024", 1, 1024 },
+        { "8080-8080", 8080, 8080 }, { "0-65535", 0, 65535 },
+        { "65536", -1, 0 }, { "10-9", -1, 0 }, { "-5", -1, 0 }, { "5-", -1, 0 }, { "", -1, 0 },
+        { "1-2-3", -1, 0 }, { "a", -1, 0 }, { "053x", -1, 0 }, { "123456", -1, 0 }, { " 5", -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof ports / sizeof *ports; i++) {
+        int rc = flush_dport_parse(ports[i].s, &lo, &hi);
+        if (ports[i].lo < 0 ? rc != EINVAL : (rc || lo != ports[i].lo || hi != ports[i].hi)) {
+            fail_msg("dport '%s': rc %d, %u-%u", ports[i].s, rc, lo, hi);
+        }
+    }
+}
+
+static void
+test_validate_selectors(void **state)
+{
+    struct flush_job job;
+
+    job_make(&job, "10.0.0.1 fd00::1", "any");
+    job.proto = 17;
+    job.has_dport = true;
+    job.dport_lo = job.dport_hi = 53;
+    expect_valid(&job);
+    job.dport_lo = 54;
+    expect_invalid(&job, "empty");
+    job.dport_lo = 53;
+    job.proto = 1;
+    expect_invalid(&job, "protocol with ports");
+    job.proto = 0;
+    expect_invalid(&job, "protocol with ports");
+    job.has_dport = false;
+    expect_valid(&job);
+
+    job.proto = 1;                              /* icmp */
+    job.family = FLUSH_FAMILY_IPV6;
+    expect_invalid(&job, "does not exist");
+    job.proto = 58;                             /* icmpv6 */
+    expect_valid(&job);
+    job.family = FLUSH_FAMILY_IPV4;
+    expect_invalid(&job, "does not exist");
+    job.proto = 0;
+    expect_valid(&job);
+    flush_job_destroy(&job);
+
+    /* A family none of a side's addresses has matches nothing: refused. */
+    job_make(&job, "10.0.0.1", "fd00::2 10.0.0.2");
+    job.family = FLUSH_FAMILY_IPV6;
+    expect_invalid(&job, "no local address");
+    job.family = FLUSH_FAMILY_IPV4;
+    expect_valid(&job);
+    flush_job_destroy(&job);
+    job_make(&job, "10.0.0.1 fd00::1", "fd00::2");
+    job.family = FLUSH_FAMILY_IPV4;
+    expect_invalid(&job, "no peer address");
+    flush_job_destroy(&job);
+
+    /* Out of range (a corrupt job from elsewhere). */
+    job_make(&job, "10.0.0.1", "any");
+    job.direction = FLUSH_DIRECTION_COUNT;
+    expect_invalid(&job, "out of range");
+    job.direction = 0;
+    job.tuple = FLUSH_TUPLE_COUNT;
+    expect_invalid(&job, "out of range");
+    job.tuple = 0;
+    job.family = FLUSH_FAMILY_COUNT;
+    expect_invalid(&job, "out of range");
+    flush_job_destroy(&job);
+
+    /* A whole zone with selectors is a job, but not a zone flush's. */
+    job_make(&job, "any", "any");
+    job.has_zone = true;
+    job.zone = 4;
+    assert_true(flush_job_is_whole_zone(&job));
+    assert_false(flush_job_has_selectors(&job));
+    job.proto = 6;
+    expect_valid(&job);
+    assert_true(flush_job_has_selectors(&job));
+    assert_false(flush_job_is_whole_zone(&job));
+    job.proto = 0;
+    job.family = FLUSH_FAMILY_IPV6;
+    expect_valid(&job);
+    assert_false(flush_job_is_whole_zone(&job));
+    flush_job_destroy(&job);
+}
+
+/* One entry in each of the four ways (job.h), seen from local L = 10.0.0.1
+ * and peer P = 192.168.1.9, and what each direction/tuple selects. */
+static void
+test_match_direction_tuple(void **state)
+{
+    static const struct {
+        const char *what;
+        const char *os, *od, *rs, *rd;      /* rs/rd NULL: mirrored. */
+        /* Expected for [direction][tuple]. */
+        bool want[FLUSH_DIRECTION_COUNT][FLUSH_TUPLE_COUNT];
+    } cases[] = {
+        /* L -> P, un-NATed: egress on both tuples. */
+        { "L to P", "10.0.0.1", "192.168.1.9", NULL, NULL,
+          { { true, true }, { false, false }, { true, true } } },
+        /* P -> L, un-NATed: ingress. */
+        { "P to L", "192.168.1.9", "10.0.0.1", NULL, NULL,
+          { { true, true }, { true, true }, { false, false } } },
+        /* DNAT: P -> floating IP, reply from L's fixed address: ingress of L,
+         * by the reply tuple only. */
+        { "DNAT to L", "192.168.1.9", "203.0.113.5", "10.0.0.1", "192.168.1.9",
+          { { true, false }, { true, false }, { false, false } } },
+        /* SNAT of P's outgoing traffic to L: P -> X, reply X -> L (L as the
+         * translated source): egress of L by the reply tuple. */
+        { "SNAT to L", "192.168.1.9", "8.8.8.8", "8.8.8.8", "10.0.0.1",
+          { { false, false }, { false, false }, { false, false } } },
+        { "SNAT P to L", "8.8.4.4", "8.8.8.8", "192.168.1.9", "10.0.0.1",
+          { { true, false }, { false, false }, { true, false } } },
+        /* Unrelated. */
+        { "other", "10.0.0.2", "192.168.1.9", NULL, NULL,
+          { { false, false }, { false, false }, { false, false } } },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int d = 0; d < FLUSH_DIRECTION_COUNT; d++) {
+            for (int t = 0; t < FLUSH_TUPLE_COUNT; t++) {
+                struct flush_job job;
+                job_make(&job, "10.0.0.1", "192.168.1.9");
+                job.direction = (enum flush_direction) d;
+                job.tuple = (enum flush_tuple) t;
+                struct ct_entry e = entry(cases[i].os, cases[i].od, cases[i].rs, cases[i].rd);
+                if (matches(&job, &e) != cases[i].want[d][t]) {
+                    fail_msg("%s: direction %s tuple %s: expected %d", cases[i].what,
+                             flush_direction_name(d), flush_tuple_name(t), cases[i].want[d][t]);
+                }
+                flush_job_destroy(&job);
+            }
+        }
+    }
+}
+
+static void
+test_match_proto_ports_family(void **state)
+{
+    struct flush_job job;
+    struct ct_entry e;
+
+    job_make(&job, "10.0.0.1 fd00::1", "any");
+    job.proto = 17;
+    job.has_dport = true;
+    job.dport_lo = 53;
+    job.dport_hi = 60;
+    e = entry("192.168.1.9", "10.0.0.1", NULL, NULL);
+    e.l4proto = 17;
+    e.has_ports = true;
+    e.sport = 40000;
+    for (unsigned int port = 50; port <= 62; port++) {
+        e.dport = (uint16_t) port;
+        assert_int_equal(matches(&job, &e), port >= 53 && port <= 60);
+    }
+    e.dport = 53;
+    e.sport = 53;
+    assert_true(matches(&job, &e));
+    e.dport = 40000;                /* The source port is not what counts. */
+    assert_false(matches(&job, &e));
+    e.dport = 53;
+    e.has_ports = false;            /* No ports parsed: no port match. */
+    assert_false(matches(&job, &e));
+    e.has_ports = true;
+    e.l4proto = 6;                  /* Another protocol. */
+    assert_false(matches(&job, &e));
+    /* The port is the original tuple's destination: an entry where L is
+     * the source and its peer's port is 53 matches too (egress). */
+    e = entry("10.0.0.1", "1.1.1.1", NULL, NULL);
+    e.l4proto = 17;
+    e.has_ports = true;
+    e.dport = 53;
+    assert_true(matches(&job, &e));
+    job.direction = FLUSH_DIRECTION_INGRESS;
+    assert_false(matches(&job, &e));
+    job.direction = FLUSH_DIRECTION_EITHER;
+
+    /* Proto without ports. */
+    job.has_dport = false;
+    e.l4proto = 17;
+    e.has_ports = false;
+    assert_true(matches(&job, &e));
+
+    /* Family. */
+    job.proto = 0;
+    e = entry("fd00::9", "fd00::1", NULL, NULL);
+    assert_true(matches(&job, &e));
+    job.family = FLUSH_FAMILY_IPV4;
+    assert_false(matches(&job, &e));
+    job.family = FLUSH_FAMILY_IPV6;
+    assert_true(matches(&job, &e));
+    e = entry("10.9.9.9", "10.0.0.1", NULL, NULL);
+    assert_false(matches(&job, &e));
+    flush_job_destroy(&job);
+
+    /* A whole zone restricted to one family and protocol. */
+    job_make(&job, "any", "any");
+    job.has_zone = true;
+    job.zone = 3;
+    job.family = FLUSH_FAMILY_IPV6;
+    job.proto = 58;
+    e = entry("fd00::9", "fd00::1", NULL, NULL);
+    e.zone = 3;
+    e.l4proto = 58;
+    assert_true(matches(&job, &e));
+    e.zone = 4;
+    assert_false(matches(&job, &e));
+    e.zone = 3;
+    e.l4proto = 1;
+    assert_false(matches(&job, &e));
+    e = entry("10.0.0.9", "10.0.0.1", NULL, NULL);
+    e.zone = 3;
+    e.l4proto = 58;
+    assert_false(matches(&job, &e));
+    struct job_matcher m;
+    assert_int_equal(job_matcher_init(&m, &job), 0);
+    assert_int_equal(job_matcher_families(&m), ADDRSET_HAS_V6);
+    job_matcher_destroy(&m);
+    flush_job_destroy(&job);
+}
+
+/* Deterministic randomness for the group test. */
+static uint64_t
+mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void
+rand_addr(uint64_t *s, int family, char *buf, size_t len)
+{
+    unsigned int a = (unsigned int) (mix(s) % 6);
+    if (family == AF_INET) {
+        snprintf(buf, len, "10.0.%u.%u", a / 3, a % 3 + 1);
+    } else {
+        snprintf(buf, len, "fd00::%u:%u", a / 3, a % 3 + 1);
+    }
+}
+
+/* Random groups of random jobs over a small address universe, against the
+ * single matcher member by member. */
+static void
+test_group_random(void **state)
+{
+    uint64_t seed = 0x5eed;
+
+    for (int round = 0; round < 300; round++) {
+        size_t n = 1 + (size_t) (mix(&seed) % MATCH_GROUP_MAX);
+        struct flush_job *jobs = calloc(n, sizeof *jobs);
+        const struct flush_job **ptrs = calloc(n, sizeof *ptrs);
+        struct job_matcher *single = calloc(n, sizeof *single);
+        assert_true(jobs && ptrs && single);
+
+        for (size_t i = 0; i < n; i++) {
+            char l[256] = "", p[256] = "", a[64];
+            int nl = 1 + (int) (mix(&seed) % 3), np = (int) (mix(&seed) % 3);
+            for (int k = 0; k < nl; k++) {
+                int fam = mix(&seed) % 3 ? AF_INET : AF_INET6;
+                rand_addr(&seed, fam, a, sizeof a);
+                if (mix(&seed) % 5 == 0) {
+                    /* A short prefix (refused when it has host bits). */
+                    strcat(a, fam == AF_INET ? "/31" : "/127");
+                }
+                snprintf(l + strlen(l), sizeof l - strlen(l), "%s%s", k ? "," : "", a);
+            }
+            for (int k = 0; k < np; k++) {
+                rand_addr(&seed, mix(&seed) % 3 ? AF_INET : AF_INET6, a, sizeof a);
+                snprintf(p + strlen(p), sizeof p - strlen(p), "%s%s", k ? "," : "", a);
+            }
+            char err[128];
+            flush_job_init(&jobs[i]);
+            /* Prefixes with host bits are refused by the parser: fall back
+             * to the host address. */
+            if (ctf_prefix_list_parse(&jobs[i].local, l, err, sizeof err)) {
+                ctf_prefix_list_clear(&jobs[i].local);
+                rand_addr(&seed, AF_INET, a, sizeof a);
+                assert_int_equal(ctf_prefix_list_parse(&jobs[i].local, a, err, sizeof err), 0);
+            }
+            if (np) {
+                assert_int_equal(ctf_prefix_list_parse(&jobs[i].peers, p, err, sizeof err), 0);
+            } else {
+                jobs[i].peers_any = true;
+            }
+            jobs[i].direction = (enum flush_direction) (mix(&seed) % FLUSH_DIRECTION_COUNT);
+            jobs[i].tuple = (enum flush_tuple) (mix(&seed) % FLUSH_TUPLE_COUNT);
+            jobs[i].has_zone = mix(&seed) % 3 == 0;
+            jobs[i].zone = (uint16_t) (mix(&seed) % 3);
+            jobs[i].proto = mix(&seed) % 3 == 0 ? (mix(&seed) % 2 ? 6 : 17) : 0;
+            jobs[i].has_dport = jobs[i].proto && mix(&seed) % 2;
+            jobs[i].dport_lo = (uint16_t) (mix(&seed) % 4);
+            jobs[i].dport_hi = (uint16_t) (jobs[i].dport_lo + mix(&seed) % 3);
+            jobs[i].has_mark = mix(&seed) % 5 == 0;
+            jobs[i].mark = (uint32_t) (mix(&seed) % 4);
+            jobs[i].mark_mask = 3;
+            ptrs[i] = &jobs[i];
+            assert_int_equal(job_matcher_init(&single[i], &jobs[i]), 0);
+        }
+        struct match_group g;
+        assert_int_equal(match_group_init(&g, ptrs, n), 0);
+        for (int k = 0; k < 200; k++) {
+            char a[4][64];
+            int fam = mix(&seed) % 3 ? AF_INET : AF_INET6;
+            for (int x = 0; x < 4; x++) {
+                rand_addr(&seed, fam, a[x], sizeof a[x]);
+            }
+            bool nat = mix(&seed) % 3 == 0;
+            struct ct_entry e = entry(a[0], a[1], nat ? a[2] : NULL, nat ? a[3] : NULL);
+            e.has_reply = mix(&seed) % 8 != 0;
+            e.zone = (uint16_t) (mix(&seed) % 3);
+            e.mark = (uint32_t) (mix(&seed) % 8);
+            e.l4proto = mix(&seed) % 2 ? 6 : 17;
+            e.has_ports = mix(&seed) % 8 != 0;
+            e.dport = (uint16_t) (mix(&seed) % 6);
+            uint64_t want = 0;
+            for (size_t i = 0; i < n; i++) {
+                want |= (uint64_t) job_matcher_match(&single[i], &e) << i;
+            }
+            assert_int_equal(match_group_match(&g, &e), want);
+        }
+        unsigned int fams = 0;
+        for (size_t i = 0; i < n; i++) {
+            fams |= job_matcher_families(&single[i]);
+            job_matcher_destroy(&single[i]);
+            flush_job_destroy(&jobs[i]);
+        }
+        assert_int_equal(match_group_families(&g), fams);
+        match_group_destroy(&g);
+        free(jobs);
+        free(ptrs);
+        free(single);
+    }
+    struct match_group g;
+    const struct flush_job *none[1] = { NULL };
+    assert_int_equal(match_group_init(&g, none, MATCH_GROUP_MAX + 1), EINVAL);
 }
 
 int
@@ -930,6 +1385,11 @@ main(void)
         cmocka_unit_test(test_match_cidr_both_sides),
         cmocka_unit_test(test_family_part),
         cmocka_unit_test(test_family_part_matches_like_whole),
+        cmocka_unit_test(test_selector_words),
+        cmocka_unit_test(test_validate_selectors),
+        cmocka_unit_test(test_match_direction_tuple),
+        cmocka_unit_test(test_match_proto_ports_family),
+        cmocka_unit_test(test_group_random),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,13 @@ assert_jobs_equal(const struct flush_job *a, const struct flush_job *b)
     assert_int_equal(a->has_mark, b->has_mark);
     assert_int_equal(a->mark, b->mark);
     assert_int_equal(a->mark_mask, b->mark_mask);
+    assert_int_equal(a->direction, b->direction);
+    assert_int_equal(a->tuple, b->tuple);
+    assert_int_equal(a->proto, b->proto);
+    assert_int_equal(a->has_dport, b->has_dport);
+    assert_int_equal(a->dport_lo, b->dport_lo);
+    assert_int_equal(a->dport_hi, b->dport_hi);
+    assert_int_equal(a->family, b->family);
 }
 
 /* A raw prefix as the wire carries it: family, plen, address bytes. */
@@ -102,6 +109,13 @@ make_full_job(struct flush_job *job)
     job->has_mark = true;
     job->mark = 0xdeadbeef;
     job->mark_mask = 0xffff0000;
+    job->direction = FLUSH_DIRECTION_EGRESS;
+    job->tuple = FLUSH_TUPLE_ORIG;
+    job->proto = 132;                   /* sctp: ports, but not TCP or UDP. */
+    job->has_dport = true;
+    job->dport_lo = 1;
+    job->dport_hi = 65535;
+    job->family = FLUSH_FAMILY_IPV6;
 }
 
 static void
@@ -527,9 +541,16 @@ test_job_round_trip(void **state)
 
 /* Encodes a job with its fields given one by one, bypassing the checks a
  * real flush_job would pass. */
+struct sel_bytes {                      /* The selectors as raw wire bytes. */
+    uint8_t direction, tuple, proto, has_dport;
+    uint16_t lo, hi;
+    uint8_t family;
+};
+
 static void
-put_job_fields(struct wbuf *b, const char *local, const char *peers, uint8_t local_any,
-               uint8_t peers_any, uint8_t has_zone, uint8_t has_mark)
+put_job_fields_sel(struct wbuf *b, const char *local, const char *peers, uint8_t local_any,
+                   uint8_t peers_any, uint8_t has_zone, uint8_t has_mark,
+                   const struct sel_bytes *sel)
 {
     struct ctf_prefix_list l = { 0 }, p = { 0 };
     char err[128];
@@ -547,8 +568,24 @@ put_job_fields(struct wbuf *b, const char *local, const char *peers, uint8_t loc
     wbuf_put_u8(b, has_mark);
     wbuf_put_u32(b, 1);
     wbuf_put_u32(b, 1);
+    wbuf_put_u8(b, sel->direction);
+    wbuf_put_u8(b, sel->tuple);
+    wbuf_put_u8(b, sel->proto);
+    wbuf_put_u8(b, sel->has_dport);
+    wbuf_put_u16(b, sel->lo);
+    wbuf_put_u16(b, sel->hi);
+    wbuf_put_u8(b, sel->family);
     ctf_prefix_list_destroy(&l);
     ctf_prefix_list_destroy(&p);
+}
+
+static void
+put_job_fields(struct wbuf *b, const char *local, const char *peers, uint8_t local_any,
+               uint8_t peers_any, uint8_t has_zone, uint8_t has_mark)
+{
+    static const struct sel_bytes none = { 0, 0, 0, 0, 0, 0, 0 };
+
+    put_job_fields_sel(b, local, peers, local_any, peers_any, has_zone, has_mark, &none);
 }
 
 static void
@@ -587,6 +624,60 @@ test_job_invalid(void **state)
         rbuf_get_job(&r, &job);
         if (rbuf_ok(&r) != cases[i].ok) {
             fail_msg("%s: %s", cases[i].what, cases[i].ok ? "refused" : "accepted");
+        }
+        flush_job_destroy(&job);
+        free(copy);
+        wbuf_destroy(&b);
+    }
+}
+
+/* Selector bytes the reader must refuse (out of range, or a job that
+ * flush_job_validate refuses), and ones it must take. */
+static void
+test_job_selectors_invalid(void **state)
+{
+    static const struct {
+        const char *what;
+        const char *local, *peers;
+        struct sel_bytes sel;
+        bool ok;
+    } cases[] = {
+        { "control", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 0 }, true },
+        { "every selector", "10.0.0.1,fd00::1", "10.0.0.2",
+          { FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ORIG, 17, 1, 53, 54, FLUSH_FAMILY_IPV4 }, true },
+        { "direction 3", "10.0.0.1", "10.0.0.2", { 3, 0, 0, 0, 0, 0, 0 }, false },
+        { "direction 255", "10.0.0.1", "10.0.0.2", { 255, 0, 0, 0, 0, 0, 0 }, false },
+        { "tuple 2", "10.0.0.1", "10.0.0.2", { 0, 2, 0, 0, 0, 0, 0 }, false },
+        { "family 3", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 3 }, false },
+        { "has_dport 2", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 2, 1, 1, 0 }, false },
+        { "dport without proto", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 1, 1, 1, 0 }, false },
+        { "dport with icmp", "10.0.0.1", "10.0.0.2", { 0, 0, 1, 1, 1, 1, 0 }, false },
+        { "empty port range", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 1, 9, 8, 0 }, false },
+        { "icmp in ipv6", "fd00::1", "fd00::2", { 0, 0, 1, 0, 0, 0, FLUSH_FAMILY_IPV6 }, false },
+        { "ipv6 job, v4 addresses", "10.0.0.1", "10.0.0.2",
+          { 0, 0, 0, 0, 0, 0, FLUSH_FAMILY_IPV6 }, false },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct flush_job job;
+        struct wbuf b;
+        struct rbuf r;
+
+        wbuf_init(&b);
+        put_job_fields_sel(&b, cases[i].local, cases[i].peers, 0, 0, 0, 0, &cases[i].sel);
+        uint8_t *copy = dup_exact(b.data, b.len);
+        flush_job_init(&job);
+        rbuf_init(&r, copy, b.len);
+        rbuf_get_job(&r, &job);
+        if (rbuf_ok(&r) != cases[i].ok) {
+            fail_msg("%s: %s", cases[i].what, cases[i].ok ? "refused" : "accepted");
+        }
+        if (cases[i].ok && i == 1) {
+            assert_int_equal(job.direction, FLUSH_DIRECTION_INGRESS);
+            assert_int_equal(job.tuple, FLUSH_TUPLE_ORIG);
+            assert_int_equal(job.proto, 17);
+            assert_true(job.has_dport && job.dport_lo == 53 && job.dport_hi == 54);
+            assert_int_equal(job.family, FLUSH_FAMILY_IPV4);
         }
         flush_job_destroy(&job);
         free(copy);
@@ -1110,6 +1201,7 @@ main(void)
         cmocka_unit_test(test_prefix_list_count_cap),
         cmocka_unit_test(test_job_round_trip),
         cmocka_unit_test(test_job_invalid),
+        cmocka_unit_test(test_job_selectors_invalid),
         cmocka_unit_test(test_job_params_round_trip),
         cmocka_unit_test(test_engine_stats_round_trip),
         cmocka_unit_test(test_job_message_truncated),
