@@ -39,6 +39,8 @@ struct engine_stats {
     unsigned int chunks;        /* Sub-jobs run. */
     unsigned int passes;        /* Dumps or kernel walks made. */
     unsigned int dump_restarts; /* Dumps restarted after ENOBUFS. */
+    unsigned int shared;        /* Jobs its passes served, itself included
+                                 * (most of any one pass); 1 or 0: alone. */
     double elapsed_ms;
 };
 

@@ -40,7 +40,12 @@ enum wire_type {
                              * parent's table that was not in it is gone. */
 
     /* Parent -> worker. */
-    WIRE_K_JOB = 100,       /* u64 job id, flush_job, wire_job_params. */
+    WIRE_K_JOB = 100,       /* wire_job_params, u32 n (1..WIRE_MAX_JOBS), then n
+                             * times u64 job id, flush_job: jobs the worker
+                             * runs in one go (sharing a pass where that is
+                             * cheaper); a DONE follows for each. */
+    WIRE_K_CANCEL,          /* u64 job id: stop that job of the running ones;
+                             * its DONE says ECANCELED, the others go on. */
 
     /* Worker -> parent. */
     WIRE_K_READY = 200,     /* str capability summary (after the probe). */
@@ -48,6 +53,9 @@ enum wire_type {
     WIRE_K_DONE,            /* u64 job id, u32 errno (0 ok), str reason,
                              * str strategies, engine_stats. */
 };
+
+/* Jobs in one WIRE_K_JOB: the engine's bound on a run. */
+#define WIRE_MAX_JOBS 64
 
 /* How the worker should run one job: the engine knobs the parent owns. */
 struct wire_job_params {
@@ -107,6 +115,22 @@ void rbuf_get_prefix_list(struct rbuf *, struct ctf_prefix_list *);
 /* Fills an initialised job (flush_job_init) and validates it. */
 void rbuf_get_job(struct rbuf *, struct flush_job *);
 void rbuf_get_job_params(struct rbuf *, struct wire_job_params *);
+
+/* A WIRE_K_JOB payload. */
+struct wire_job_batch {
+    struct wire_job_params params;
+    size_t n;
+    uint64_t id[WIRE_MAX_JOBS];
+    struct flush_job job[WIRE_MAX_JOBS];
+};
+/* Writes n (1..WIRE_MAX_JOBS) jobs and their ids; more or none voids the
+ * buffer. */
+void wbuf_put_job_batch(struct wbuf *, const struct wire_job_params *, size_t n,
+                        const uint64_t *ids, const struct flush_job *const *jobs);
+/* Fills b (call wire_job_batch_destroy after, even on error): a count out
+ * of range, a repeated id or an invalid job is an error. */
+void rbuf_get_job_batch(struct rbuf *, struct wire_job_batch *);
+void wire_job_batch_destroy(struct wire_job_batch *);
 void rbuf_get_engine_stats(struct rbuf *, struct engine_stats *);
 
 /* Looks at the start of a receive buffer: returns 1 and the type and payload

@@ -195,6 +195,7 @@ wbuf_put_engine_stats(struct wbuf *b, const struct engine_stats *st)
     wbuf_put_u32(b, st->chunks);
     wbuf_put_u32(b, st->passes);
     wbuf_put_u32(b, st->dump_restarts);
+    wbuf_put_u32(b, st->shared);
     wbuf_put_double(b, st->elapsed_ms);
 }
 
@@ -415,6 +416,56 @@ rbuf_get_job_params(struct rbuf *r, struct wire_job_params *jp)
 }
 
 void
+wbuf_put_job_batch(struct wbuf *b, const struct wire_job_params *jp, size_t n,
+                   const uint64_t *ids, const struct flush_job *const *jobs)
+{
+    if (!n || n > WIRE_MAX_JOBS) {
+        b->oom = true;
+        return;
+    }
+    wbuf_put_job_params(b, jp);
+    wbuf_put_u32(b, (uint32_t) n);
+    for (size_t i = 0; i < n; i++) {
+        wbuf_put_u64(b, ids[i]);
+        wbuf_put_job(b, jobs[i]);
+    }
+}
+
+void
+rbuf_get_job_batch(struct rbuf *r, struct wire_job_batch *batch)
+{
+    memset(batch, 0, sizeof *batch);
+    rbuf_get_job_params(r, &batch->params);
+    uint32_t n = rbuf_get_u32(r);
+    if (r->err || !n || n > WIRE_MAX_JOBS) {
+        r->err = true;
+        return;
+    }
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        batch->id[i] = rbuf_get_u64(r);
+        flush_job_init(&batch->job[i]);
+        batch->n = i + 1;
+        rbuf_get_job(r, &batch->job[i]);
+        for (uint32_t k = 0; k < i; k++) {
+            if (batch->id[k] == batch->id[i]) {
+                r->err = true;          /* Two DONEs for one id would lie. */
+            }
+        }
+    }
+}
+
+void
+wire_job_batch_destroy(struct wire_job_batch *batch)
+{
+    for (size_t i = 0; batch && i < batch->n; i++) {
+        flush_job_destroy(&batch->job[i]);
+    }
+    if (batch) {
+        batch->n = 0;
+    }
+}
+
+void
 rbuf_get_engine_stats(struct rbuf *r, struct engine_stats *st)
 {
     uint32_t strategy = rbuf_get_u32(r);
@@ -435,6 +486,7 @@ rbuf_get_engine_stats(struct rbuf *r, struct engine_stats *st)
     st->chunks = rbuf_get_u32(r);
     st->passes = rbuf_get_u32(r);
     st->dump_restarts = rbuf_get_u32(r);
+    st->shared = rbuf_get_u32(r);
     st->elapsed_ms = rbuf_get_double(r);
 }
 

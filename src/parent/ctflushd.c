@@ -65,14 +65,19 @@ static void
 ctfd_dispatch(struct ctfd *d)
 {
     struct wire_job_params params;
-    struct qjob *q;
+    struct qjob *group[JOBQ_GROUP_MAX_JOBS];
+    uint64_t ids[JOBQ_GROUP_MAX_JOBS];
+    const struct flush_job *jobs[JOBQ_GROUP_MAX_JOBS];
 
     if (d->stopping || d->paused || !supervisor_is_idle(&d->worker)) {
         return;
     }
     uint64_t now = ctf_time_msec();
-    q = jobq_peek(&d->queue, now);
-    if (!q) {
+    /* Jobs may share the worker's pass unless each must run its own way: a
+     * forced strategy, or a delete-rate cap (one job's deletes to pace). */
+    bool share = d->cfg.strategy == CT_STRATEGY_AUTO && !d->cfg.max_delete_rate;
+    size_t n = jobq_pick_group(&d->queue, now, share, group, JOBQ_GROUP_MAX_JOBS);
+    if (!n) {
         uint64_t next = jobq_next_ready_ms(&d->queue);
         if (next) {
             struct timeval tv = ctf_timeval_ms(next > now ? next - now : 0);
@@ -80,16 +85,24 @@ ctfd_dispatch(struct ctfd *d)
         }
         return;
     }
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = group[i]->id;
+        jobs[i] = &group[i]->job;
+    }
     ctfd_job_params(d, &params);
-    int err = supervisor_run(&d->worker, q->id, &q->job, &params);
+    int err = supervisor_run(&d->worker, ids, jobs, n, &params);
     if (err) {
-        log_warnx("job %llu: cannot hand it to the worker: %s", (unsigned long long) q->id,
-                  strerror(err));
+        log_warnx("job %llu%s: cannot hand it to the worker: %s", (unsigned long long) ids[0],
+                  n > 1 ? " and others" : "", strerror(err));
         return;
     }
-    uint64_t id = q->id;
-    jobq_start(&d->queue, q, ctf_time_wall());
-    ctlcmd_job_event(&d->ctl, id);
+    double wall = ctf_time_wall();
+    for (size_t i = 0; i < n; i++) {
+        jobq_start(&d->queue, group[i], wall);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ctlcmd_job_event(&d->ctl, ids[i]);
+    }
 }
 
 /* Supervisor callbacks. */
@@ -283,6 +296,14 @@ ctfd_cc_stop_running(void *aux)
 }
 
 static void
+ctfd_cc_cancel_running(void *aux, uint64_t id)
+{
+    struct ctfd *d = aux;
+
+    supervisor_cancel_job(&d->worker, id);
+}
+
+static void
 ctfd_cc_set_paused(void *aux, bool paused)
 {
     struct ctfd *d = aux;
@@ -301,6 +322,7 @@ static const struct ctlcmd_ops ctfd_ctlcmd_ops = {
     .dispatch = ctfd_pe_queued,
     .state_changed = ctfd_pe_state_changed,
     .stop_running = ctfd_cc_stop_running,
+    .cancel_running = ctfd_cc_cancel_running,
     .set_paused = ctfd_cc_set_paused,
     .reload = ctfd_cc_reload,
 };

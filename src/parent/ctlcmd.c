@@ -594,10 +594,11 @@ ctlcmd_cancel(struct ctlcmd *cc, struct control_client *c, uint64_t id)
     int rc = jobq_cancel(cc->queue, id, ctf_time_wall());
 
     if (rc == EBUSY) {
-        /* Running: stop the worker, then record the cancel. The worker's
-         * done() callback sees the job is no longer running. */
-        jobq_cancel_running(cc->queue, ctf_time_wall());
-        cc->ops->stop_running(cc->aux);
+        /* Running: record the cancel, then tell the worker to stop that
+         * job (the others it runs go on). Its done() callback sees the job
+         * is no longer running. */
+        jobq_cancel_running(cc->queue, id, ctf_time_wall());
+        cc->ops->cancel_running(cc->aux, id);
     } else if (rc == ENOENT) {
         const struct qjob *q = jobq_find(cc->queue, id);
         if (!q) {

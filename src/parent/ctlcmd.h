@@ -44,9 +44,12 @@ struct ctlcmd_ops {
     void (*view)(void *aux, struct ctlcmd_view *);
     void (*dispatch)(void *aux);        /* Start the next job if possible. */
     void (*state_changed)(void *aux);   /* Schedule a state save. */
-    /* The running job was cancelled or requeued: stop its worker (its
-     * done() follows and finds nothing running). */
+    /* The running jobs were requeued: stop the worker (their done()
+     * follows and finds nothing running). */
     void (*stop_running)(void *aux);
+    /* Running job id was cancelled: tell the worker to stop that one (its
+     * done() follows and finds it no longer running; the others go on). */
+    void (*cancel_running)(void *aux, uint64_t id);
     void (*set_paused)(void *aux, bool);
     void (*reload)(void *aux, struct config_reload *);
 };

@@ -67,10 +67,10 @@ jobq_destroy(struct jobq *q)
 {
     if (q) {
         jobq_list_free(q->queue);
-        jobq_qjob_free(q->running);
+        jobq_list_free(q->running);
         jobq_list_free(q->history);
         q->queue = q->running = q->history = NULL;
-        q->n_queued = q->n_prefixes = q->n_history = 0;
+        q->n_queued = q->n_prefixes = q->n_history = q->n_running = 0;
     }
 }
 
@@ -82,11 +82,14 @@ jobq_job_prefixes(const struct flush_job *job)
     return job->local.n + job->peers.n;
 }
 
-/* Same peers, zone and mark: two such jobs with local lists A and B do
- * together exactly what one job with local A u B does. */
+/* Same peers, zone, mark and selectors: two such jobs with local lists A
+ * and B do together exactly what one job with local A u B does. */
 static bool
 jobq_same_but_local(const struct flush_job *a, const struct flush_job *b)
 {
+    if (!flush_job_same_selectors(a, b)) {
+        return false;
+    }
     if (a->peers_any != b->peers_any
         || (!a->peers_any && !ctf_prefix_list_equal(&a->peers, &b->peers))) {
         return false;
@@ -412,6 +415,9 @@ jobq_add(struct jobq *q, enum job_origin origin, const struct flush_job *job,
     if (!canon.has_zone) {
         canon.zone = 0;
     }
+    if (!canon.has_dport) {
+        canon.dport_lo = canon.dport_hi = 0;
+    }
     err = flush_job_split(&canon, q->limits.max_local, q->limits.max_peers,
                           &chunks, &n_chunks);
     flush_job_destroy(&canon);
@@ -586,6 +592,44 @@ jobq_peek(struct jobq *q, uint64_t now_ms)
     return best;
 }
 
+static size_t
+jobq_job_prefix_count(const struct qjob *j)
+{
+    return jobq_job_prefixes(&j->job);
+}
+
+size_t
+jobq_pick_group(struct jobq *q, uint64_t now_ms, bool share, struct qjob **out, size_t max)
+{
+    struct qjob *head = jobq_peek(q, now_ms);
+    size_t n = 0, prefixes;
+
+    if (!head || !max) {
+        return 0;
+    }
+    out[n++] = head;
+    if (!share || head->attempts) {
+        return n;
+    }
+    prefixes = jobq_job_prefix_count(head);
+    if (max > JOBQ_GROUP_MAX_JOBS) {
+        max = JOBQ_GROUP_MAX_JOBS;
+    }
+    /* In the order jobq_peek would give them: by priority, then FIFO. */
+    for (int prio = 0; prio <= 2 && n < max; prio++) {
+        for (struct qjob *j = q->queue; j && n < max; j = j->next) {
+            size_t p = jobq_job_prefix_count(j);
+            if (j == head || jobq_priority(j->origin) != prio || j->not_before_ms > now_ms
+                || j->attempts || prefixes + p > JOBQ_GROUP_MAX_PREFIXES) {
+                continue;
+            }
+            out[n++] = j;
+            prefixes += p;
+        }
+    }
+    return n;
+}
+
 uint64_t
 jobq_next_ready_ms(const struct jobq *q)
 {
@@ -599,13 +643,31 @@ jobq_next_ready_ms(const struct jobq *q)
     return next;
 }
 
+/* The running job with this id, and the link that points to it. */
+static struct qjob **
+jobq_running_link(struct jobq *q, uint64_t id)
+{
+    struct qjob **link = &q->running;
+
+    while (*link && (*link)->id != id) {
+        link = &(*link)->next;
+    }
+    return *link ? link : NULL;
+}
+
 void
 jobq_start(struct jobq *q, struct qjob *j, double now_wall)
 {
-    if (q->running || !j || !jobq_queue_unlink(q, j)) {
-        return;                 /* Not a queued job, or one is running. */
+    if (!j || !jobq_queue_unlink(q, j)) {
+        return;                 /* Not a queued job. */
     }
-    q->running = j;
+    struct qjob **link = &q->running;
+    while (*link) {
+        link = &(*link)->next;
+    }
+    j->next = NULL;
+    *link = j;
+    q->n_running++;
     j->state = JOB_RUNNING;
     j->attempts++;
     if (j->attempts > 1) {
@@ -619,8 +681,10 @@ jobq_start(struct jobq *q, struct qjob *j, double now_wall)
 void
 jobq_progress(struct jobq *q, uint64_t id, const struct engine_stats *stats)
 {
-    if (q->running && q->running->id == id && stats) {
-        q->running->stats = *stats;
+    struct qjob **link = jobq_running_link(q, id);
+
+    if (link && stats) {
+        (*link)->stats = *stats;
     }
 }
 
@@ -641,18 +705,24 @@ jobq_finish(struct jobq *q, uint64_t id, int err, bool retryable, const char *re
             const char *strategy, const struct engine_stats *stats, uint64_t now_ms,
             double now_wall)
 {
-    struct qjob *j = q->running;
+    struct qjob **link = jobq_running_link(q, id);
 
-    if (!j || j->id != id) {
+    if (!link) {
         /* Cancelled or requeued meanwhile: whatever we know stands. */
         const struct qjob *other = jobq_find(q, id);
         return other ? other->state : JOB_FAILED;
     }
-    q->running = NULL;
+    struct qjob *j = *link;
+    *link = j->next;
+    j->next = NULL;
+    q->n_running--;
     if (stats) {
         j->stats = *stats;
         q->counters.entries_deleted += stats->deleted;
-        q->counters.entries_scanned += stats->scanned;
+        /* A pass shared by several jobs scanned the table once, not once
+         * each: each counts its share. */
+        q->counters.entries_scanned += stats->shared > 1 ? stats->scanned / stats->shared
+                                                         : stats->scanned;
     }
     if (strategy) {
         snprintf(j->strategy, sizeof j->strategy, "%s", strategy);
@@ -684,29 +754,33 @@ jobq_finish(struct jobq *q, uint64_t id, int err, bool retryable, const char *re
 void
 jobq_requeue_running(struct jobq *q)
 {
-    struct qjob *j = q->running;
+    struct qjob *j = q->running, **link = &q->queue;
 
-    if (!j) {
-        return;
-    }
     q->running = NULL;
-    if (j->attempts) {
-        j->attempts--;
+    q->n_running = 0;
+    /* Back at the head of the queue, in the order they ran. */
+    while (j) {
+        struct qjob *next = j->next;
         if (j->attempts) {
-            q->counters.retries--;      /* jobq_start counted it as a retry. */
+            j->attempts--;
+            if (j->attempts) {
+                q->counters.retries--;      /* jobq_start counted it as a retry. */
+            }
         }
+        j->state = JOB_QUEUED;
+        j->not_before_ms = 0;
+        j->next = *link;
+        *link = j;
+        link = &j->next;
+        jobq_queue_account(q, j, true);
+        j = next;
     }
-    j->state = JOB_QUEUED;
-    j->not_before_ms = 0;
-    j->next = q->queue;
-    q->queue = j;
-    jobq_queue_account(q, j, true);
 }
 
 int
 jobq_cancel(struct jobq *q, uint64_t id, double now_wall)
 {
-    if (q->running && q->running->id == id) {
+    if (jobq_running_link(q, id)) {
         return EBUSY;
     }
     for (struct qjob *j = q->queue; j; j = j->next) {
@@ -722,12 +796,15 @@ jobq_cancel(struct jobq *q, uint64_t id, double now_wall)
 }
 
 void
-jobq_cancel_running(struct jobq *q, double now_wall)
+jobq_cancel_running(struct jobq *q, uint64_t id, double now_wall)
 {
-    struct qjob *j = q->running;
+    struct qjob **link = jobq_running_link(q, id);
 
-    if (j) {
-        q->running = NULL;
+    if (link) {
+        struct qjob *j = *link;
+        *link = j->next;
+        j->next = NULL;
+        q->n_running--;
         snprintf(j->error, sizeof j->error, "cancelled");
         q->counters.cancelled++;
         jobq_history_push(q, j, JOB_CANCELLED, now_wall);
@@ -737,8 +814,10 @@ jobq_cancel_running(struct jobq *q, double now_wall)
 const struct qjob *
 jobq_find(const struct jobq *q, uint64_t id)
 {
-    if (q->running && q->running->id == id) {
-        return q->running;
+    for (const struct qjob *j = q->running; j; j = j->next) {
+        if (j->id == id) {
+            return j;
+        }
     }
     for (const struct qjob *j = q->queue; j; j = j->next) {
         if (j->id == id) {

@@ -6,9 +6,15 @@
  * removals), FIFO within a priority, skipping jobs waiting out a retry
  * backoff.
  *
- * Merging: a new job equal to a queued one (same sets, zone and mark) is
- * merged into it; a port-removal job with peers = any is merged into a queued
- * port-removal job of the same zone while the union stays within max_local.
+ * Merging: a new job equal to a queued one (same sets, zone, mark and
+ * selectors) is merged into it; a port-removal job with peers = any is merged
+ * into a queued port-removal job of the same zone while the union stays
+ * within max_local.
+ *
+ * Groups: the jobs dispatched together (jobq_pick_group) for the worker to
+ * run in one pass where that is cheaper. Each keeps its own state, attempts,
+ * progress and history entry; a job being retried is never grouped, so one
+ * that keeps failing cannot cost the others their attempts.
  *
  * Limits: at most max_jobs queued jobs and max_prefixes prefixes over all of
  * them. A manual job over a limit is refused with ENOSPC; port-driven jobs
@@ -113,7 +119,9 @@ struct jobq_counters {
 struct jobq {
     struct jobq_limits limits;
     struct qjob *queue;         /* Queued jobs, in arrival order. */
-    struct qjob *running;       /* At most one. */
+    struct qjob *running;       /* Handed to the worker, in the order they
+                                 * were started (one group at a time). */
+    size_t n_running;
     struct qjob *history;       /* Finished, newest first. */
     size_t n_queued;
     size_t n_prefixes;          /* Over queued jobs. */
@@ -145,12 +153,26 @@ int jobq_record_held(struct jobq *, enum job_origin, bool has_zone, uint16_t zon
                      const char *const *ports, size_t n_ports, const struct job_held *,
                      size_t n, double now_wall, uint64_t *id);
 
-/* The next job to run at now_ms, or NULL. Does not change it. */
+/* The next job to run at now_ms, or NULL (also while any job runs). Does
+ * not change it. */
 struct qjob *jobq_peek(struct jobq *, uint64_t now_ms);
+
+/* Bounds of one group. */
+#define JOBQ_GROUP_MAX_JOBS 64                  /* The worker's bound (wire.h). */
+#define JOBQ_GROUP_MAX_PREFIXES (64u * 1024)    /* Prefixes over its jobs. */
+
+/* The jobs to dispatch together at now_ms: the one jobq_peek gives first,
+ * then (when share is true) other ready jobs in the same order of priority,
+ * up to max jobs and JOBQ_GROUP_MAX_PREFIXES prefixes; a job being retried
+ * (attempts > 0) goes alone, and none joins it. Returns how many were
+ * written to out (0: nothing to run). Changes nothing. */
+size_t jobq_pick_group(struct jobq *, uint64_t now_ms, bool share, struct qjob **out,
+                       size_t max);
 /* When the earliest backed-off job becomes ready (0: none waiting). */
 uint64_t jobq_next_ready_ms(const struct jobq *);
 
-/* Moves a queued job to running; counts the attempt. */
+/* Moves a queued job to running (after those already running); counts the
+ * attempt. */
 void jobq_start(struct jobq *, struct qjob *, double now_wall);
 /* Live progress of the running job (ignored if id is not running). */
 void jobq_progress(struct jobq *, uint64_t id, const struct engine_stats *);
@@ -160,14 +182,16 @@ void jobq_progress(struct jobq *, uint64_t id, const struct engine_stats *);
 enum job_state jobq_finish(struct jobq *, uint64_t id, int err, bool retryable,
                            const char *reason, const char *strategy,
                            const struct engine_stats *, uint64_t now_ms, double now_wall);
-/* The running job goes back to the head of the queue without counting the
- * attempt (pause --now, worker restarted by us). */
+/* Every running job goes back to the head of the queue, in order, without
+ * counting the attempt (pause --now, worker restarted by us). */
 void jobq_requeue_running(struct jobq *);
 /* Cancels a queued job (to history as cancelled): 0, ENOENT, or EBUSY if it
- * is running (the caller stops the worker, then calls jobq_finish with
- * ECANCELED and retryable false... see jobq_cancel_running). */
+ * is running (then the caller calls jobq_cancel_running and tells the
+ * worker to stop it). */
 int jobq_cancel(struct jobq *, uint64_t id, double now_wall);
-void jobq_cancel_running(struct jobq *, double now_wall);
+/* Moves running job id to the history as cancelled (no-op if it is not
+ * running). */
+void jobq_cancel_running(struct jobq *, uint64_t id, double now_wall);
 
 /* Lookup in queue, running and history. */
 const struct qjob *jobq_find(const struct jobq *, uint64_t id);

@@ -124,12 +124,12 @@ state_serialize(const struct porttab *tab, const struct jobq *q, struct json_out
     json_array_end(o);
     free(entries);
 
-    /* The running job first: it was at the head of the queue, and after a
-     * restart it runs again. */
+    /* The running jobs first: they were at the head of the queue, and after
+     * a restart they run again. */
     json_key(o, "jobs");
     json_array_begin(o);
-    if (q->running) {
-        state_put_job(o, q->running);
+    for (const struct qjob *j = q->running; j; j = j->next) {
+        state_put_job(o, j);
     }
     for (const struct qjob *j = q->queue; j; j = j->next) {
         state_put_job(o, j);

@@ -175,8 +175,8 @@ supervisor_is_idle(const struct supervisor *s)
 }
 
 int
-supervisor_run(struct supervisor *s, uint64_t job_id, const struct flush_job *job,
-               const struct wire_job_params *params)
+supervisor_run(struct supervisor *s, const uint64_t *job_ids, const struct flush_job *const *jobs,
+               size_t n, const struct wire_job_params *params)
 {
     struct wbuf b;
     int err;
@@ -184,19 +184,71 @@ supervisor_run(struct supervisor *s, uint64_t job_id, const struct flush_job *jo
     if (s->state != SUPERVISOR_IDLE) {
         return EBUSY;
     }
+    if (!n || n > WIRE_MAX_JOBS) {
+        return EINVAL;
+    }
     wbuf_init(&b);
-    wbuf_put_u64(&b, job_id);
-    wbuf_put_job(&b, job);
-    wbuf_put_job_params(&b, params);
+    wbuf_put_job_batch(&b, params, n, job_ids, jobs);
     err = proc_channel_send(s->bev, WIRE_K_JOB, &b);
     wbuf_destroy(&b);
     if (err) {
         return err;
     }
     s->state = SUPERVISOR_RUNNING;
-    s->job_id = job_id;
-    memset(&s->last, 0, sizeof s->last);
+    memcpy(s->job_ids, job_ids, n * sizeof *job_ids);
+    memset(s->last, 0, sizeof s->last);
+    memset(s->cancelling, 0, sizeof s->cancelling);
+    s->n_jobs = n;
     supervisor_arm_hang_timer(s);
+    return 0;
+}
+
+/* The index of a job out, or n_jobs. */
+static size_t
+supervisor_find(const struct supervisor *s, uint64_t id)
+{
+    size_t i = 0;
+
+    while (i < s->n_jobs && s->job_ids[i] != id) {
+        i++;
+    }
+    return i;
+}
+
+/* Forgets job i (it ended), keeping the others in order. */
+static void
+supervisor_forget(struct supervisor *s, size_t i)
+{
+    size_t rest = s->n_jobs - i - 1;
+
+    memmove(&s->job_ids[i], &s->job_ids[i + 1], rest * sizeof *s->job_ids);
+    memmove(&s->last[i], &s->last[i + 1], rest * sizeof *s->last);
+    memmove(&s->cancelling[i], &s->cancelling[i + 1], rest * sizeof *s->cancelling);
+    s->n_jobs--;
+}
+
+int
+supervisor_cancel_job(struct supervisor *s, uint64_t job_id)
+{
+    size_t i = supervisor_find(s, job_id);
+    struct wbuf b;
+
+    if (s->state != SUPERVISOR_RUNNING || i == s->n_jobs) {
+        return ENOENT;
+    }
+    if (s->cancelling[i]) {
+        return 0;
+    }
+    wbuf_init(&b);
+    wbuf_put_u64(&b, job_id);
+    int err = proc_channel_send(s->bev, WIRE_K_CANCEL, &b);
+    wbuf_destroy(&b);
+    if (err) {
+        /* The channel is broken: the worker is of no more use. */
+        supervisor_stop_job(s);
+        return 0;
+    }
+    s->cancelling[i] = true;
     return 0;
 }
 
@@ -236,10 +288,11 @@ supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t 
         struct engine_stats st;
         uint64_t id = rbuf_get_u64(&r);
         rbuf_get_engine_stats(&r, &st);
-        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || id != s->job_id) {
+        size_t i = supervisor_find(s, id);
+        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || i == s->n_jobs) {
             return false;
         }
-        s->last = st;
+        s->last[i] = st;
         supervisor_arm_hang_timer(s);
         s->ops->progress(id, &st, s->aux);
         return true;
@@ -251,22 +304,32 @@ supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t 
         char *reason = rbuf_get_str(&r);
         char *names = rbuf_get_str(&r);
         rbuf_get_engine_stats(&r, &st);
-        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || id != s->job_id) {
+        size_t i = supervisor_find(s, id);
+        if (!rbuf_ok(&r) || s->state != SUPERVISOR_RUNNING || i == s->n_jobs) {
             free(reason);
             free(names);
             return false;
         }
-        evtimer_del(s->hang_timer);
-        s->state = SUPERVISOR_IDLE;
+        bool cancelled = s->cancelling[i];
+        supervisor_forget(s, i);
+        if (!s->n_jobs) {
+            evtimer_del(s->hang_timer);
+            s->state = SUPERVISOR_IDLE;
+        } else {
+            supervisor_arm_hang_timer(s);
+        }
         /* The engine refusing a job (a forced strategy the kernel cannot
          * do, no privileges) will refuse it again; anything else may pass
-         * on a later try. */
+         * on a later try. A job we cancelled was stopped, whatever the
+         * worker says (it may have finished first). */
         bool retryable = !(err == EINVAL || err == ENOTSUP || err == EPERM);
-        s->ops->done(id, err, retryable, false, reason ? reason : "",
-                     names ? names : "", &st, s->aux);
+        s->ops->done(id, cancelled ? ECANCELED : err, retryable || cancelled, cancelled,
+                     reason ? reason : "", names ? names : "", &st, s->aux);
         free(reason);
         free(names);
-        s->ops->idle(s->aux);
+        if (s->state == SUPERVISOR_IDLE) {
+            s->ops->idle(s->aux);
+        }
         return true;
     }
     return false;
@@ -356,8 +419,16 @@ supervisor_reap(struct supervisor *s, pid_t pid, int status)
         } else {
             snprintf(reason, sizeof reason, "worker %s", how);
         }
-        s->ops->done(s->job_id, stopped ? ECANCELED : ECHILD, true, stopped, reason,
-                     "", &s->last, s->aux);
+        /* Every job still out, in the order they were given; done() may
+         * not hand the worker anything (it is restarting). */
+        while (s->n_jobs) {
+            uint64_t id = s->job_ids[0];
+            struct engine_stats last = s->last[0];
+            bool cancelled = s->cancelling[0];
+            supervisor_forget(s, 0);
+            s->ops->done(id, stopped || cancelled ? ECANCELED : ECHILD, true,
+                         stopped || cancelled, reason, "", &last, s->aux);
+        }
     }
     return true;
 }

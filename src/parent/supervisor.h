@@ -1,10 +1,12 @@
 /*
  * supervisor.h: the parent's side of the batch worker. It starts the worker,
- * hands it one job at a time, relays progress, and notices a worker that
- * dies (any signal, any exit) or hangs (no message within the timeout: it is
- * SIGKILLed). Either way the job is reported as failed-retryable to the
- * caller, which still owns it (jobq.h), and a new worker is started with a
- * backoff so a worker that crashes at once cannot spin.
+ * hands it a batch of jobs at a time (one, or several it may run in one
+ * pass), relays progress and each job's end, cancels one job of a batch,
+ * and notices a worker that dies (any signal, any exit) or hangs (no
+ * message within the timeout: it is SIGKILLed). Either way the jobs still
+ * out are reported as failed-retryable to the caller, which still owns
+ * them (jobq.h), and a new worker is started with a backoff so a worker
+ * that crashes at once cannot spin.
  *
  * Owns: the worker's pid, channel, timers and receive buffer.
  */
@@ -28,7 +30,7 @@ enum supervisor_state {
     SUPERVISOR_DOWN,            /* Not started, or shut down. */
     SUPERVISOR_STARTING,        /* Forked; waiting for READY (the probe). */
     SUPERVISOR_IDLE,            /* Ready for a job. */
-    SUPERVISOR_RUNNING,         /* A job is out. */
+    SUPERVISOR_RUNNING,         /* A batch of jobs is out. */
     SUPERVISOR_RESTARTING,      /* Waiting out the restart backoff. */
 };
 
@@ -38,9 +40,10 @@ struct supervisor_ops {
     /* The worker can take a job (after READY or after a job ended). */
     void (*idle)(void *aux);
     void (*progress)(uint64_t job_id, const struct engine_stats *, void *aux);
-    /* The job ended: err 0 = done. retryable is false for errors the job
+    /* A job ended: err 0 = done. retryable is false for errors the job
      * itself causes (the engine refused it); a crash, hang or stop is
-     * retryable. stopped is true when supervisor_stop_job caused it. */
+     * retryable. stopped is true when supervisor_stop_job or
+     * supervisor_cancel_job caused it. */
     void (*done)(uint64_t job_id, int err, bool retryable, bool stopped, const char *reason,
                  const char *strategies, const struct engine_stats *, void *aux);
 };
@@ -56,8 +59,11 @@ struct supervisor {
     struct bufferevent *bev;
     struct event *hang_timer;
     struct event *restart_timer;
-    uint64_t job_id;            /* Valid in RUNNING. */
-    struct engine_stats last;   /* Last progress of the running job. */
+    /* The jobs out, in the order they were given (valid in RUNNING). */
+    uint64_t job_ids[WIRE_MAX_JOBS];
+    struct engine_stats last[WIRE_MAX_JOBS];    /* Last progress of each. */
+    bool cancelling[WIRE_MAX_JOBS];     /* supervisor_cancel_job asked. */
+    size_t n_jobs;
     bool stopping;              /* supervisor_stop_job asked for the kill. */
     bool hang_killed;           /* The hang timer asked for it. */
     unsigned int quick_failures;    /* Consecutive deaths, for the backoff. */
@@ -73,12 +79,17 @@ int supervisor_init(struct supervisor *, struct event_base *, const struct super
 /* Forks the worker. Returns 0 or an errno (then a restart is scheduled). */
 int supervisor_start(struct supervisor *);
 bool supervisor_is_idle(const struct supervisor *);
-/* Sends a job to an idle worker. Returns 0, EBUSY or an errno (the job was
- * not sent; the caller keeps it queued). */
-int supervisor_run(struct supervisor *, uint64_t job_id, const struct flush_job *,
+/* Sends n jobs (1..WIRE_MAX_JOBS) to an idle worker, which may run them in
+ * one pass. Returns 0, EBUSY, EINVAL or an errno (nothing was sent; the
+ * caller keeps them queued). */
+int supervisor_run(struct supervisor *, const uint64_t *job_ids,
+                   const struct flush_job *const *jobs, size_t n,
                    const struct wire_job_params *);
-/* Kills the worker running job_id (cancel, pause --now): done() follows
- * with stopped = true, and a new worker starts. */
+/* Asks the worker to stop one job of its batch; the others go on. Its
+ * done() follows with stopped = true. Returns 0 or ENOENT (not out). */
+int supervisor_cancel_job(struct supervisor *, uint64_t job_id);
+/* Kills the worker and with it every job out (pause --now): done() follows
+ * for each with stopped = true, and a new worker starts. */
 void supervisor_stop_job(struct supervisor *);
 /* The SIGCHLD handler found pid exited with status: true if it was ours. */
 bool supervisor_reap(struct supervisor *, pid_t, int status);

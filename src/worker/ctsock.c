@@ -92,9 +92,56 @@ ctsock_close(struct ctsock *s)
     }
     free(s->batch);
     free(s->rxbuf);
+    free(s->tags);
+    free(s->sent_tags);
+    free(s->tag_seqs);
+    free(s->sent_seqs);
     s->nl = NULL;
     s->batch = NULL;
     s->rxbuf = NULL;
+    s->tags = s->sent_tags = NULL;
+    s->tag_seqs = s->sent_seqs = NULL;
+    s->n_tags = s->n_sent = s->tags_cap = 0;
+}
+
+void
+ctsock_set_report(struct ctsock *s, ctsock_report_fn *fn, void *aux)
+{
+    s->report = fn;
+    s->report_aux = aux;
+}
+
+/* The tag of the sent request with this sequence number, if it had one.
+ * Sequence numbers of a batch are consecutive in practice (one socket, one
+ * counter), so the index is tried first. */
+static bool
+ctsock_sent_tag(const struct ctsock *s, uint32_t seq, uint64_t *tag)
+{
+    if (!s->n_sent) {
+        return false;
+    }
+    size_t i = (size_t) (uint32_t) (seq - s->sent_seqs[0]);
+    if (i < s->n_sent && s->sent_seqs[i] == seq) {
+        *tag = s->sent_tags[i];
+        return true;
+    }
+    for (i = 0; i < s->n_sent; i++) {
+        if (s->sent_seqs[i] == seq) {
+            *tag = s->sent_tags[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+ctsock_report_one(struct ctsock *s, uint32_t seq, int err)
+{
+    uint64_t tag;
+
+    if (s->report && ctsock_sent_tag(s, seq, &tag)) {
+        s->report(s->report_aux, tag, err);
+    }
 }
 
 uint32_t
@@ -144,6 +191,7 @@ ctsock_drain(struct ctsock *s)
                 s->bstats.failed++;
                 s->bstats.last_errno = -e->error;
             }
+            ctsock_report_one(s, nlh->nlmsg_seq, -e->error);
         }
     }
 }
@@ -156,6 +204,15 @@ ctsock_batch_flush(struct ctsock *s)
     if (!s->batch_len) {
         return 0;
     }
+    /* The batch's tags become the ones its reports are looked up in. */
+    uint64_t *t = s->sent_tags;
+    uint32_t *q = s->sent_seqs;
+    s->sent_tags = s->tags;
+    s->sent_seqs = s->tag_seqs;
+    s->n_sent = s->n_tags;
+    s->tags = t;
+    s->tag_seqs = q;
+    s->n_tags = 0;
     for (;;) {
         ssize_t n = send(mnl_socket_get_fd(s->nl), s->batch, s->batch_len, 0);
         if (n >= 0) {
@@ -179,10 +236,11 @@ ctsock_batch_flush(struct ctsock *s)
     }
     s->batch_len = 0;
     s->batch_msgs = 0;
-    if (err) {
-        return err;
+    if (!err) {
+        err = ctsock_drain(s);
     }
-    return ctsock_drain(s);
+    s->n_sent = 0;
+    return err;
 }
 
 void *
@@ -194,6 +252,43 @@ ctsock_batch_reserve(struct ctsock *s, size_t maxlen)
         }
     }
     return s->batch + s->batch_len;
+}
+
+int
+ctsock_batch_commit_tagged(struct ctsock *s, size_t len, uint64_t tag)
+{
+    const struct nlmsghdr *nlh = (const struct nlmsghdr *) (s->batch + s->batch_len);
+    uint32_t seq = nlh->nlmsg_seq;
+
+    ctsock_batch_commit(s, len);
+    if (s->n_tags == s->tags_cap) {
+        size_t cap = s->tags_cap ? s->tags_cap * 2 : 256;
+        uint64_t *t = realloc(s->tags, cap * sizeof *t);
+        if (t) {
+            s->tags = t;
+        }
+        uint32_t *q = t ? realloc(s->tag_seqs, cap * sizeof *q) : NULL;
+        if (q) {
+            s->tag_seqs = q;
+        }
+        /* Both sides swap at every flush: grow both to the same size. */
+        uint64_t *st = q ? realloc(s->sent_tags, cap * sizeof *st) : NULL;
+        if (st) {
+            s->sent_tags = st;
+        }
+        uint32_t *sq = st ? realloc(s->sent_seqs, cap * sizeof *sq) : NULL;
+        if (sq) {
+            s->sent_seqs = sq;
+        }
+        if (!sq) {
+            return ENOMEM;
+        }
+        s->tags_cap = cap;
+    }
+    s->tags[s->n_tags] = tag;
+    s->tag_seqs[s->n_tags] = seq;
+    s->n_tags++;
+    return 0;
 }
 
 void

@@ -26,6 +26,10 @@ struct ctsock_batch_stats {
     int last_errno;         /* Last "failed" errno, for the log. */
 };
 
+/* Called for each failure report of a tagged request (ctsock_batch_tag):
+ * the tag given with it and the kernel's positive errno (ENOENT included). */
+typedef void ctsock_report_fn(void *aux, uint64_t tag, int err);
+
 struct ctsock {
     struct mnl_socket *nl;
     unsigned int portid;
@@ -38,6 +42,13 @@ struct ctsock {
     size_t rxbuf_len;
     uint32_t dump_seq;      /* The running dump's request. */
     struct ctsock_batch_stats bstats;
+    /* Tags of the batched requests (ctsock_batch_tag), and of the batch
+     * whose reports are being read, with their sequence numbers. */
+    ctsock_report_fn *report;
+    void *report_aux;
+    uint64_t *tags, *sent_tags;
+    uint32_t *tag_seqs, *sent_seqs;
+    size_t n_tags, n_sent, tags_cap;
 };
 
 /* Opens a NETLINK_NETFILTER socket in the current network namespace.
@@ -52,6 +63,13 @@ uint32_t ctsock_next_seq(struct ctsock *);
  * batch first if it is full. Returns NULL only if the send failed hard. */
 void *ctsock_batch_reserve(struct ctsock *, size_t maxlen);
 void ctsock_batch_commit(struct ctsock *, size_t len);
+/* Reports of failed requests go to fn with the tag their request was
+ * committed with (ctsock_batch_commit_tagged). */
+void ctsock_set_report(struct ctsock *, ctsock_report_fn *fn, void *aux);
+/* ctsock_batch_commit, remembering tag for the request's failure report.
+ * Returns 0, or ENOMEM (the request is committed, its report will go
+ * untagged: counted in bstats only). */
+int ctsock_batch_commit_tagged(struct ctsock *, size_t len, uint64_t tag);
 /* Sends what is batched and collects the error reports it produced.
  * Returns 0 or a positive errno for a failed send. */
 int ctsock_batch_flush(struct ctsock *);

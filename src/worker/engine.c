@@ -1,12 +1,15 @@
 /*
- * engine.c: runs a flush job with the strategy the planner picks.
+ * engine.c: runs flush jobs with the strategies the planner picks.
  *
- * It splits the job into chunks, plans each family of a chunk, and runs the
- * plan: the dump-type strategies through dumps.h (a pool of dump threads),
- * the kernel-side ones (filtered flush, zone flush) here, as one
- * acknowledged request per walk. It owns the run's counters, its progress
- * reports and the delete-rate cap, which the dump threads reach through
- * hooks.
+ * A job alone is split into chunks, each family of a chunk is planned, and
+ * the plan run: the dump-type strategies through dumps.h (a pool of dump
+ * threads), the kernel-side ones (filtered flush, zone flush) here, as one
+ * acknowledged request per walk. A group of jobs is first offered one
+ * shared dump: taken when it costs less than the jobs' own plans added up
+ * (jobs whose plan is a kernel-side flush keep it: the kernel deletes their
+ * entries for less than we could). The engine owns the run's counters, the
+ * progress reports, cancellations and the delete-rate cap, which the dump
+ * threads reach through hooks and the active mask.
  */
 #include "engine.h"
 
@@ -23,6 +26,7 @@
 #include "ctsock.h"
 #include "dumps.h"
 #include "log.h"
+#include "match.h"
 #include "num.h"
 
 #define ENGINE_DEFAULT_MAX_LOCAL 1024
@@ -58,30 +62,91 @@ engine_table_count(void)
     return num_parse_u64(buf, NUM_DEC, 0, UINT64_MAX, &v, NULL, 0) ? 0 : v;
 }
 
-/* State of one engine_run. */
+/* State of one engine_run_jobs. */
 struct engine_run {
     const struct engine_opts *opts;
-    struct engine_stats *stats;
+    struct engine_job *jobs;
+    size_t n;
+    struct engine_stats *stats;     /* The running job's (alone), for the
+                                     * kernel walks and the rate cap. */
+    size_t alone;                   /* That job's index (n: a shared pass). */
+    /* The running pass's members: member i is jobs[member[i]]; bit i of
+     * active while it is still wanted (dumps.h reads it). */
+    size_t member[ENGINE_MAX_JOBS];
+    size_t n_members;
+    uint64_t active;
     double t0;
+    double started[ENGINE_MAX_JOBS];    /* When each job's run began; 0: not yet. */
     uint64_t next_progress_ms;
-    uint64_t rate_t0_ms;        /* Rate cap: start of the current slice. */
-    uint64_t rate_sent;         /* Deletes sent in it. */
+    uint64_t rate_t0_ms;            /* Rate cap: start of the current slice. */
+    uint64_t rate_sent;             /* Deletes sent in it. */
 };
+
+static void
+engine_finish(struct engine_run *r, size_t i, int err, const char *why)
+{
+    struct engine_job *j = &r->jobs[i];
+
+    if (j->finished) {
+        return;
+    }
+    j->finished = true;
+    j->err = err;
+    if (err) {
+        snprintf(j->errbuf, sizeof j->errbuf, "%s", why && *why ? why : strerror(err));
+    } else {
+        j->errbuf[0] = '\0';
+    }
+    if (r->started[i] > 0) {
+        j->stats.elapsed_ms = (ctf_time_sec_f() - r->started[i]) * 1e3;
+    }
+    /* A finished member of the running pass stops matching. */
+    for (size_t m = 0; m < r->n_members; m++) {
+        if (r->member[m] == i) {
+            __atomic_and_fetch(&r->active, ~(UINT64_C(1) << m), __ATOMIC_RELAXED);
+        }
+    }
+    if (r->opts->done) {
+        r->opts->done(j, r->opts->hook_aux);
+    }
+}
 
 static void
 engine_progress(struct engine_run *r, bool force)
 {
+    const struct engine_opts *o = r->opts;
     uint64_t now = ctf_time_msec();
 
-    if (!r->opts->progress) {
-        return;
-    }
     if (!force && now < r->next_progress_ms) {
         return;
     }
-    r->next_progress_ms = now + r->opts->progress_interval_ms;
-    r->stats->elapsed_ms = (ctf_time_sec_f() - r->t0) * 1e3;
-    r->opts->progress(r->stats, r->opts->progress_aux);
+    r->next_progress_ms = now + o->progress_interval_ms;
+    if (o->poll) {
+        o->poll(o->hook_aux);
+        for (size_t i = 0; i < r->n; i++) {
+            if (r->jobs[i].cancel && !r->jobs[i].finished) {
+                engine_finish(r, i, ECANCELED, "cancelled");
+            }
+        }
+    }
+    if (!o->progress) {
+        return;
+    }
+    double t = ctf_time_sec_f();
+    for (size_t i = 0; i < r->n; i++) {
+        struct engine_job *j = &r->jobs[i];
+        if (!j->finished) {
+            j->stats.elapsed_ms = r->started[i] > 0 ? (t - r->started[i]) * 1e3 : 0;
+            o->progress(j->id, &j->stats, o->progress_aux);
+        }
+    }
+}
+
+/* Whether the job running alone was cancelled (by a poll during its run). */
+static bool
+engine_alone_cancelled(const struct engine_run *r)
+{
+    return r->alone < r->n && r->jobs[r->alone].finished;
 }
 
 /* Holds deletes back to max_delete_rate per second, in slices of about
@@ -135,13 +200,15 @@ engine_hook_rate_limit(void *aux)
     engine_rate_limit(aux);
 }
 
+/* The running job's dumps, alone (fd: its filtered dumps, or NULL). */
 static int
 engine_run_dumps(struct engine_run *r, const struct flush_job *job,
-                 const struct ctf_prefix_list *const fside[2], char *errbuf, size_t errlen)
+                 const struct dumps_filtered *fd, char *errbuf, size_t errlen)
 {
     const struct dumps_hooks hooks = { engine_hook_progress, engine_hook_rate_limit, r };
+    const struct dumps_member m = { job, r->stats };
 
-    return dumps_run(job, fside, r->opts->caps, r->opts->batch_bytes, r->stats, &hooks,
+    return dumps_run(&m, 1, &r->active, fd, r->opts->caps, r->opts->batch_bytes, &hooks,
                      errbuf, errlen);
 }
 
@@ -152,6 +219,10 @@ static int
 engine_kernel_walk(struct engine_run *r, struct ctsock *s, void *msg, size_t len,
                    char *errbuf, size_t errlen)
 {
+    if (engine_alone_cancelled(r)) {
+        snprintf(errbuf, errlen, "cancelled");
+        return ECANCELED;
+    }
     uint64_t before = engine_table_count();
     int err = ctsock_request(s, msg, len);
     uint64_t after = engine_table_count();
@@ -171,47 +242,57 @@ engine_kernel_walk(struct engine_run *r, struct ctsock *s, void *msg, size_t len
     return 0;
 }
 
+/* One walk per way the job reads (match.h): for ANY peers, A at that way's
+ * end of that tuple; for a pair, A there and B at the other end. */
 static int
 engine_filtered_walks(struct engine_run *r, struct ctsock *s, const struct flush_job *job,
                       const struct ctf_prefix *a, const struct ctf_prefix *b,
                       char *errbuf, size_t errlen)
 {
     char msg[CTMSG_MAX_LEN];
+    unsigned int ways = match_job_ways(job);
+    struct ctmsg_filter base = {
+        .family = a->family,
+        .has_zone = job->has_zone,
+        .zone = job->zone,
+    };
 
-    /* For ANY peers: A as source or destination of either tuple. For a pair:
-     * (A,B) and (B,A) on either tuple. */
-    for (int reply = 0; reply < 2; reply++) {
-        for (int a_is_src = 0; a_is_src < 2; a_is_src++) {
-            struct ctmsg_filter f = {
-                .family = a->family,
-                .reply = reply,
-                .has_zone = job->has_zone,
-                .zone = job->zone,
-            };
-            if (a_is_src) {
-                f.has_src = true;
-                f.src = a->addr;
-                if (b) {
-                    f.has_dst = true;
-                    f.dst = b->addr;
-                }
-            } else {
+    if (!planner_proto_filter(job, r->opts->caps, a->family, PLANNER_FILTERED_FLUSH, &base.proto,
+                              &base.has_dport, &base.dport)) {
+        /* The planner refuses such a job; never flush more than it asks. */
+        snprintf(errbuf, errlen, "filtered-flush cannot select this protocol or port");
+        return EINVAL;
+    }
+    for (int w = 0; w < MATCH_WAYS; w++) {
+        struct ctmsg_filter f = base;
+
+        if (!(ways & (1u << w))) {
+            continue;
+        }
+        f.reply = w >> 1;
+        if (!(w & 1)) {
+            f.has_src = true;
+            f.src = a->addr;
+            if (b) {
                 f.has_dst = true;
-                f.dst = a->addr;
-                if (b) {
-                    f.has_src = true;
-                    f.src = b->addr;
-                }
+                f.dst = b->addr;
             }
-            size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
-            if (!n) {
-                snprintf(errbuf, errlen, "cannot build a filtered flush");
-                return EINVAL;
+        } else {
+            f.has_dst = true;
+            f.dst = a->addr;
+            if (b) {
+                f.has_src = true;
+                f.src = b->addr;
             }
-            int err = engine_kernel_walk(r, s, msg, n, errbuf, errlen);
-            if (err) {
-                return err;
-            }
+        }
+        size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
+        if (!n) {
+            snprintf(errbuf, errlen, "cannot build a filtered flush");
+            return EINVAL;
+        }
+        int err = engine_kernel_walk(r, s, msg, n, errbuf, errlen);
+        if (err) {
+            return err;
         }
     }
     return 0;
@@ -230,6 +311,9 @@ engine_run_filtered(struct engine_run *r, const struct flush_job *job,
     }
     for (size_t i = 0; !err && i < job->local.n; i++) {
         const struct ctf_prefix *a = &job->local.items[i];
+        if (!flush_job_family_ok(job, a->family)) {
+            continue;
+        }
         if (job->peers_any) {
             err = engine_filtered_walks(r, &s, job, a, NULL, errbuf, errlen);
             continue;
@@ -263,18 +347,25 @@ engine_run_zone_flush(struct engine_run *r, const struct flush_job *job,
     return err;
 }
 
-/* The list family f's filtered dumps filter on (NULL: none). */
-static const struct ctf_prefix_list *
-engine_fdump_side(const struct flush_job *job, int family)
+/* Family f's filtered dumps of a job: the list they filter on (NULL:
+ * none), and whether it is the peers'. */
+static void
+engine_fdump_side(const struct flush_job *job, int family, struct dumps_filtered *fd)
 {
+    int f = family == AF_INET6;
     bool on_peers;
     const struct ctf_prefix_list *side;
 
+    fd->side[f] = NULL;
+    fd->on_peers[f] = false;
     if (!planner_filtered_dumps(job, &on_peers)) {
-        return NULL;
+        return;
     }
     side = on_peers ? &job->peers : &job->local;
-    return ctf_prefix_list_has_family(side, family) ? side : NULL;
+    if (ctf_prefix_list_has_family(side, family)) {
+        fd->side[f] = side;
+        fd->on_peers[f] = on_peers;
+    }
 }
 
 static void
@@ -288,8 +379,9 @@ static int
 engine_run_planned(struct engine_run *r, const struct flush_job *job,
                    const struct ct_plan *plan, char *errbuf, size_t errlen)
 {
-    const struct ctf_prefix_list *fside[2] = { NULL, NULL };
+    struct dumps_filtered fd;
 
+    memset(&fd, 0, sizeof fd);
     engine_note_strategy(r, plan->strategy);
     switch (plan->strategy) {
     case CT_STRATEGY_ZONE_FLUSH:
@@ -297,14 +389,14 @@ engine_run_planned(struct engine_run *r, const struct flush_job *job,
     case CT_STRATEGY_FILTERED_FLUSH:
         return engine_run_filtered(r, job, errbuf, errlen);
     case CT_STRATEGY_FILTERED_DUMP:
-        fside[0] = engine_fdump_side(job, AF_INET);
-        fside[1] = engine_fdump_side(job, AF_INET6);
-        return engine_run_dumps(r, job, fside, errbuf, errlen);
+        engine_fdump_side(job, AF_INET, &fd);
+        engine_fdump_side(job, AF_INET6, &fd);
+        return engine_run_dumps(r, job, &fd, errbuf, errlen);
     case CT_STRATEGY_DUMP:
     case CT_STRATEGY_AUTO:
     case CT_STRATEGY_COUNT:
     default:
-        return engine_run_dumps(r, job, fside, errbuf, errlen);
+        return engine_run_dumps(r, job, NULL, errbuf, errlen);
     }
 }
 
@@ -344,8 +436,9 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     }
     if (!have[0] && !have[1] && !chunk->local_any) {
         /* Chunking can leave a chunk whose local and peer prefixes are of
-         * different families: it matches nothing, and no strategy (a forced
-         * filtered flush least of all) needs to run for it. */
+         * different families (or none of the job's family): it matches
+         * nothing, and no strategy (a forced filtered flush least of all)
+         * needs to run for it. */
         log_debug("chunk %zu/%zu: no same-family local/peer pair, nothing to do", i + 1, n);
         return 0;
     }
@@ -379,15 +472,17 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     } else if (is_dump_strategy(plan[0].strategy) && is_dump_strategy(plan[1].strategy)) {
         /* Both families' dumps in one pool: they run side by side, and
          * whole-family dumps of both are one dump. */
-        const struct ctf_prefix_list *fside[2];
+        struct dumps_filtered fd;
+        memset(&fd, 0, sizeof fd);
         for (int f = 0; f < 2; f++) {
-            fside[f] = plan[f].strategy == CT_STRATEGY_FILTERED_DUMP
-                       ? engine_fdump_side(&part[f], f ? AF_INET6 : AF_INET) : NULL;
+            if (plan[f].strategy == CT_STRATEGY_FILTERED_DUMP) {
+                engine_fdump_side(&part[f], f ? AF_INET6 : AF_INET, &fd);
+            }
             log_debug("chunk %zu/%zu %s: %s", i + 1, n, f ? "IPv6" : "IPv4", plan[f].reason);
         }
         engine_note_strategy(r, plan[1].strategy);
         engine_note_strategy(r, plan[0].strategy);
-        err = engine_run_dumps(r, chunk, fside, errbuf, errlen);
+        err = engine_run_dumps(r, chunk, &fd, errbuf, errlen);
     } else {
         for (int f = 0; !err && f < 2; f++) {
             log_debug("chunk %zu/%zu %s: %s", i + 1, n, f ? "IPv6" : "IPv4", plan[f].reason);
@@ -399,19 +494,140 @@ engine_run_chunk(struct engine_run *r, const struct flush_job *chunk, size_t i, 
     return err;
 }
 
-int
-engine_run(const struct flush_job *job, const struct engine_opts *opts,
-           struct engine_stats *stats, char *errbuf, size_t errlen)
+/* Runs jobs[k] on its own: chunk by chunk, each planned by family. */
+static void
+engine_run_alone(struct engine_run *r, size_t k)
 {
-    struct engine_run r = { opts, stats, ctf_time_sec_f(), 0, ctf_time_msec(), 0 };
-    struct ct_caps caps;        /* What this run may use. */
-    struct engine_opts o = *opts;
+    const struct engine_opts *o = r->opts;
+    struct engine_job *j = &r->jobs[k];
     struct flush_job *chunks = NULL;
     size_t n_chunks = 0;
+    char errbuf[sizeof j->errbuf];
     int err;
 
-    memset(stats, 0, sizeof *stats);
     errbuf[0] = '\0';
+    r->stats = &j->stats;
+    r->alone = k;
+    r->member[0] = k;
+    r->n_members = 1;
+    __atomic_store_n(&r->active, 1, __ATOMIC_RELAXED);
+    r->started[k] = ctf_time_sec_f();
+    r->rate_t0_ms = ctf_time_msec();
+    r->rate_sent = 0;
+    err = flush_job_split(j->job, o->max_local, o->max_peers, &chunks, &n_chunks);
+    if (err) {
+        snprintf(errbuf, sizeof errbuf, "splitting the job: %s", strerror(err));
+    }
+    /* A forced strategy is checked against every chunk before the first one
+     * runs: refusing half-way would leave the job half done (the earlier
+     * chunks' entries already deleted) and still report a refusal. */
+    for (size_t i = 0; !err && o->force != CT_STRATEGY_AUTO && i < n_chunks; i++) {
+        err = engine_run_chunk(r, &chunks[i], i, n_chunks, true, errbuf, sizeof errbuf);
+    }
+    for (size_t i = 0; !err && !j->finished && i < n_chunks; i++) {
+        err = engine_run_chunk(r, &chunks[i], i, n_chunks, false, errbuf, sizeof errbuf);
+        engine_progress(r, true);
+    }
+    flush_job_array_free(chunks, n_chunks);
+    engine_finish(r, k, err, errbuf);
+    r->n_members = 0;
+    r->alone = r->n;
+}
+
+/* Runs the jobs marked in share[] as one dump. */
+static void
+engine_run_shared(struct engine_run *r, const bool *share)
+{
+    const struct dumps_hooks hooks = { engine_hook_progress, engine_hook_rate_limit, r };
+    struct dumps_member members[ENGINE_MAX_JOBS];
+    char errbuf[256];
+    double t = ctf_time_sec_f();
+
+    r->n_members = 0;
+    r->alone = r->n;
+    for (size_t i = 0; i < r->n; i++) {
+        if (share[i] && !r->jobs[i].finished) {
+            struct engine_stats *st = &r->jobs[i].stats;
+            members[r->n_members].job = r->jobs[i].job;
+            members[r->n_members].stats = st;
+            r->member[r->n_members++] = i;
+            st->strategy = CT_STRATEGY_DUMP;
+            st->strategies_used |= 1u << CT_STRATEGY_DUMP;
+            st->chunks++;
+            r->started[i] = t;
+        }
+    }
+    if (!r->n_members) {
+        return;
+    }
+    uint64_t all = r->n_members == 64 ? UINT64_MAX : (UINT64_C(1) << r->n_members) - 1;
+    __atomic_store_n(&r->active, all, __ATOMIC_RELAXED);
+    log_debug("%zu jobs share one dump", r->n_members);
+    errbuf[0] = '\0';
+    int err = dumps_run(members, r->n_members, &r->active, NULL, r->opts->caps,
+                        r->opts->batch_bytes, &hooks, errbuf, sizeof errbuf);
+    engine_progress(r, true);
+    for (size_t m = 0; m < r->n_members; m++) {
+        engine_finish(r, r->member[m], err, errbuf);
+    }
+    r->n_members = 0;
+}
+
+/* Which jobs share one dump: those whose own plans (kernel-side flushes
+ * aside) would cost more together than the dump. */
+static void
+engine_choose_shared(struct engine_run *r, bool *share)
+{
+    const struct engine_opts *o = r->opts;
+    uint64_t count = engine_table_count();
+    double sum = 0;
+    size_t n = 0;
+
+    memset(share, 0, r->n * sizeof *share);
+    if (r->n < 2 || o->force != CT_STRATEGY_AUTO || o->max_delete_rate) {
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        bool kernel_only;
+        if (r->jobs[i].finished) {
+            continue;
+        }
+        double ms = planner_job_cost(r->jobs[i].job, o->caps, count, &kernel_only);
+        if (!kernel_only) {
+            share[i] = true;
+            sum += ms;
+            n++;
+        }
+    }
+    double dump = planner_dump_cost(o->caps, count);
+    if (n < 2 || sum <= dump) {
+        memset(share, 0, r->n * sizeof *share);
+        log_debug("group of %zu: %zu could share a dump (est %.1f ms alone, %.1f shared): "
+                  "each runs alone", r->n, n, sum, dump);
+        return;
+    }
+    log_debug("group of %zu: %zu share one dump (est %.1f ms alone, %.1f shared)", r->n, n,
+              sum, dump);
+}
+
+size_t
+engine_run_jobs(struct engine_job *jobs, size_t n, const struct engine_opts *opts)
+{
+    struct engine_run r;
+    struct ct_caps caps;        /* What this run may use. */
+    struct engine_opts o = *opts;
+    bool share[ENGINE_MAX_JOBS];
+    size_t failed = 0;
+
+    memset(&r, 0, sizeof r);
+    r.jobs = jobs;
+    r.n = n > ENGINE_MAX_JOBS ? ENGINE_MAX_JOBS : n;
+    r.alone = r.n;
+    r.t0 = ctf_time_sec_f();
+    r.rate_t0_ms = ctf_time_msec();
+    if (!o.progress_interval_ms) {
+        o.progress_interval_ms = 250;
+    }
     if (o.caps) {
         caps = *o.caps;
     } else {
@@ -433,28 +649,60 @@ engine_run(const struct flush_job *job, const struct engine_opts *opts,
     }
     o.caps = &caps;
     r.opts = &o;
-    err = flush_job_validate(job, errbuf, errlen);
-    if (err) {
-        return err;
-    }
-    err = flush_job_split(job, o.max_local, o.max_peers, &chunks, &n_chunks);
-    if (err) {
-        snprintf(errbuf, errlen, "splitting the job: %s", strerror(err));
-        return err;
-    }
-    stats->table_before = engine_table_count();
 
-    /* A forced strategy is checked against every chunk before the first one
-     * runs: refusing half-way would leave the job half done (the earlier
-     * chunks' entries already deleted) and still report a refusal. */
-    for (size_t i = 0; !err && o.force != CT_STRATEGY_AUTO && i < n_chunks; i++) {
-        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, true, errbuf, errlen);
+    uint64_t before = engine_table_count();
+    for (size_t i = 0; i < n; i++) {
+        char why[sizeof jobs[i].errbuf];
+        memset(&jobs[i].stats, 0, sizeof jobs[i].stats);
+        jobs[i].stats.table_before = before;
+        jobs[i].finished = false;
+        jobs[i].err = 0;
+        jobs[i].errbuf[0] = '\0';
+        if (i >= r.n) {
+            /* More than a run takes: the caller broke the bound. */
+            jobs[i].finished = true;
+            jobs[i].err = E2BIG;
+            snprintf(jobs[i].errbuf, sizeof jobs[i].errbuf, "more than %d jobs in one run",
+                     ENGINE_MAX_JOBS);
+            failed++;
+            continue;
+        }
+        int err = flush_job_validate(jobs[i].job, why, sizeof why);
+        if (err) {
+            engine_finish(&r, i, err, why);
+        }
     }
-    for (size_t i = 0; !err && i < n_chunks; i++) {
-        err = engine_run_chunk(&r, &chunks[i], i, n_chunks, false, errbuf, errlen);
-        engine_progress(&r, true);
+    engine_choose_shared(&r, share);
+    bool shared_done = false;
+    for (size_t i = 0; i < r.n; i++) {
+        if (jobs[i].finished) {
+            continue;
+        }
+        if (share[i]) {
+            if (!shared_done) {
+                engine_run_shared(&r, share);
+                shared_done = true;
+            }
+            continue;
+        }
+        engine_run_alone(&r, i);
     }
-    flush_job_array_free(chunks, n_chunks);
-    stats->elapsed_ms = (ctf_time_sec_f() - r.t0) * 1e3;
-    return err;
+    for (size_t i = 0; i < r.n; i++) {
+        failed += jobs[i].err != 0;
+    }
+    return failed;
+}
+
+int
+engine_run(const struct flush_job *job, const struct engine_opts *opts,
+           struct engine_stats *stats, char *errbuf, size_t errlen)
+{
+    struct engine_job one;
+
+    memset(&one, 0, sizeof one);
+    one.job = job;
+    engine_run_jobs(&one, 1, opts);
+    *stats = one.stats;
+    snprintf(errbuf, errlen, "%s", one.err ? one.errbuf : "");
+    return one.err;
 }

@@ -24,8 +24,9 @@
 #define EXIT_NOPRIV 4
 
 static void
-oneshot_progress(const struct engine_stats *st, void *aux)
+oneshot_progress(uint64_t id, const struct engine_stats *st, void *aux)
 {
+    (void) id;
     (void) aux;
     fprintf(stderr, "ctflushd: %s: scanned %" PRIu64 " matched %" PRIu64
             " deleted %" PRIu64 " (%.0f ms)\n", ct_strategy_name(st->strategy),

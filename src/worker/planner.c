@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "match.h"
+
 /* Costs used until the probe has measured this machine: a dump + match is
  * cheaper per entry than a filtered kernel walk (which deletes under the
  * table's locks), measured on a 200k table on a 2-core VM. */
@@ -41,15 +43,31 @@ ct_caps_init_unproven(struct ct_caps *caps, const char *why)
     snprintf(caps->note, sizeof caps->note, "%s", why ? why : "");
 }
 
+/* Every prefix of the list that the job's family admits is a host. */
 static bool
-all_hosts(const struct ctf_prefix_list *l)
+all_hosts(const struct flush_job *job, const struct ctf_prefix_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        if (!ctf_prefix_is_host(&l->items[i])) {
+        if (flush_job_family_ok(job, l->items[i].family) && !ctf_prefix_is_host(&l->items[i])) {
             return false;
         }
     }
     return true;
+}
+
+static unsigned int
+n_ways(const struct flush_job *job)
+{
+    return (unsigned int) __builtin_popcount(match_job_ways(job));
+}
+
+/* A port a kernel filter can carry: one port, of TCP or UDP. */
+static bool
+kernel_port_ok(const struct flush_job *job)
+{
+    return !job->has_dport
+           || (job->dport_lo == job->dport_hi
+               && (job->proto == IPPROTO_TCP || job->proto == IPPROTO_UDP));
 }
 
 unsigned int
@@ -57,39 +75,48 @@ planner_filtered_walks(const struct flush_job *job)
 {
     uint64_t walks;
 
-    if (job->local_any || job->has_mark || !all_hosts(&job->local)) {
+    if (job->local_any || job->has_mark || !all_hosts(job, &job->local) || !kernel_port_ok(job)) {
         return 0;
     }
     if (job->peers_any) {
-        walks = 4 * (uint64_t) job->local.n;
+        uint64_t n = 0;
+        for (size_t i = 0; i < job->local.n; i++) {
+            n += flush_job_family_ok(job, job->local.items[i].family);
+        }
+        walks = n_ways(job) * n;
     } else {
-        if (!all_hosts(&job->peers)) {
+        if (!all_hosts(job, &job->peers)) {
             return 0;
         }
         /* Pairs of different families can never match: skip them. */
         uint64_t pairs = 0;
         for (size_t i = 0; i < job->local.n; i++) {
+            int family = job->local.items[i].family;
+            if (!flush_job_family_ok(job, family)) {
+                continue;
+            }
             for (size_t j = 0; j < job->peers.n && pairs <= MAX_FILTERED_WALKS; j++) {
-                pairs += job->local.items[i].family == job->peers.items[j].family;
+                pairs += family == job->peers.items[j].family;
             }
         }
-        walks = 4 * pairs;
+        walks = n_ways(job) * pairs;
     }
     return walks > MAX_FILTERED_WALKS || !walks ? 0 : (unsigned int) walks;
 }
 
-/* Addresses of a side that can pair with the other side: only those are
- * ever dumped for. */
+/* Addresses of a side that can pair with the other side (and that the
+ * job's family admits): only those are ever dumped for. */
 static size_t
-side_pairing(const struct ctf_prefix_list *side, const struct ctf_prefix_list *other,
-             bool other_any, unsigned int *families)
+side_pairing(const struct flush_job *job, const struct ctf_prefix_list *side,
+             const struct ctf_prefix_list *other, bool other_any, unsigned int *families)
 {
     size_t n = 0;
 
     *families = 0;
     for (size_t i = 0; i < side->n; i++) {
         int family = side->items[i].family;
-        if (other_any || ctf_prefix_list_has_family(other, family)) {
+        if (flush_job_family_ok(job, family)
+            && (other_any || ctf_prefix_list_has_family(other, family))) {
             n++;
             *families |= family == AF_INET6 ? 2u : 1u;
         }
@@ -102,16 +129,16 @@ side_pairing(const struct ctf_prefix_list *side, const struct ctf_prefix_list *o
 static unsigned int
 fdump_side(const struct flush_job *job, bool *on_peers, unsigned int *families)
 {
-    bool local_ok = !job->local_any && job->local.n && all_hosts(&job->local);
-    bool peers_ok = !job->peers_any && job->peers.n && all_hosts(&job->peers);
-    unsigned int lfam = 0, pfam = 0;
-    size_t nl = local_ok ? side_pairing(&job->local, &job->peers, job->peers_any, &lfam) : 0;
-    size_t np = peers_ok ? side_pairing(&job->peers, &job->local, job->local_any, &pfam) : 0;
+    bool local_ok = !job->local_any && job->local.n && all_hosts(job, &job->local);
+    bool peers_ok = !job->peers_any && job->peers.n && all_hosts(job, &job->peers);
+    unsigned int lfam = 0, pfam = 0, ways = n_ways(job);
+    size_t nl = local_ok ? side_pairing(job, &job->local, &job->peers, job->peers_any, &lfam) : 0;
+    size_t np = peers_ok ? side_pairing(job, &job->peers, &job->local, job->local_any, &pfam) : 0;
 
     *on_peers = np && (!nl || np < nl);
     *families = *on_peers ? pfam : lfam;
     size_t n = *on_peers ? np : nl;
-    return n && n <= MAX_FILTERED_WALKS / 4 ? (unsigned int) (4 * n) : 0;
+    return n && n * ways <= MAX_FILTERED_WALKS ? (unsigned int) (ways * n) : 0;
 }
 
 unsigned int
@@ -120,6 +147,81 @@ planner_filtered_dumps(const struct flush_job *job, bool *on_peers)
     unsigned int families;
 
     return fdump_side(job, on_peers, &families);
+}
+
+unsigned int
+planner_side_positions(const struct flush_job *job, bool on_peers)
+{
+    unsigned int ways = match_job_ways(job), pos = 0;
+
+    if (!on_peers) {
+        return ways;
+    }
+    for (unsigned int w = 0; w < MATCH_WAYS; w++) {
+        if (ways & (1u << w)) {
+            pos |= 1u << (w ^ 1);
+        }
+    }
+    return pos;
+}
+
+bool
+planner_proto_filter(const struct flush_job *job, const struct ct_caps *caps, int family,
+                     enum planner_filter kind, uint8_t *proto, bool *has_dport, uint16_t *dport)
+{
+    bool v6 = family == AF_INET6, proven;
+
+    *proto = 0;
+    *has_dport = false;
+    *dport = 0;
+    if (!job->proto) {
+        return true;
+    }
+    switch (kind) {
+    case PLANNER_FILTERED_FLUSH:
+        proven = v6 ? caps->filtered_flush_proto_v6 : caps->filtered_flush_proto;
+        break;
+    case PLANNER_FILTERED_DUMP:
+        proven = v6 ? caps->filtered_dump_proto_v6 : caps->filtered_dump_proto;
+        break;
+    case PLANNER_WHOLE_DUMP:
+    default:
+        proven = v6 ? caps->dump_proto_filter_v6 : caps->dump_proto_filter;
+        break;
+    }
+    if (!proven) {
+        return false;
+    }
+    *proto = job->proto;
+    if (!job->has_dport) {
+        return true;
+    }
+    if (!kernel_port_ok(job)) {
+        return false;
+    }
+    *has_dport = true;
+    *dport = job->dport_lo;
+    return true;
+}
+
+/* Whether the kernel can filter-flush the job's protocol and port for every
+ * family its local addresses bring. */
+static bool
+flush_proto_ok(const struct flush_job *job, const struct ct_caps *caps)
+{
+    uint8_t proto;
+    bool has_dport;
+    uint16_t dport;
+
+    for (int f = 0; f < 2; f++) {
+        int family = f ? AF_INET6 : AF_INET;
+        if (flush_job_family_ok(job, family) && ctf_prefix_list_has_family(&job->local, family)
+            && !planner_proto_filter(job, caps, family, PLANNER_FILTERED_FLUSH, &proto,
+                                     &has_dport, &dport)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* A job's whole-table dump: the engine receives it on a helper thread when
@@ -181,7 +283,8 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
     unsigned int fwalks = planner_filtered_walks(job);
     bool filtered_ok = fwalks && caps->filtered_flush
                        && (!ctf_prefix_list_has_family(&job->local, AF_INET6)
-                           || caps->filtered_flush_v6)
+                           || !flush_job_family_ok(job, AF_INET6) || caps->filtered_flush_v6)
+                       && flush_proto_ok(job, caps)
                        && (!job->has_zone
                            || (job->zone != 0 ? caps->filtered_flush_zone
                                               : caps->filtered_flush_zone_default));
@@ -211,14 +314,14 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
     case CT_STRATEGY_FILTERED_FLUSH:
         if (!fwalks) {
             snprintf(plan->reason, sizeof plan->reason,
-                     "filtered-flush needs exact addresses (no CIDRs, no mark) and at most %d walks",
-                     MAX_FILTERED_WALKS);
+                     "filtered-flush needs exact addresses (no CIDRs, no mark, at most one TCP or "
+                     "UDP port) and at most %d walks", MAX_FILTERED_WALKS);
             return EINVAL;
         }
         if (!filtered_ok) {
             snprintf(plan->reason, sizeof plan->reason,
-                     "filtered-flush%s is not proven on this kernel",
-                     job->has_zone ? " in this zone" : "");
+                     "filtered-flush%s%s is not proven on this kernel",
+                     job->has_zone ? " in this zone" : "", job->proto ? " by protocol" : "");
             return ENOTSUP;
         }
         return plan_forced(plan, CT_STRATEGY_FILTERED_FLUSH, fwalks, walk_cost_ms(caps, table_count, fwalks));
@@ -267,4 +370,63 @@ planner_choose(const struct flush_job *job, const struct ct_caps *caps,
                  fdumps, caps->dump_threads, plan->est_ms, dump_ms);
     }
     return 0;
+}
+
+double
+planner_dump_cost(const struct ct_caps *caps, uint64_t table_count)
+{
+    return dump_cost_ms(caps, table_count);
+}
+
+static bool
+planner_is_dump(enum ct_strategy s)
+{
+    return s == CT_STRATEGY_DUMP || s == CT_STRATEGY_FILTERED_DUMP;
+}
+
+double
+planner_job_cost(const struct flush_job *job, const struct ct_caps *caps, uint64_t table_count,
+                 bool *kernel_only)
+{
+    struct flush_job part[2];
+    struct ct_plan plan[2];
+    bool have[2];
+    double ms = 0;
+
+    *kernel_only = true;
+    for (int f = 0; f < 2; f++) {
+        have[f] = !flush_job_family_part(job, f ? AF_INET6 : AF_INET, &part[f]);
+    }
+    if (!have[0] && !have[1]) {
+        /* A whole zone (or nothing to pair): planned as it is. */
+        if (job->local_any && !planner_choose(job, caps, table_count, CT_STRATEGY_AUTO, &plan[0])) {
+            *kernel_only = !planner_is_dump(plan[0].strategy);
+            return plan[0].est_ms;
+        }
+        return 0;
+    }
+    bool whole_dump = false;
+    for (int f = 0; f < 2; f++) {
+        if (!have[f]) {
+            continue;
+        }
+        if (planner_choose(&part[f], caps, table_count, CT_STRATEGY_AUTO, &plan[f])) {
+            plan[f].strategy = CT_STRATEGY_DUMP;
+            plan[f].est_ms = dump_cost_ms(caps, table_count);
+        }
+        flush_job_destroy(&part[f]);
+        if (planner_is_dump(plan[f].strategy)) {
+            *kernel_only = false;
+        }
+        if (plan[f].strategy == CT_STRATEGY_DUMP) {
+            /* Both families' whole dumps are one dump. */
+            if (!whole_dump) {
+                ms += plan[f].est_ms;
+            }
+            whole_dump = true;
+        } else {
+            ms += plan[f].est_ms;
+        }
+    }
+    return ms;
 }

@@ -19,6 +19,13 @@
  * probe) times the number of walks each strategy needs; a dump is costed as
  * the engine will run it, on one thread or received on a helper thread.
  *
+ * Selectors (job.h): a kernel filter has one tuple and one end per walk, so
+ * a direction or "orig only" means fewer walks (one per way the job reads,
+ * instead of four). A protocol, and a destination port that is one port of
+ * TCP or UDP, ride on the filter where the probe proved the kernel honours
+ * them for that family: a filtered flush must carry them (it deletes what
+ * the kernel selects), a dump may (it is matched in userspace anyway).
+ *
  * Owns: nothing; pure functions.
  */
 #ifndef CTF_PLANNER_H
@@ -47,6 +54,17 @@ struct ct_caps {
     bool filtered_dump_v6;      /* ... also for IPv6 (6.18 returns the NON-
                                  * matching v6 entries, as its flush deletes
                                  * them). */
+    bool filtered_flush_proto;  /* A filtered flush also filtered on the
+                                 * protocol, alone or with a TCP/UDP
+                                 * destination port, deletes exactly those
+                                 * entries (IPv4). */
+    bool filtered_flush_proto_v6;   /* ... IPv6. */
+    bool filtered_dump_proto;   /* The same for a filtered dump (IPv4). */
+    bool filtered_dump_proto_v6;
+    bool dump_proto_filter;     /* A whole-family dump filtered on the
+                                 * protocol (and port) alone returns exactly
+                                 * those entries (IPv4). */
+    bool dump_proto_filter_v6;
     unsigned int dump_threads;  /* Dumps run at once (online CPUs, capped). */
     /* Costs: a walk over the kernel's hash table has a fixed part (every
      * bucket is visited, even empty ones and other namespaces' entries) and
@@ -74,15 +92,50 @@ struct ct_plan {
     char reason[160];
 };
 
-/* Number of filtered-flush walks a job needs, or 0 if it cannot be expressed
- * as filtered flushes (CIDRs, any on the local side, ...). */
+/* Number of filtered-flush walks a job needs (one per way it reads, per
+ * local address, or per same-family address pair), or 0 if it cannot be
+ * expressed as filtered flushes (CIDRs, any on the local side, a mark, a
+ * port range, ...). Only addresses of the job's families count. */
 unsigned int planner_filtered_walks(const struct flush_job *);
 
-/* Number of filtered dumps a job needs (4 per address of its side with
- * fewer exact addresses, counting only addresses of a family the other side
- * has), or 0 if neither side is a list of exact addresses. *on_peers says
- * which side they filter on. */
+/* Number of filtered dumps a job needs (one per way it reads, per address
+ * of its side with fewer exact addresses, counting only addresses of a
+ * family the job admits and the other side has), or 0 if neither side is a
+ * list of exact addresses. *on_peers says which side they filter on. */
 unsigned int planner_filtered_dumps(const struct flush_job *, bool *on_peers);
+
+/* The ways (match.h, a bit each) a side's filters sit at: for the local
+ * side the job's ways themselves, for the peer side the other end of each
+ * (a way's tuple with its source and destination swapped). A filter for
+ * way w of the local side is on the reply tuple if w >> 1, on the source if
+ * !(w & 1). */
+unsigned int planner_side_positions(const struct flush_job *, bool on_peers);
+
+/* Which kernel filter a job's protocol and port go into. */
+enum planner_filter {
+    PLANNER_FILTERED_FLUSH,         /* Address filter of a flush. */
+    PLANNER_FILTERED_DUMP,          /* Address filter of a dump. */
+    PLANNER_WHOLE_DUMP,             /* A whole-family dump, no address. */
+};
+
+/* The protocol and port of the job that a kernel filter of this kind and
+ * family may carry (*proto 0: none), as proven in caps. Returns true when
+ * the filter then selects exactly by the job's protocol and port (always,
+ * for a job without them); false when it cannot (unproven, or a port range,
+ * or a port of another protocol than TCP or UDP): a flush must not run
+ * then, a dump carries what was filled in and matches the rest itself. */
+bool planner_proto_filter(const struct flush_job *, const struct ct_caps *, int family,
+                          enum planner_filter, uint8_t *proto, bool *has_dport, uint16_t *dport);
+
+/* What running the job alone would cost, as planner_choose would plan each
+ * of its families (whole-family dumps of both are one dump, as the engine
+ * runs them). Returns the estimate in ms; *kernel_only says whether every
+ * part of it would be a kernel-side flush. */
+double planner_job_cost(const struct flush_job *, const struct ct_caps *, uint64_t table_count,
+                        bool *kernel_only);
+
+/* What one dump shared by several jobs costs. */
+double planner_dump_cost(const struct ct_caps *, uint64_t table_count);
 
 /* Chooses a strategy for the job. With force != AUTO, checks the forced
  * strategy is both proven and able to express the job, else EINVAL/ENOTSUP

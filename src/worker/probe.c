@@ -59,17 +59,32 @@ struct probe_entry {
     int rsrc, rdst;             /* Reply tuple (0, 0: mirrored). */
     uint16_t sport;             /* Keeps tuples distinct. */
     uint16_t zone;
+    uint8_t proto;              /* 0: UDP. */
+    uint16_t dport;             /* 0: 53. */
 };
 
+#define PROBE_PORT 53           /* The port protocol filters aim at. */
+
 static const struct probe_entry probe_table[] = {
-    { P_A, P_X, 0, 0, 1001, 0 },             /* A as orig source. */
-    { P_X, P_A, 0, 0, 1002, 0 },             /* A as orig destination. */
-    { P_Y, P_Z, P_A, P_Y, 1003, 0 },         /* DNAT to A: A as reply source. */
-    { P_Y, P_W, P_W, P_A, 1004, 0 },         /* SNAT to A: A as reply destination. */
-    { P_Y, P_Z, 0, 0, 1005, 0 },             /* Unrelated. */
-    { P_A, P_X, 0, 0, 1006, PROBE_ZONE },    /* A as orig source, in zone 7. */
-    { P_X, P_Y, 0, 0, 1007, PROBE_ZONE },    /* Unrelated, zone 7. */
-    { P_X, P_Y, 0, 0, 1008, PROBE_OTHER_ZONE },
+    { P_A, P_X, 0, 0, 1001, 0, 0, 0 },             /* A as orig source. */
+    { P_X, P_A, 0, 0, 1002, 0, 0, 0 },             /* A as orig destination. */
+    { P_Y, P_Z, P_A, P_Y, 1003, 0, 0, 0 },         /* DNAT to A: A as reply source. */
+    { P_Y, P_W, P_W, P_A, 1004, 0, 0, 0 },         /* SNAT to A: A as reply destination. */
+    { P_Y, P_Z, 0, 0, 1005, 0, 0, 0 },             /* Unrelated. */
+    { P_A, P_X, 0, 0, 1006, PROBE_ZONE, 0, 0 },    /* A as orig source, in zone 7. */
+    { P_X, P_Y, 0, 0, 1007, PROBE_ZONE, 0, 0 },    /* Unrelated, zone 7. */
+    { P_X, P_Y, 0, 0, 1008, PROBE_OTHER_ZONE, 0, 0 },
+    /* For protocol and port filters: A at each end with the other protocol
+     * on the probed port, and with the probed protocol on another port. */
+    { P_A, P_X, 0, 0, 1009, 0, IPPROTO_TCP, PROBE_PORT },
+    { P_X, P_A, 0, 0, 1010, 0, IPPROTO_TCP, PROBE_PORT },
+    { P_A, P_X, 0, 0, 1011, 0, 0, PROBE_PORT + 1 },
+    { P_X, P_A, 0, 0, 1012, 0, 0, PROBE_PORT + 1 },
+    { P_Y, P_Z, P_A, P_Y, 1013, 0, IPPROTO_TCP, 80 },  /* DNAT to A, TCP 80. */
+    { P_Y, P_W, P_W, P_A, 1014, 0, 0, 5353 },      /* SNAT to A, another port. */
+    /* The source port, not the destination, is the probed one: a filter
+     * on the destination must not select it. */
+    { P_X, P_A, 0, 0, PROBE_PORT, 0, 0, 1015 },
 };
 #define PROBE_N (sizeof probe_table / sizeof *probe_table)
 
@@ -78,7 +93,7 @@ probe_entry_to_gen(int family, const struct probe_entry *p, struct ctgen_entry *
 {
     memset(g, 0, sizeof *g);
     g->family = family;
-    g->l4proto = IPPROTO_UDP;
+    g->l4proto = p->proto ? p->proto : IPPROTO_UDP;
     g->orig_src = probe_addr(family, p->osrc);
     g->orig_dst = probe_addr(family, p->odst);
     if (p->rsrc) {
@@ -87,7 +102,7 @@ probe_entry_to_gen(int family, const struct probe_entry *p, struct ctgen_entry *
         g->reply_dst = probe_addr(family, p->rdst);
     }
     g->sport = p->sport;
-    g->dport = 53;
+    g->dport = p->dport ? p->dport : PROBE_PORT;
     g->zone = p->zone;
     g->timeout = 600;
 }
@@ -140,7 +155,7 @@ probe_seen_cb(const void *nlh, size_t len, void *aux)
         union ctf_inaddr rd = p->rsrc ? probe_addr(f, p->rdst) : os;
         if (e.zone == p->zone && !memcmp(&e.orig.src, &os, sizeof os)
             && !memcmp(&e.orig.dst, &od, sizeof od) && !memcmp(&e.reply.src, &rs, sizeof rs)
-            && !memcmp(&e.reply.dst, &rd, sizeof rd)) {
+            && !memcmp(&e.reply.dst, &rd, sizeof rd) && e.has_ports && e.sport == p->sport) {
             seen->mask[f == AF_INET6] |= 1u << i;
             return 0;
         }
@@ -186,16 +201,27 @@ struct filter_arg {
     bool reply, src;
     bool has_zone;
     uint16_t zone;
+    bool no_addr;               /* A filter on protocol (and port) alone. */
+    uint8_t proto;              /* 0: none. */
+    bool has_dport;
 };
 
 static bool
 pred_filter(const struct probe_entry *p, const void *arg)
 {
     const struct filter_arg *f = arg;
+    uint8_t proto = p->proto ? p->proto : IPPROTO_UDP;
+    uint16_t dport = p->dport ? p->dport : PROBE_PORT;
     int v;
 
     if (f->has_zone && p->zone != f->zone) {
         return false;
+    }
+    if (f->proto && (proto != f->proto || (f->has_dport && dport != PROBE_PORT))) {
+        return false;
+    }
+    if (f->no_addr) {
+        return true;
     }
     if (!f->reply) {
         v = f->src ? p->osrc : p->odst;
@@ -242,26 +268,67 @@ probe_one(struct ctsock *s, void *msg, size_t len, int family,
     return true;
 }
 
+/* The protocol filters a proof of protocol filtering tries at a position:
+ * UDP and its port at every one (the kernel parses and compares both), UDP
+ * alone and TCP with the port at one each. */
+struct proto_variant {
+    uint8_t proto;
+    bool has_dport;
+};
+
+static const struct proto_variant proto_all_positions = { IPPROTO_UDP, true };
+static const struct proto_variant proto_one_position[] = {
+    { IPPROTO_UDP, false }, { IPPROTO_TCP, true },
+};
+
+static bool
+probe_filtered_one(struct ctsock *s, int family, bool has_zone, uint16_t zone, int reply,
+                   int src, const struct proto_variant *pv)
+{
+    char msg[CTMSG_MAX_LEN];
+    struct filter_arg fa = { reply, src, has_zone, zone, false, pv ? pv->proto : 0,
+                             pv && pv->has_dport };
+    struct ctmsg_filter f = {
+        .family = family, .reply = reply,
+        .has_src = src, .has_dst = !src,
+        .has_zone = has_zone, .zone = zone,
+        .proto = fa.proto, .has_dport = fa.has_dport, .dport = PROBE_PORT,
+    };
+    f.src = probe_addr(family, P_A);
+    f.dst = probe_addr(family, P_A);
+    size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
+    return n && probe_one(s, msg, n, family, probe_expect(pred_filter, &fa),
+                          family == AF_INET ? "IPv4 filtered flush" : "IPv6 filtered flush");
+}
+
 static bool
 probe_filtered(struct ctsock *s, int family, bool has_zone, uint16_t zone)
 {
-    char msg[CTMSG_MAX_LEN];
-
     for (int reply = 0; reply < 2; reply++) {
         for (int src = 0; src < 2; src++) {
-            struct filter_arg fa = { reply, src, has_zone, zone };
-            struct ctmsg_filter f = {
-                .family = family, .reply = reply,
-                .has_src = src, .has_dst = !src,
-                .has_zone = has_zone, .zone = zone,
-            };
-            f.src = probe_addr(family, P_A);
-            f.dst = probe_addr(family, P_A);
-            size_t n = ctmsg_build_filtered_flush(msg, sizeof msg, ctsock_next_seq(s), &f, true);
-            if (!probe_one(s, msg, n, family, probe_expect(pred_filter, &fa),
-                           family == AF_INET ? "IPv4 filtered flush" : "IPv6 filtered flush")) {
+            if (!probe_filtered_one(s, family, has_zone, zone, reply, src, NULL)) {
                 return false;
             }
+        }
+    }
+    return true;
+}
+
+/* A filtered flush also filtered on the protocol (and port) deletes exactly
+ * what the filter selects, at every position. */
+static bool
+probe_filtered_proto(struct ctsock *s, int family)
+{
+    for (int reply = 0; reply < 2; reply++) {
+        for (int src = 0; src < 2; src++) {
+            if (!probe_filtered_one(s, family, false, 0, reply, src, &proto_all_positions)) {
+                return false;
+            }
+        }
+    }
+    for (size_t i = 0; i < sizeof proto_one_position / sizeof *proto_one_position; i++) {
+        if (!probe_filtered_one(s, family, false, 0, (int) i, (int) i, &proto_one_position[i])) {
+            return false;
         }
     }
     return true;
@@ -272,10 +339,43 @@ probe_filtered(struct ctsock *s, int family, bool has_zone, uint16_t zone)
  * userspace match cannot see what never came back), one that returns the
  * wrong ones (6.18's IPv6) is no cheaper than a dump. Dumps delete nothing,
  * so one fill serves all four filters. */
+/* One kernel-filtered dump (of the table as probe_fill made it) returns
+ * exactly what fa selects. */
 static bool
-probe_filtered_dump(struct ctsock *s, int family)
+probe_dump_one(struct ctsock *s, int family, const struct filter_arg *fa, const char *what)
 {
     char msg[CTMSG_MAX_LEN];
+    struct ctmsg_filter f = {
+        .family = family, .reply = fa->reply,
+        .has_src = !fa->no_addr && fa->src, .has_dst = !fa->no_addr && !fa->src,
+        .proto = fa->proto, .has_dport = fa->has_dport, .dport = PROBE_PORT,
+    };
+    struct probe_seen seen;
+
+    f.src = probe_addr(family, P_A);
+    f.dst = probe_addr(family, P_A);
+    size_t n = ctmsg_build_filtered_dump(msg, sizeof msg, ctsock_next_seq(s), &f);
+    unsigned int want = probe_expect(pred_filter, fa);
+
+    memset(&seen, 0, sizeof seen);
+    int err = n ? ctsock_dump(s, msg, n, probe_seen_cb, &seen) : EINVAL;
+    if (err) {
+        log_debug("probe %s: kernel said %s", what, strerror(err));
+        return false;
+    }
+    if (seen.mask[family == AF_INET6] != want || seen.mask[family == AF_INET] || seen.others) {
+        log_debug("probe %s: returned 0x%x/0x%x, expected 0x%x", what, seen.mask[0],
+                  seen.mask[1], want);
+        return false;
+    }
+    return true;
+}
+
+/* Dumps delete nothing, so one fill serves every filter. pv NULL: address
+ * filters alone; else address and protocol filters. */
+static bool
+probe_filtered_dump(struct ctsock *s, int family, bool with_proto)
+{
     const char *what = family == AF_INET ? "IPv4 filtered dump" : "IPv6 filtered dump";
 
     if (probe_flush_all(s) || probe_fill(s)) {
@@ -284,28 +384,44 @@ probe_filtered_dump(struct ctsock *s, int family)
     }
     for (int reply = 0; reply < 2; reply++) {
         for (int src = 0; src < 2; src++) {
-            struct filter_arg fa = { reply, src, false, 0 };
-            struct ctmsg_filter f = {
-                .family = family, .reply = reply, .has_src = src, .has_dst = !src,
-            };
-            struct probe_seen seen;
-            f.src = probe_addr(family, P_A);
-            f.dst = probe_addr(family, P_A);
-            size_t n = ctmsg_build_filtered_dump(msg, sizeof msg, ctsock_next_seq(s), &f);
-            unsigned int want = probe_expect(pred_filter, &fa);
+            struct filter_arg fa = { reply, src, false, 0, false, 0, false };
+            if (with_proto) {
+                fa.proto = proto_all_positions.proto;
+                fa.has_dport = proto_all_positions.has_dport;
+            }
+            if (!probe_dump_one(s, family, &fa, what)) {
+                return false;
+            }
+        }
+    }
+    for (size_t i = 0; with_proto && i < sizeof proto_one_position / sizeof *proto_one_position;
+         i++) {
+        struct filter_arg fa = { (int) i, (int) i, false, 0, false, proto_one_position[i].proto,
+                                 proto_one_position[i].has_dport };
+        if (!probe_dump_one(s, family, &fa, what)) {
+            return false;
+        }
+    }
+    return true;
+}
 
-            memset(&seen, 0, sizeof seen);
-            int err = n ? ctsock_dump(s, msg, n, probe_seen_cb, &seen) : EINVAL;
-            if (err) {
-                log_debug("probe %s: kernel said %s", what, strerror(err));
-                return false;
-            }
-            if (seen.mask[family == AF_INET6] != want || seen.mask[family == AF_INET]
-                || seen.others) {
-                log_debug("probe %s: returned 0x%x/0x%x, expected 0x%x", what,
-                          seen.mask[0], seen.mask[1], want);
-                return false;
-            }
+/* A whole-family dump filtered on the protocol (and port) alone. */
+static bool
+probe_proto_dump(struct ctsock *s, int family)
+{
+    static const struct proto_variant v[] = {
+        { IPPROTO_UDP, false }, { IPPROTO_UDP, true }, { IPPROTO_TCP, true },
+    };
+    const char *what = family == AF_INET ? "IPv4 protocol dump" : "IPv6 protocol dump";
+
+    if (probe_flush_all(s) || probe_fill(s)) {
+        log_debug("probe %s: could not set up the table", what);
+        return false;
+    }
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        struct filter_arg fa = { false, false, false, 0, true, v[i].proto, v[i].has_dport };
+        if (!probe_dump_one(s, family, &fa, what)) {
+            return false;
         }
     }
     return true;
@@ -543,8 +659,19 @@ probe_child(int fd, bool calibrate)
                                  && probe_filtered(&s, AF_INET6, true, 0);
     }
 
-    caps.filtered_dump = probe_filtered_dump(&s, AF_INET);
-    caps.filtered_dump_v6 = caps.filtered_dump && probe_filtered_dump(&s, AF_INET6);
+    caps.filtered_dump = probe_filtered_dump(&s, AF_INET, false);
+    caps.filtered_dump_v6 = caps.filtered_dump && probe_filtered_dump(&s, AF_INET6, false);
+
+    /* Protocol and port filters, per family and kind, on top of what was
+     * proven without them (an address filter that fails alone fails with a
+     * protocol too: not worth the walks). */
+    caps.filtered_flush_proto = caps.filtered_flush && probe_filtered_proto(&s, AF_INET);
+    caps.filtered_flush_proto_v6 = caps.filtered_flush_v6 && probe_filtered_proto(&s, AF_INET6);
+    caps.filtered_dump_proto = caps.filtered_dump && probe_filtered_dump(&s, AF_INET, true);
+    caps.filtered_dump_proto_v6 = caps.filtered_dump_v6
+                                  && probe_filtered_dump(&s, AF_INET6, true);
+    caps.dump_proto_filter = probe_proto_dump(&s, AF_INET);
+    caps.dump_proto_filter_v6 = probe_proto_dump(&s, AF_INET6);
 
     /* Dump filtered by zone: returns exactly the zone's entries. */
     if (!probe_flush_all(&s) && !probe_fill(&s) && !probe_dump(&s, &zone, &seen)) {
@@ -635,20 +762,31 @@ probe_run(struct ct_caps *caps, bool calibrate)
     return 0;
 }
 
+static const char *
+probe_fams(bool v4, bool v6)
+{
+    return v4 && v6 ? "v4+v6" : v4 ? "v4" : v6 ? "v6" : "no";
+}
+
 const char *
 probe_describe(const struct ct_caps *c, char *buf, size_t len)
 {
     snprintf(buf, len,
              "%s; zone-flush=%s zone0-flush=%s filtered-flush=%s filtered-flush-v6=%s "
              "filtered-flush-zone=%s filtered-dump=%s filtered-dump-v6=%s "
-             "dump-zone-filter=%s; dump %.1f ms + %.0f ns/entry (x%.2f on a helper thread), "
+             "dump-zone-filter=%s proto-filter: flush=%s%s dump=%s%s whole-dump=%s%s; "
+             "dump %.1f ms + %.0f ns/entry (x%.2f on a helper thread), "
              "walk %.1f ms + %.0f ns/entry, "
              "filtered dump %.1f ms + %.0f ns/entry, %u dump threads",
              c->note, c->zone_flush ? "yes" : "no", c->zone_flush_default ? "yes" : "no",
              c->filtered_flush ? "yes" : "no", c->filtered_flush_v6 ? "yes" : "no",
              c->filtered_flush_zone ? "yes" : "no", c->filtered_dump ? "yes" : "no",
              c->filtered_dump_v6 ? "yes" : "no",
-             c->dump_zone_filter ? "yes" : "no", c->dump_fixed_ms, c->dump_ns_per_entry,
+             c->dump_zone_filter ? "yes" : "no",
+             probe_fams(c->filtered_flush_proto, c->filtered_flush_proto_v6), "",
+             probe_fams(c->filtered_dump_proto, c->filtered_dump_proto_v6), "",
+             probe_fams(c->dump_proto_filter, c->dump_proto_filter_v6), "",
+             c->dump_fixed_ms, c->dump_ns_per_entry,
              c->dump_piped_ratio, c->walk_fixed_ms, c->walk_ns_per_entry, c->fdump_fixed_ms,
              c->fdump_ns_per_entry, c->dump_threads);
     return buf;

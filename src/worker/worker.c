@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,12 @@
 #include "caps.h"
 #include "wire.h"
 
+/* The jobs of one WIRE_K_JOB, while the engine runs them. */
 struct worker_run {
     int fd;
-    uint64_t job_id;
     bool channel_lost;
+    struct engine_job *jobs;    /* The running batch; NULL between batches. */
+    size_t n;
 };
 
 static void
@@ -40,70 +43,126 @@ worker_send(struct worker_run *w, uint32_t type, const struct wbuf *b)
 }
 
 static void
-worker_progress(const struct engine_stats *stats, void *aux)
+worker_progress(uint64_t id, const struct engine_stats *stats, void *aux)
 {
     struct worker_run *w = aux;
     struct wbuf b;
 
     wbuf_init(&b);
-    wbuf_put_u64(&b, w->job_id);
+    wbuf_put_u64(&b, id);
     wbuf_put_engine_stats(&b, stats);
     worker_send(w, WIRE_K_PROGRESS, &b);
     wbuf_destroy(&b);
 }
 
 static void
-worker_run_job(struct worker_run *w, const struct ct_caps *caps,
-               const uint8_t *payload, size_t len)
+worker_done(const struct engine_job *j, void *aux)
 {
-    struct flush_job job;
-    struct wire_job_params params;
-    struct engine_opts opts;
-    struct engine_stats stats;
-    struct rbuf r;
-    char err[256] = "";
+    struct worker_run *w = aux;
     char names[64] = "";
-    int rc;
-
-    flush_job_init(&job);
-    memset(&params, 0, sizeof params);
-    memset(&stats, 0, sizeof stats);
-    rbuf_init(&r, payload, len);
-    w->job_id = rbuf_get_u64(&r);
-    rbuf_get_job(&r, &job);
-    rbuf_get_job_params(&r, &params);
-    if (!rbuf_ok(&r)) {
-        /* Both ends are the same binary: this is a bug, not bad input. */
-        rc = EPROTO;
-        snprintf(err, sizeof err, "worker: malformed job message");
-    } else {
-        engine_opts_init(&opts);
-        opts.force = (enum ct_strategy) params.strategy;
-        opts.caps = caps;
-        opts.max_local = params.max_local;
-        opts.max_peers = params.max_peers;
-        opts.batch_bytes = params.batch_bytes;
-        opts.max_delete_rate = params.max_delete_rate;
-        opts.dump_threads = params.dump_threads;
-        opts.progress = worker_progress;
-        opts.progress_aux = w;
-        if (params.progress_interval_ms) {
-            opts.progress_interval_ms = params.progress_interval_ms;
-        }
-        rc = engine_run(&job, &opts, &stats, err, sizeof err);
-        engine_strategies_name(&stats, names, sizeof names);
-    }
-
     struct wbuf b;
+
+    engine_strategies_name(&j->stats, names, sizeof names);
     wbuf_init(&b);
-    wbuf_put_u64(&b, w->job_id);
-    wbuf_put_u32(&b, (uint32_t) rc);
-    wbuf_put_str(&b, err);
+    wbuf_put_u64(&b, j->id);
+    wbuf_put_u32(&b, (uint32_t) j->err);
+    wbuf_put_str(&b, j->err ? j->errbuf : "");
     wbuf_put_str(&b, names);
-    wbuf_put_engine_stats(&b, &stats);
+    wbuf_put_engine_stats(&b, &j->stats);
     worker_send(w, WIRE_K_DONE, &b);
     wbuf_destroy(&b);
-    flush_job_destroy(&job);
+}
+
+/* Reads what the parent sent while the jobs run: only cancellations of
+ * running jobs are expected. Called on the engine's thread at every
+ * progress interval. */
+static void
+worker_poll(void *aux)
+{
+    struct worker_run *w = aux;
+
+    while (!w->channel_lost) {
+        struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+        uint32_t type;
+        uint8_t *payload = NULL;
+        size_t len = 0;
+
+        if (poll(&pfd, 1, 0) <= 0) {
+            return;
+        }
+        int err = wire_recv(w->fd, &type, &payload, &len);
+        if (err) {
+            /* The parent closed the channel: nobody wants the rest. */
+            exit(err == ENOTCONN ? 0 : 1);
+        }
+        struct rbuf r;
+        rbuf_init(&r, payload, len);
+        uint64_t id = rbuf_get_u64(&r);
+        if (type != WIRE_K_CANCEL || !rbuf_ok(&r)) {
+            /* Both ends are the same binary: a bug. The parent sees the
+             * worker die and runs the jobs again. */
+            log_warnx("worker: unexpected message type %u while running jobs", type);
+            exit(1);
+        }
+        for (size_t i = 0; i < w->n; i++) {
+            if (w->jobs[i].id == id) {
+                w->jobs[i].cancel = true;
+            }
+        }
+        /* A job that finished meanwhile: its DONE is on its way. */
+        free(payload);
+    }
+}
+
+static void
+worker_run_jobs(struct worker_run *w, const struct ct_caps *caps,
+                const uint8_t *payload, size_t len)
+{
+    struct wire_job_batch *batch = calloc(1, sizeof *batch);
+    struct engine_job jobs[WIRE_MAX_JOBS];
+    struct engine_opts opts;
+    struct rbuf r;
+
+    if (!batch) {
+        log_warnx("worker: out of memory for a batch of jobs");
+        exit(1);
+    }
+    rbuf_init(&r, payload, len);
+    rbuf_get_job_batch(&r, batch);
+    if (!rbuf_ok(&r)) {
+        /* Both ends are the same binary: this is a bug, not bad input. The
+         * parent sees the worker die and runs the jobs again. */
+        log_warnx("worker: malformed job message");
+        exit(1);
+    }
+    memset(jobs, 0, sizeof jobs);
+    for (size_t i = 0; i < batch->n; i++) {
+        jobs[i].id = batch->id[i];
+        jobs[i].job = &batch->job[i];
+    }
+    engine_opts_init(&opts);
+    opts.force = (enum ct_strategy) batch->params.strategy;
+    opts.caps = caps;
+    opts.max_local = batch->params.max_local;
+    opts.max_peers = batch->params.max_peers;
+    opts.batch_bytes = batch->params.batch_bytes;
+    opts.max_delete_rate = batch->params.max_delete_rate;
+    opts.dump_threads = batch->params.dump_threads;
+    opts.progress = worker_progress;
+    opts.progress_aux = w;
+    opts.poll = worker_poll;
+    opts.done = worker_done;
+    opts.hook_aux = w;
+    if (batch->params.progress_interval_ms) {
+        opts.progress_interval_ms = batch->params.progress_interval_ms;
+    }
+    w->jobs = jobs;
+    w->n = batch->n;
+    engine_run_jobs(jobs, batch->n, &opts);
+    w->jobs = NULL;
+    w->n = 0;
+    wire_job_batch_destroy(batch);
+    free(batch);
 }
 
 /* Keeps exactly caps (as far as they are permitted), effective. A worker that
@@ -164,7 +223,10 @@ worker_main(int fd, void *arg)
             exit(err == ENOTCONN ? 0 : 1);
         }
         if (type == WIRE_K_JOB) {
-            worker_run_job(&w, &caps, payload, len);
+            worker_run_jobs(&w, &caps, payload, len);
+        } else if (type == WIRE_K_CANCEL) {
+            /* For a job that finished before the cancel came: its DONE was
+             * sent already. */
         } else {
             log_warnx("worker: unexpected message type %u", type);
         }

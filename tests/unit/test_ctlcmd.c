@@ -154,6 +154,8 @@ struct fake_daemon {
     unsigned int dispatches;
     unsigned int state_changes;
     unsigned int stops;
+    unsigned int cancels;
+    uint64_t cancelled_id;
     struct config_reload reload;    /* What the next reload reports. */
     unsigned int reloads;
     struct watchlink watch;
@@ -195,6 +197,15 @@ fake_stop_running(void *aux)
 }
 
 static void
+fake_cancel_running(void *aux, uint64_t id)
+{
+    struct fake_daemon *d = aux;
+
+    d->cancels++;
+    d->cancelled_id = id;
+}
+
+static void
 fake_set_paused(void *aux, bool paused)
 {
     ((struct fake_daemon *) aux)->paused = paused;
@@ -214,6 +225,7 @@ static const struct ctlcmd_ops fake_ops = {
     .dispatch = fake_dispatch,
     .state_changed = fake_state_changed,
     .stop_running = fake_stop_running,
+    .cancel_running = fake_cancel_running,
     .set_paused = fake_set_paused,
     .reload = fake_reload,
 };
@@ -428,11 +440,13 @@ test_cancel(void **state)
     assert_int_equal(jobq_find(&w->queue, 2)->state, JOB_CANCELLED);
     assert_int_equal(w->d.stops, 0);
 
-    /* Running: the worker is stopped. */
+    /* Running: the worker is told to stop that job, and is not killed. */
     jobq_start(&w->queue, w->queue.queue, 1e9);
     assert_int_equal(request(w, "{\"cmd\":\"cancel\",\"id\":1}"), 1);
     expect_in(line(w, 0), "\"state\":\"cancelled\"");
-    assert_int_equal(w->d.stops, 1);
+    assert_int_equal(w->d.stops, 0);
+    assert_int_equal(w->d.cancels, 1);
+    assert_int_equal(w->d.cancelled_id, 1);
     assert_null(w->queue.running);
 
     /* Already over, or unknown. */

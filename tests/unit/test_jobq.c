@@ -218,7 +218,7 @@ test_priority_and_fifo(void **state)
 }
 
 static void
-test_one_running_at_a_time(void **state)
+test_one_group_at_a_time(void **state)
 {
     struct jobq q;
     struct engine_stats st;
@@ -226,37 +226,186 @@ test_one_running_at_a_time(void **state)
     jobq_init(&q, NULL);
     uint64_t a = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.1", "any");
     uint64_t b = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.2", "any");
+    uint64_t c = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.3", "any");
     struct qjob *j = jobq_peek(&q, 0);
     assert_int_equal(j->id, a);
     /* Peek does not change anything. */
     assert_ptr_equal(jobq_peek(&q, 0), j);
     jobq_start(&q, j, 5.0);
     assert_int_equal(j->state, JOB_RUNNING);
-    assert_int_equal(q.n_queued, 1);
+    assert_int_equal(q.n_queued, 2);
+    assert_int_equal(q.n_running, 1);
+    /* While anything runs, nothing new is offered. */
     assert_null(jobq_peek(&q, 0));
+    struct qjob *out[4];
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, 4), 0);
 
-    /* A second start while one runs is ignored. */
+    /* A group's second job joins the running ones, after the first. */
     struct qjob *other = q.queue;
     assert_int_equal(other->id, b);
     jobq_start(&q, other, 5.0);
     assert_ptr_equal(q.running, j);
-    assert_int_equal(other->state, JOB_QUEUED);
+    assert_ptr_equal(q.running->next, other);
+    assert_int_equal(other->state, JOB_RUNNING);
+    assert_int_equal(q.n_running, 2);
+    assert_int_equal(q.n_queued, 1);
+    assert_int_equal(q.n_prefixes, 1);
 
-    /* Progress reaches only the running job. */
+    /* Progress reaches each running job by its id, and only those. */
     memset(&st, 0, sizeof st);
     st.scanned = 1234;
     jobq_progress(&q, b, &st);
-    assert_int_equal(other->stats.scanned, 0);
+    assert_int_equal(other->stats.scanned, 1234);
+    assert_int_equal(j->stats.scanned, 0);
+    jobq_progress(&q, c, &st);
+    assert_int_equal(q.queue->stats.scanned, 0);
+    st.scanned = 99;
     jobq_progress(&q, a, &st);
-    assert_int_equal(j->stats.scanned, 1234);
-    assert_int_equal(jobq_find(&q, a)->state, JOB_RUNNING);
+    assert_int_equal(j->stats.scanned, 99);
 
-    /* Finishing a job that is not running changes nothing. */
-    assert_int_equal(jobq_finish(&q, b, 0, false, NULL, NULL, NULL, 0, 6.0), JOB_QUEUED);
+    /* Finishing a job that is not running changes nothing; each running
+     * one finishes on its own. */
+    assert_int_equal(jobq_finish(&q, c, 0, false, NULL, NULL, NULL, 0, 6.0), JOB_QUEUED);
     assert_int_equal(jobq_finish(&q, 999, 0, false, NULL, NULL, NULL, 0, 6.0), JOB_FAILED);
+    assert_int_equal(q.n_running, 2);
+    /* A pass shared by two scanned the table once. */
+    st.scanned = 1000;
+    st.shared = 2;
+    assert_int_equal(jobq_finish(&q, b, 0, false, NULL, NULL, &st, 0, 6.0), JOB_DONE);
     assert_ptr_equal(q.running, j);
-    assert_int_equal(jobq_finish(&q, a, 0, false, NULL, NULL, NULL, 0, 6.0), JOB_DONE);
-    assert_int_equal(jobq_peek(&q, 0)->id, b);
+    assert_int_equal(q.n_running, 1);
+    assert_null(jobq_peek(&q, 0));
+    assert_int_equal(jobq_finish(&q, a, EIO, true, "boom", NULL, &st, 0, 6.0), JOB_QUEUED);
+    assert_int_equal(q.counters.entries_scanned, 1000);
+    assert_null(q.running);
+    assert_int_equal(jobq_peek(&q, 0)->id, c);
+    jobq_destroy(&q);
+}
+
+/* Which jobs go together: priority order then FIFO, ready ones only, none
+ * being retried, within the bounds. */
+static void
+test_pick_group(void **state)
+{
+    struct jobq q;
+    struct qjob *out[JOBQ_GROUP_MAX_JOBS];
+
+    jobq_init(&q, NULL);
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS), 0);
+    uint64_t r1 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", "any", 1, NULL, NULL);
+    uint64_t m1 = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.2", "10.9.0.1");
+    uint64_t r2 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.3", "any", 2, NULL, NULL);
+    uint64_t a1 = add(&q, JOB_ORIGIN_PORT_ADD, "10.0.0.4", "any");
+    uint64_t m2 = add(&q, JOB_ORIGIN_MANUAL, "fd00::5", "any");
+
+    size_t n = jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS);
+    const uint64_t want[] = { a1, m1, m2, r1, r2 };
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(out[i]->id, want[i]);
+    }
+    /* Nothing changed. */
+    assert_int_equal(q.n_queued, 5);
+    assert_ptr_equal(jobq_peek(&q, 0), out[0]);
+    /* Without sharing, the head alone; a bound of 2, the first two. */
+    assert_int_equal(jobq_pick_group(&q, 0, false, out, JOBQ_GROUP_MAX_JOBS), 1);
+    assert_int_equal(out[0]->id, a1);
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, 2), 2);
+    assert_int_equal(out[1]->id, m1);
+
+    /* A job being retried runs alone, and joins no group. */
+    jobq_start(&q, jobq_peek(&q, 0), 1.0);
+    assert_int_equal(jobq_finish(&q, a1, EIO, true, NULL, NULL, NULL, 100, 2.0), JOB_QUEUED);
+    n = jobq_pick_group(&q, 100, true, out, JOBQ_GROUP_MAX_JOBS);
+    assert_int_equal(n, 4);                     /* a1 is backing off. */
+    for (size_t i = 0; i < n; i++) {
+        assert_int_not_equal(out[i]->id, a1);
+    }
+    n = jobq_pick_group(&q, 100000, true, out, JOBQ_GROUP_MAX_JOBS);
+    assert_int_equal(n, 1);                     /* a1 is ready: alone. */
+    assert_int_equal(out[0]->id, a1);
+    jobq_destroy(&q);
+
+    /* The prefix bound: jobs of a third of JOBQ_GROUP_MAX_PREFIXES and one
+     * go two at a time. */
+    struct jobq_limits l;
+    jobq_limits_default(&l);
+    l.max_local = 0;
+    l.max_prefixes = 10 * JOBQ_GROUP_MAX_PREFIXES;
+    jobq_init(&q, &l);
+    for (int k = 0; k < 3; k++) {
+        char *list = addr_list(k + 1, (int) (JOBQ_GROUP_MAX_PREFIXES / 3 + 1));
+        add(&q, JOB_ORIGIN_MANUAL, list, "any");
+        free(list);
+    }
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS), 2);
+    jobq_destroy(&q);
+
+    /* The job bound. */
+    jobq_init(&q, NULL);
+    for (int k = 0; k < JOBQ_GROUP_MAX_JOBS + 5; k++) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "10.1.%d.%d", k / 200, k % 200 + 1);
+        add(&q, JOB_ORIGIN_MANUAL, addr, "any");
+    }
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS),
+                     JOBQ_GROUP_MAX_JOBS);
+    struct qjob *more[JOBQ_GROUP_MAX_JOBS + 5];
+    assert_int_equal(jobq_pick_group(&q, 0, true, more, JOBQ_GROUP_MAX_JOBS + 5),
+                     JOBQ_GROUP_MAX_JOBS);
+    jobq_destroy(&q);
+}
+
+/* Selectors are part of what a job is: jobs that differ in them are not
+ * merged. */
+static void
+test_merge_respects_selectors(void **state)
+{
+    struct jobq q;
+    struct flush_job job;
+    uint64_t first, id;
+    bool merged;
+    char err[192];
+
+    jobq_init(&q, NULL);
+    job_make(&job, "10.0.0.1", "10.9.9.9");
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_MANUAL, &job, NULL, 0, 1.0, &first, &merged,
+                              err, sizeof err), 0);
+    job.direction = FLUSH_DIRECTION_INGRESS;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_MANUAL, &job, NULL, 0, 1.0, &id, &merged,
+                              err, sizeof err), 0);
+    assert_false(merged);
+    job.direction = FLUSH_DIRECTION_EITHER;
+    job.proto = 17;
+    job.has_dport = true;
+    job.dport_lo = job.dport_hi = 53;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_MANUAL, &job, NULL, 0, 1.0, &id, &merged,
+                              err, sizeof err), 0);
+    assert_false(merged);
+    /* The same again merges. */
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_MANUAL, &job, NULL, 0, 1.0, &first, &merged,
+                              err, sizeof err), 0);
+    assert_true(merged);
+    assert_int_equal(first, id);
+    assert_int_equal(q.n_queued, 3);
+    flush_job_destroy(&job);
+
+    /* Port removals of one zone with different families stay apart. */
+    job_make(&job, "10.0.0.5,fd00::5", "any");
+    job.has_zone = true;
+    job.zone = 4;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_PORT_REMOVE, &job, NULL, 0, 1.0, &first, &merged,
+                              err, sizeof err), 0);
+    flush_job_destroy(&job);
+    job_make(&job, "10.0.0.6", "any");
+    job.has_zone = true;
+    job.zone = 4;
+    job.family = FLUSH_FAMILY_IPV4;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_PORT_REMOVE, &job, NULL, 0, 1.0, &id, &merged,
+                              err, sizeof err), 0);
+    assert_false(merged);
+    assert_int_equal(q.n_queued, 5);
+    flush_job_destroy(&job);
     jobq_destroy(&q);
 }
 
@@ -768,12 +917,15 @@ test_cancel(void **state)
     assert_int_equal(q.counters.cancelled, 1);
     assert_int_equal(jobq_cancel(&q, b, 2.0), ENOENT);
 
-    /* The running one: the caller stops the worker, then cancels it. */
-    jobq_cancel_running(&q, 3.0);
+    /* The running one: cancelled here, then the worker is told. */
+    jobq_cancel_running(&q, c, 3.0);            /* Not running: no-op. */
+    assert_int_equal(q.counters.cancelled, 1);
+    jobq_cancel_running(&q, a, 3.0);
     assert_null(q.running);
+    assert_int_equal(q.n_running, 0);
     assert_int_equal(jobq_find(&q, a)->state, JOB_CANCELLED);
     assert_int_equal(q.counters.cancelled, 2);
-    jobq_cancel_running(&q, 3.0);               /* Nothing running: no-op. */
+    jobq_cancel_running(&q, a, 3.0);            /* Nothing running: no-op. */
     assert_int_equal(q.counters.cancelled, 2);
 
     /* Or it reports ECANCELED, not retryable. */
@@ -782,6 +934,41 @@ test_cancel(void **state)
                      JOB_CANCELLED);
     assert_int_equal(q.counters.cancelled, 3);
     assert_int_equal(q.counters.failed, 0);
+    jobq_destroy(&q);
+}
+
+/* A whole running group goes back, in order, at the head. */
+static void
+test_requeue_group(void **state)
+{
+    struct jobq q;
+    struct qjob *out[4];
+
+    jobq_init(&q, NULL);
+    uint64_t a = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.1", "any");
+    uint64_t b = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.2", "any");
+    uint64_t c = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.3", "any");
+    uint64_t d = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.4", "any");
+    assert_int_equal(jobq_pick_group(&q, 0, true, out, 3), 3);
+    for (int i = 0; i < 3; i++) {
+        jobq_start(&q, out[i], 1.0);
+    }
+    assert_int_equal(q.n_running, 3);
+    /* One of them is cancelled, one finishes: the third is requeued. */
+    jobq_cancel_running(&q, b, 2.0);
+    assert_int_equal(jobq_find(&q, b)->state, JOB_CANCELLED);
+    assert_int_equal(q.n_running, 2);
+    jobq_requeue_running(&q);
+    assert_int_equal(q.n_running, 0);
+    assert_int_equal(q.n_queued, 3);
+    const uint64_t want[] = { a, c, d };
+    size_t i = 0;
+    for (const struct qjob *j = q.queue; j; j = j->next, i++) {
+        assert_int_equal(j->id, want[i]);
+        assert_int_equal(j->state, JOB_QUEUED);
+        assert_int_equal(j->attempts, 0);
+    }
+    assert_int_equal(i, 3);
     jobq_destroy(&q);
 }
 
@@ -909,7 +1096,9 @@ main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_defaults_and_invalid),
         cmocka_unit_test(test_priority_and_fifo),
-        cmocka_unit_test(test_one_running_at_a_time),
+        cmocka_unit_test(test_one_group_at_a_time),
+        cmocka_unit_test(test_pick_group),
+        cmocka_unit_test(test_merge_respects_selectors),
         cmocka_unit_test(test_backoff_and_max_attempts),
         cmocka_unit_test(test_backoff_skips_to_other_jobs),
         cmocka_unit_test(test_not_retryable),
@@ -922,6 +1111,7 @@ main(void)
         cmocka_unit_test(test_removal_never_refused),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_requeue_running),
+        cmocka_unit_test(test_requeue_group),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_ids_increase),
     };

@@ -133,6 +133,7 @@ fill_stats(struct engine_stats *st)
     st->chunks = 7;
     st->passes = 8;
     st->dump_restarts = UINT32_MAX;
+    st->shared = 17;
     st->elapsed_ms = 1234.5625;
 }
 
@@ -760,6 +761,7 @@ test_engine_stats_round_trip(void **state)
     assert_int_equal(out.chunks, in.chunks);
     assert_int_equal(out.passes, in.passes);
     assert_int_equal(out.dump_restarts, in.dump_restarts);
+    assert_int_equal(out.shared, in.shared);
     assert_true(out.elapsed_ms == in.elapsed_ms);
     free(copy);
     wbuf_destroy(&b);
@@ -778,64 +780,143 @@ test_engine_stats_round_trip(void **state)
     wbuf_destroy(&b);
 }
 
-/* A whole WIRE_K_JOB payload: id, job, params. */
+/* A whole WIRE_K_JOB payload: params, then two jobs with their ids. */
 static void
 build_job_message(struct wbuf *b)
 {
     struct wire_job_params jp = { .strategy = CT_STRATEGY_DUMP, .max_local = 100 };
-    struct flush_job job;
+    struct flush_job job, whole;
+    const struct flush_job *jobs[2] = { &job, &whole };
+    const uint64_t ids[2] = { 42, 43 };
 
     make_full_job(&job);
+    flush_job_init(&whole);
+    whole.local_any = whole.peers_any = true;
+    whole.has_zone = true;
+    whole.zone = 9;
     wbuf_init(b);
-    wbuf_put_u64(b, 42);
-    wbuf_put_job(b, &job);
-    wbuf_put_job_params(b, &jp);
+    wbuf_put_job_batch(b, &jp, 2, ids, jobs);
     assert_false(b->oom);
     flush_job_destroy(&job);
+}
+
+static bool
+decode_batch(const uint8_t *data, size_t len, struct wire_job_batch *batch)
+{
+    struct rbuf r;
+
+    rbuf_init(&r, data, len);
+    rbuf_get_job_batch(&r, batch);
+    return rbuf_ok(&r);
+}
+
+static void
+test_job_batch_round_trip(void **state)
+{
+    struct wire_job_batch *batch = calloc(1, sizeof *batch);
+    struct flush_job want;
+    struct wbuf b;
+
+    assert_non_null(batch);
+    build_job_message(&b);
+    uint8_t *copy = dup_exact(b.data, b.len);
+    assert_true(decode_batch(copy, b.len, batch));
+    assert_int_equal(batch->n, 2);
+    assert_int_equal(batch->id[0], 42);
+    assert_int_equal(batch->id[1], 43);
+    assert_int_equal(batch->params.strategy, CT_STRATEGY_DUMP);
+    assert_int_equal(batch->params.max_local, 100);
+    make_full_job(&want);
+    assert_jobs_equal(&batch->job[0], &want);
+    assert_true(flush_job_is_whole_zone(&batch->job[1]));
+    assert_int_equal(batch->job[1].zone, 9);
+    flush_job_destroy(&want);
+    wire_job_batch_destroy(batch);
+    free(copy);
+    wbuf_destroy(&b);
+
+    /* The writer refuses a count the reader would. */
+    struct wire_job_params jp = { 0 };
+    const uint64_t ids[1] = { 1 };
+    const struct flush_job *none[1] = { NULL };
+    wbuf_init(&b);
+    wbuf_put_job_batch(&b, &jp, 0, ids, none);
+    assert_true(b.oom);
+    wbuf_destroy(&b);
+    wbuf_init(&b);
+    wbuf_put_job_batch(&b, &jp, WIRE_MAX_JOBS + 1, ids, none);
+    assert_true(b.oom);
+    wbuf_destroy(&b);
+
+    /* The most the reader takes, and one more. */
+    struct flush_job one;
+    job_make(&one, "10.0.0.1", "any");
+    for (size_t n = WIRE_MAX_JOBS; n <= WIRE_MAX_JOBS + 1; n++) {
+        wbuf_init(&b);
+        wbuf_put_job_params(&b, &jp);
+        wbuf_put_u32(&b, (uint32_t) n);
+        for (size_t i = 0; i < n; i++) {
+            wbuf_put_u64(&b, i + 1);
+            wbuf_put_job(&b, &one);
+        }
+        bool ok = decode_batch(b.data, b.len, batch);
+        assert_int_equal(ok, n == WIRE_MAX_JOBS);
+        if (ok) {
+            assert_int_equal(batch->n, WIRE_MAX_JOBS);
+        }
+        wire_job_batch_destroy(batch);
+        wbuf_destroy(&b);
+    }
+    /* No job; and one id twice. */
+    wbuf_init(&b);
+    wbuf_put_job_params(&b, &jp);
+    wbuf_put_u32(&b, 0);
+    assert_false(decode_batch(b.data, b.len, batch));
+    wire_job_batch_destroy(batch);
+    wbuf_destroy(&b);
+    wbuf_init(&b);
+    wbuf_put_job_params(&b, &jp);
+    wbuf_put_u32(&b, 3);
+    for (int i = 0; i < 3; i++) {
+        wbuf_put_u64(&b, i == 2 ? 1 : (uint64_t) i + 1);
+        wbuf_put_job(&b, &one);
+    }
+    assert_false(decode_batch(b.data, b.len, batch));
+    wire_job_batch_destroy(batch);
+    wbuf_destroy(&b);
+    flush_job_destroy(&one);
+    free(batch);
 }
 
 static void
 test_job_message_truncated(void **state)
 {
+    struct wire_job_batch *batch = calloc(1, sizeof *batch);
     struct wbuf b;
 
+    assert_non_null(batch);
     build_job_message(&b);
     for (size_t len = 0; len <= b.len; len++) {
-        struct wire_job_params jp;
-        struct flush_job job;
-        struct rbuf r;
         uint8_t *copy = dup_exact(b.data, len);
+        bool ok = decode_batch(copy, len, batch);
 
-        flush_job_init(&job);
-        rbuf_init(&r, copy, len);
-        uint64_t id = rbuf_get_u64(&r);
-        rbuf_get_job(&r, &job);
-        rbuf_get_job_params(&r, &jp);
-        bool ok = rbuf_ok(&r);
-        if (len < b.len && (ok || !r.err)) {
+        if (len < b.len && ok) {
             fail_msg("cut to %zu of %zu bytes: accepted", len, b.len);
         }
-        if (len == b.len && (!ok || id != 42 || job.local.n != 3 || job.peers.n != 3)) {
+        if (len == b.len && (!ok || batch->n != 2 || batch->id[0] != 42
+                             || batch->job[0].local.n != 3 || batch->job[0].peers.n != 3)) {
             fail_msg("the whole message is refused");
         }
-        flush_job_destroy(&job);
+        wire_job_batch_destroy(batch);
         free(copy);
     }
 
     /* One byte too many is an error too: rbuf_ok wants every byte read. */
     wbuf_put_u8(&b, 0);
-    struct flush_job job;
-    struct wire_job_params jp;
-    struct rbuf r;
-    flush_job_init(&job);
-    rbuf_init(&r, b.data, b.len);
-    rbuf_get_u64(&r);
-    rbuf_get_job(&r, &job);
-    rbuf_get_job_params(&r, &jp);
-    assert_false(r.err);
-    assert_false(rbuf_ok(&r));
-    flush_job_destroy(&job);
+    assert_false(decode_batch(b.data, b.len, batch));
+    wire_job_batch_destroy(batch);
     wbuf_destroy(&b);
+    free(batch);
 }
 
 static void
@@ -844,31 +925,29 @@ test_job_message_corrupted(void **state)
     /* Every single byte flipped to every interesting value: decoding may
      * accept or refuse, but must not crash, leak or read out of bounds. */
     static const uint8_t vals[] = { 0x00, 0x01, 0x02, 0x0a, 0x21, 0x80, 0xfe, 0xff };
+    struct wire_job_batch *batch = calloc(1, sizeof *batch);
     struct wbuf b;
 
+    assert_non_null(batch);
     build_job_message(&b);
     for (size_t i = 0; i < b.len; i++) {
         for (size_t v = 0; v < sizeof vals; v++) {
-            struct wire_job_params jp;
-            struct flush_job job;
-            struct rbuf r;
             uint8_t *copy = dup_exact(b.data, b.len);
 
             copy[i] = vals[v];
-            flush_job_init(&job);
-            rbuf_init(&r, copy, b.len);
-            rbuf_get_u64(&r);
-            rbuf_get_job(&r, &job);
-            rbuf_get_job_params(&r, &jp);
-            if (rbuf_ok(&r)) {
+            if (decode_batch(copy, b.len, batch)) {
                 char why[160];
-                assert_int_equal(flush_job_validate(&job, why, sizeof why), 0);
+                for (size_t k = 0; k < batch->n; k++) {
+                    assert_int_equal(flush_job_validate(&batch->job[k], why, sizeof why), 0);
+                }
+                assert_true(batch->n >= 1 && batch->n <= WIRE_MAX_JOBS);
             }
-            flush_job_destroy(&job);
+            wire_job_batch_destroy(batch);
             free(copy);
         }
     }
     wbuf_destroy(&b);
+    free(batch);
 }
 
 /* ---- Framing. ---- */
@@ -1202,6 +1281,7 @@ main(void)
         cmocka_unit_test(test_job_round_trip),
         cmocka_unit_test(test_job_invalid),
         cmocka_unit_test(test_job_selectors_invalid),
+        cmocka_unit_test(test_job_batch_round_trip),
         cmocka_unit_test(test_job_params_round_trip),
         cmocka_unit_test(test_engine_stats_round_trip),
         cmocka_unit_test(test_job_message_truncated),
