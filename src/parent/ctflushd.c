@@ -710,8 +710,11 @@ ctfd_main(int argc, char *argv[])
     if ((rc = ctfd_events(&d)) != 0 || (rc = ctfd_open_control(&d)) != 0) {
         goto out;
     }
+    memset(&wcfg, 0, sizeof wcfg);
     wcfg.nice = d.cfg.worker_nice;
     wcfg.probe = true;
+    snprintf(wcfg.probe_cache, sizeof wcfg.probe_cache, "%s/%s", d.cfg.state_dir,
+             WORKER_PROBE_CACHE_NAME);
     if ((rc = supervisor_init(&d.worker, d.base, &ctfd_worker_ops, &d, &wcfg,
                               d.cfg.worker_timeout_ms)) != 0) {
         goto out;

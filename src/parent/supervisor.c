@@ -280,6 +280,8 @@ supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t 
         evtimer_del(s->hang_timer);
         s->state = SUPERVISOR_IDLE;
         s->quick_failures = 0;
+        /* Proven again once: the workers after it take its findings. */
+        s->wcfg.reprobe = false;
         log_info("worker %ld ready: %s", (long) s->pid, s->caps);
         s->ops->idle(s->aux);
         return true;

@@ -524,6 +524,9 @@ engine_run_alone(struct engine_run *r, size_t k)
     for (size_t i = 0; !err && o->force != CT_STRATEGY_AUTO && i < n_chunks; i++) {
         err = engine_run_chunk(r, &chunks[i], i, n_chunks, true, errbuf, sizeof errbuf);
     }
+    if (!err) {
+        engine_progress(r, true);       /* Started (and not cancelled). */
+    }
     for (size_t i = 0; !err && !j->finished && i < n_chunks; i++) {
         err = engine_run_chunk(r, &chunks[i], i, n_chunks, false, errbuf, sizeof errbuf);
         engine_progress(r, true);
@@ -563,6 +566,8 @@ engine_run_shared(struct engine_run *r, const bool *share)
     uint64_t all = r->n_members == 64 ? UINT64_MAX : (UINT64_C(1) << r->n_members) - 1;
     __atomic_store_n(&r->active, all, __ATOMIC_RELAXED);
     log_debug("%zu jobs share one dump", r->n_members);
+    /* Started: say so, and take any cancellation that came meanwhile. */
+    engine_progress(r, true);
     errbuf[0] = '\0';
     int err = dumps_run(members, r->n_members, &r->active, NULL, r->opts->caps,
                         r->opts->batch_bytes, &hooks, errbuf, sizeof errbuf);

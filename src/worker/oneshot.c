@@ -18,6 +18,7 @@
 #include "oneshotargs.h"
 #include "planner.h"
 #include "probe.h"
+#include "probecache.h"
 
 #define EXIT_JOB_FAILED 1
 #define EXIT_USAGE 2
@@ -60,7 +61,8 @@ oneshot_main(int argc, char *argv[])
 
     log_init("ctflushd", a.verbose ? LOG_LVL_DEBUG : LOG_LVL_WARNING, false);
     if (a.probe && a.opts.force != CT_STRATEGY_DUMP) {
-        probe_run(&caps, true);
+        bool cached;
+        probe_cached(a.probe_cache, a.reprobe, &caps, &cached);
     } else {
         ct_caps_init_unproven(&caps, a.probe ? "not needed for the dump path" : "--no-probe");
     }

@@ -9,9 +9,11 @@
 
 #include "cliopt.h"
 #include "num.h"
+#include "probecache.h"
 
 enum {
     OPT_LOCAL = 256, OPT_PEERS, OPT_ZONE, OPT_MARK, OPT_STRATEGY, OPT_NO_PROBE,
+    OPT_REPROBE, OPT_PROBE_CACHE,
     OPT_MAX_LOCAL, OPT_MAX_PEERS, OPT_BATCH, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_VERBOSE,
     OPT_ONESHOT, OPT_HELP,
 };
@@ -24,6 +26,8 @@ static const struct option oneshot_longopts[] = {
     { "mark", required_argument, NULL, OPT_MARK },
     { "strategy", required_argument, NULL, OPT_STRATEGY },
     { "no-probe", no_argument, NULL, OPT_NO_PROBE },
+    { "reprobe", no_argument, NULL, OPT_REPROBE },
+    { "probe-cache", required_argument, NULL, OPT_PROBE_CACHE },
     { "max-local", required_argument, NULL, OPT_MAX_LOCAL },
     { "max-peers", required_argument, NULL, OPT_MAX_PEERS },
     { "batch-bytes", required_argument, NULL, OPT_BATCH },
@@ -42,6 +46,9 @@ static const struct {
     const char *help;
 } oneshot_help[] = {
     { "--no-probe", "trust nothing about the kernel: use the dump path only" },
+    { "--reprobe", "prove the kernel again, whatever this boot's findings say" },
+    { "--probe-cache FILE", "where the probe's findings are kept for the boot" },
+    { "", "(default " PROBE_CACHE_DEFAULT ", the daemon's; none: not kept)" },
     { "--rate N", "at most N deletes per second" },
     { "--dump-threads N", "dump threads (default: the online CPUs, at most 4)" },
     { "--json", "print one JSON object with the job's counters on stdout" },
@@ -55,7 +62,8 @@ oneshot_usage(FILE *f)
 "usage: ctflushd --oneshot --local LIST|any [--peers LIST|any] [--zone N]\n"
 "                [--mark MARK[/MASK]]\n"
 "                [--strategy auto|dump|filtered-flush|zone-flush|filtered-dump]\n"
-"                [--no-probe] [--max-local N] [--max-peers N] [--batch-bytes N]\n"
+"                [--no-probe] [--reprobe] [--probe-cache FILE|none]\n"
+"                [--max-local N] [--max-peers N] [--batch-bytes N]\n"
 "                [--rate N] [--dump-threads N] [--json] [--verbose]\n"
 "\n"
 "Deletes, in the current network namespace, every conntrack entry one end of\n"
@@ -78,6 +86,7 @@ oneshot_args_init(struct oneshot_args *a)
     a->job.peers_any = true;
     engine_opts_init(&a->opts);
     a->probe = true;
+    a->probe_cache = PROBE_CACHE_DEFAULT;
 }
 
 void
@@ -132,6 +141,17 @@ oneshot_args_parse(struct oneshot_args *a, int argc, char *argv[], char *err, si
             break;
         case OPT_NO_PROBE:
             a->probe = false;
+            break;
+        case OPT_REPROBE:
+            a->reprobe = true;
+            break;
+        case OPT_PROBE_CACHE:
+            if (!*c.value) {
+                snprintf(why, sizeof why, "give a file, or none");
+                rc = EINVAL;
+                break;
+            }
+            a->probe_cache = strcmp(c.value, "none") ? c.value : NULL;
             break;
         case OPT_MAX_LOCAL:
         case OPT_MAX_PEERS:

@@ -22,6 +22,9 @@ struct oneshot_args {
     struct engine_opts opts;    /* --strategy, --max-local, --max-peers,
                                  * --batch-bytes, --rate, --dump-threads. */
     bool probe;                 /* Not --no-probe. */
+    bool reprobe;               /* --reprobe: prove again, whatever the cache says. */
+    const char *probe_cache;    /* --probe-cache FILE (NULL: none); points into
+                                 * argv or at PROBE_CACHE_DEFAULT. */
     bool json;                  /* --json. */
     bool verbose;               /* --verbose. */
     bool help;                  /* --help: print oneshot_usage, run nothing. */

@@ -29,7 +29,10 @@
 #include "engine.h"
 #include "log.h"
 
-#define PROBE_TIMEOUT_MS 20000
+/* Every walk of the probe visits the whole shared hash table: on a host
+ * holding a million entries it takes a minute or so. Its result is kept
+ * (probecache.h), so it is paid once per boot. */
+#define PROBE_TIMEOUT_MS 90000
 #define PROBE_ZONE 7
 #define PROBE_OTHER_ZONE 8
 #define PROBE_CALIBRATION_ENTRIES 20000
@@ -268,23 +271,32 @@ probe_one(struct ctsock *s, void *msg, size_t len, int family,
     return true;
 }
 
-/* The protocol filters a proof of protocol filtering tries at a position:
- * UDP and its port at every one (the kernel parses and compares both), UDP
- * alone and TCP with the port at one each. */
+/* What a proof of protocol filtering tries. The protocol and port sit on
+ * the original tuple's flags whichever tuple the address is on, so the two
+ * shapes of message are an address on the original tuple and one on the
+ * reply tuple, each tried as source and as destination once: UDP with the
+ * port, UDP alone, TCP with the port (each walk visits the whole shared hash
+ * table, so the probe makes no more than it must). */
 struct proto_variant {
+    int reply, src;
     uint8_t proto;
     bool has_dport;
 };
 
-static const struct proto_variant proto_all_positions = { IPPROTO_UDP, true };
-static const struct proto_variant proto_one_position[] = {
-    { IPPROTO_UDP, false }, { IPPROTO_TCP, true },
+static const struct proto_variant proto_variants[] = {
+    { 0, 1, IPPROTO_UDP, true }, { 1, 0, IPPROTO_UDP, true },
+    { 0, 0, IPPROTO_UDP, false }, { 1, 1, IPPROTO_TCP, true },
 };
+#define N_PROTO_VARIANTS (sizeof proto_variants / sizeof *proto_variants)
 
 static bool
 probe_filtered_one(struct ctsock *s, int family, bool has_zone, uint16_t zone, int reply,
                    int src, const struct proto_variant *pv)
 {
+    if (pv) {
+        reply = pv->reply;
+        src = pv->src;
+    }
     char msg[CTMSG_MAX_LEN];
     struct filter_arg fa = { reply, src, has_zone, zone, false, pv ? pv->proto : 0,
                              pv && pv->has_dport };
@@ -315,19 +327,12 @@ probe_filtered(struct ctsock *s, int family, bool has_zone, uint16_t zone)
 }
 
 /* A filtered flush also filtered on the protocol (and port) deletes exactly
- * what the filter selects, at every position. */
+ * what the filter selects. */
 static bool
 probe_filtered_proto(struct ctsock *s, int family)
 {
-    for (int reply = 0; reply < 2; reply++) {
-        for (int src = 0; src < 2; src++) {
-            if (!probe_filtered_one(s, family, false, 0, reply, src, &proto_all_positions)) {
-                return false;
-            }
-        }
-    }
-    for (size_t i = 0; i < sizeof proto_one_position / sizeof *proto_one_position; i++) {
-        if (!probe_filtered_one(s, family, false, 0, (int) i, (int) i, &proto_one_position[i])) {
+    for (size_t i = 0; i < N_PROTO_VARIANTS; i++) {
+        if (!probe_filtered_one(s, family, false, 0, 0, 0, &proto_variants[i])) {
             return false;
         }
     }
@@ -371,8 +376,8 @@ probe_dump_one(struct ctsock *s, int family, const struct filter_arg *fa, const 
     return true;
 }
 
-/* Dumps delete nothing, so one fill serves every filter. pv NULL: address
- * filters alone; else address and protocol filters. */
+/* Dumps delete nothing, so one fill serves every filter: address filters
+ * at the four positions, or (with_proto) address and protocol filters. */
 static bool
 probe_filtered_dump(struct ctsock *s, int family, bool with_proto)
 {
@@ -382,22 +387,17 @@ probe_filtered_dump(struct ctsock *s, int family, bool with_proto)
         log_debug("probe %s: could not set up the table", what);
         return false;
     }
-    for (int reply = 0; reply < 2; reply++) {
+    for (int reply = 0; !with_proto && reply < 2; reply++) {
         for (int src = 0; src < 2; src++) {
             struct filter_arg fa = { reply, src, false, 0, false, 0, false };
-            if (with_proto) {
-                fa.proto = proto_all_positions.proto;
-                fa.has_dport = proto_all_positions.has_dport;
-            }
             if (!probe_dump_one(s, family, &fa, what)) {
                 return false;
             }
         }
     }
-    for (size_t i = 0; with_proto && i < sizeof proto_one_position / sizeof *proto_one_position;
-         i++) {
-        struct filter_arg fa = { (int) i, (int) i, false, 0, false, proto_one_position[i].proto,
-                                 proto_one_position[i].has_dport };
+    for (size_t i = 0; with_proto && i < N_PROTO_VARIANTS; i++) {
+        const struct proto_variant *pv = &proto_variants[i];
+        struct filter_arg fa = { pv->reply, pv->src, false, 0, false, pv->proto, pv->has_dport };
         if (!probe_dump_one(s, family, &fa, what)) {
             return false;
         }
@@ -410,7 +410,7 @@ static bool
 probe_proto_dump(struct ctsock *s, int family)
 {
     static const struct proto_variant v[] = {
-        { IPPROTO_UDP, false }, { IPPROTO_UDP, true }, { IPPROTO_TCP, true },
+        { 0, 0, IPPROTO_UDP, false }, { 0, 0, IPPROTO_UDP, true }, { 0, 0, IPPROTO_TCP, true },
     };
     const char *what = family == AF_INET ? "IPv4 protocol dump" : "IPv6 protocol dump";
 

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "log.h"
 #include "probe.h"
+#include "probecache.h"
 #include "caps.h"
 #include "wire.h"
 
@@ -194,7 +195,9 @@ worker_main(int fd, void *arg)
      * CAP_SYS_ADMIN is for the probe's throwaway namespace and nothing else. */
     worker_limit_caps(CAPS_BIT(CAP_NET_ADMIN) | (cfg->probe ? CAPS_BIT(CAP_SYS_ADMIN) : 0));
     if (cfg->probe) {
-        int err = probe_run(&caps, true);
+        bool cached;
+        int err = probe_cached(cfg->probe_cache[0] ? cfg->probe_cache : NULL, cfg->reprobe,
+                               &caps, &cached);
         if (err) {
             log_warnx("worker: kernel probe failed (%s): using the dump path only",
                       strerror(err));

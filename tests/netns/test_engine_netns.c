@@ -165,11 +165,17 @@ in_list(const struct ctf_prefix_list *l, bool any, int family, const union ctf_i
     return false;
 }
 
+/* One tuple read as src -> dst (job.h): egress has LOCAL at the source,
+ * ingress at the destination. */
 static bool
 model_pair(const struct flush_job *j, int f, const union ctf_inaddr *s, const union ctf_inaddr *d)
 {
-    return (in_list(&j->local, j->local_any, f, s) && in_list(&j->peers, j->peers_any, f, d))
-        || (in_list(&j->local, j->local_any, f, d) && in_list(&j->peers, j->peers_any, f, s));
+    bool egress = in_list(&j->local, j->local_any, f, s) && in_list(&j->peers, j->peers_any, f, d);
+    bool ingress = in_list(&j->local, j->local_any, f, d)
+                   && in_list(&j->peers, j->peers_any, f, s);
+
+    return j->direction == FLUSH_DIRECTION_INGRESS ? ingress
+           : j->direction == FLUSH_DIRECTION_EGRESS ? egress : ingress || egress;
 }
 
 static bool
@@ -181,10 +187,22 @@ model_match(const struct flush_job *j, const struct ctgen_entry *e)
     if (j->has_mark && (e->mark & j->mark_mask) != (j->mark & j->mark_mask)) {
         return false;
     }
+    if ((j->family == FLUSH_FAMILY_IPV4 && e->family != AF_INET)
+        || (j->family == FLUSH_FAMILY_IPV6 && e->family != AF_INET6)) {
+        return false;
+    }
+    if (j->proto && e->l4proto != j->proto) {
+        return false;
+    }
+    if (j->has_dport && (e->dport < j->dport_lo || e->dport > j->dport_hi)) {
+        return false;
+    }
     const union ctf_inaddr *rs = e->nat ? &e->reply_src : &e->orig_dst;
     const union ctf_inaddr *rd = e->nat ? &e->reply_dst : &e->orig_src;
+    /* The reply tuple read backwards: its destination is the original's
+     * source. */
     return model_pair(j, e->family, &e->orig_src, &e->orig_dst)
-        || model_pair(j, e->family, rs, rd);
+        || (j->tuple != FLUSH_TUPLE_ORIG && model_pair(j, e->family, rd, rs));
 }
 
 /* ---- The kernel side. ---- */
@@ -783,6 +801,373 @@ test_rate_cap_auto(void **state)
     flush_job_destroy(&job);
 }
 
+/* Selectors against every strategy, with exact survivors. */
+static void
+test_selectors(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *local, *peers;
+        enum flush_direction direction;
+        enum flush_tuple tuple;
+        uint8_t proto;
+        int lo, hi;             /* -1: no port. */
+        enum flush_family family;
+        size_t min;             /* Entries it must delete at least. */
+    } cases[] = {
+        /* Ingress of one VM: peers to it, and DNAT'd flows to it (reply). */
+        { "10.1.0.3", "any", FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ANY, 0, -1, -1, 0, 10 },
+        /* What conntrack -D -d 10.1.0.3 deletes: no DNAT'd entry. */
+        { "10.1.0.3", "any", FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ORIG, 0, -1, -1, 0, 10 },
+        { "10.1.0.3", "any", FLUSH_DIRECTION_EGRESS, FLUSH_TUPLE_ANY, 0, -1, -1, 0, 20 },
+        { "10.1.0.3", "any", FLUSH_DIRECTION_EGRESS, FLUSH_TUPLE_ORIG, 0, -1, -1, 0, 20 },
+        /* A Kubernetes-style service flush: UDP to a port. */
+        { "10.1.0.4", "any", FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY, IPPROTO_UDP, 53, 53, 0, 20 },
+        { "10.1.0.4,fd00:1::4", "any", FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY, IPPROTO_TCP, 400,
+          500, 0, 20 },
+        { "10.1.0.5,fd00:1::5", "10.2.0.1,10.2.0.2,fd00:2::1", FLUSH_DIRECTION_INGRESS,
+          FLUSH_TUPLE_ORIG, IPPROTO_TCP, 443, 443, 0, 2 },
+        { "10.1.0.6,fd00:1::6", "any", FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY, 0, -1, -1,
+          FLUSH_FAMILY_IPV6, 20 },
+        { "10.1.0.6,fd00:1::6", "any", FLUSH_DIRECTION_EGRESS, FLUSH_TUPLE_ANY, IPPROTO_UDP, -1, -1,
+          FLUSH_FAMILY_IPV4, 10 },
+        /* The SNAT address on the reply tuple, read backwards: egress. */
+        { "10.5.0.1", "any", FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ANY, 0, -1, -1, 0, 0 },
+        { "10.5.0.1", "any", FLUSH_DIRECTION_EGRESS, FLUSH_TUPLE_ANY, 0, -1, -1, 0, LOCALS },
+    };
+
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        for (size_t i = 0; i < N_ADDR_STRATEGIES; i++) {
+            struct flush_job job;
+            job_set(&job, cases[c].local, cases[c].peers);
+            job.direction = cases[c].direction;
+            job.tuple = cases[c].tuple;
+            job.proto = cases[c].proto;
+            job.has_dport = cases[c].lo >= 0;
+            job.dport_lo = (uint16_t) (cases[c].lo >= 0 ? cases[c].lo : 0);
+            job.dport_hi = (uint16_t) (cases[c].hi >= 0 ? cases[c].hi : 0);
+            job.family = cases[c].family;
+            enum ct_strategy st = addr_strategies[i];
+            /* A port range cannot be a kernel filter: a forced filtered
+             * flush must refuse it. */
+            if (st == CT_STRATEGY_FILTERED_FLUSH && job.has_dport && job.dport_lo != job.dport_hi) {
+                check_refused(&job, &caps, st, EINVAL);
+            } else if (st == CT_STRATEGY_FILTERED_FLUSH && job.proto
+                       && !caps.filtered_flush_proto) {
+                check_refused(&job, &caps, st, ENOTSUP);
+            } else {
+                check_job(&job, st, 0, 0, cases[c].min);
+            }
+            flush_job_destroy(&job);
+        }
+    }
+    /* The DNAT'd entry to 10.1.0.3's fixed address: ingress by the reply
+     * tuple only, so "orig" keeps it and "any" takes it. */
+    struct flush_job a, o;
+    job_set(&a, "10.1.0.3", "10.3.0.3");
+    a.direction = FLUSH_DIRECTION_INGRESS;
+    job_set(&o, "10.1.0.3", "10.3.0.3");
+    o.direction = FLUSH_DIRECTION_INGRESS;
+    o.tuple = FLUSH_TUPLE_ORIG;
+    size_t na = 0, no = 0;
+    for (size_t k = 0; k < table_n; k++) {
+        na += model_match(&a, &table[k]);
+        no += model_match(&o, &table[k]);
+    }
+    assert_int_equal(na, 1);
+    assert_int_equal(no, 0);
+    check_job(&a, CT_STRATEGY_AUTO, 0, 0, 1);
+    flush_job_destroy(&a);
+    flush_job_destroy(&o);
+}
+
+/* ---- Groups of jobs in one run. ---- */
+
+struct group_rec {
+    unsigned int polls;
+    size_t cancel_at;           /* Job index to cancel at the first poll (SIZE_MAX: none). */
+    bool cancel_all;
+    struct engine_job *jobs;
+    size_t n;
+    unsigned int done_order[ENGINE_MAX_JOBS];
+    size_t n_done;
+};
+
+static void
+group_poll(void *aux)
+{
+    struct group_rec *g = aux;
+
+    if (g->polls++ == 0) {
+        for (size_t i = 0; i < g->n; i++) {
+            if (g->cancel_all || i == g->cancel_at) {
+                g->jobs[i].cancel = true;
+            }
+        }
+    }
+}
+
+static void
+group_done(const struct engine_job *j, void *aux)
+{
+    struct group_rec *g = aux;
+
+    assert_true(j->finished);
+    g->done_order[g->n_done++] = (unsigned int) (j - g->jobs);
+}
+
+/* Runs jobs[0..n) as one group under c; checks each job's own counts and
+ * the table left. cancelled[i] (may be NULL) says which jobs are to be
+ * cancelled before their pass: they must end ECANCELED with nothing of
+ * theirs deleted (but what another job also matches). */
+static void
+check_group(struct flush_job *jobs, size_t n, const struct ct_caps *c, const bool *cancelled,
+            bool want_shared, struct engine_job *out)
+{
+    struct engine_job ej[ENGINE_MAX_JOBS];
+    struct engine_opts opts;
+    struct group_rec g;
+    struct seen after;
+
+    reset_table();
+    memset(ej, 0, sizeof ej);
+    memset(&g, 0, sizeof g);
+    g.cancel_at = SIZE_MAX;
+    g.jobs = ej;
+    g.n = n;
+    for (size_t i = 0; i < n; i++) {
+        ej[i].id = 100 + i;
+        ej[i].job = &jobs[i];
+        if (cancelled && cancelled[i]) {
+            g.cancel_at = i;
+        }
+    }
+    g.cancel_all = cancelled && cancelled[n];   /* One past the end: all. */
+    engine_opts_init(&opts);
+    opts.caps = c;
+    opts.poll = group_poll;
+    opts.done = group_done;
+    opts.hook_aux = &g;
+    size_t failed = engine_run_jobs(ej, n, &opts);
+
+    /* Expected: every entry some job that was not cancelled matches goes. */
+    struct seen_key *want = calloc(table_n, sizeof *want);
+    size_t n_want = 0, n_failed = 0;
+    for (size_t k = 0; k < table_n; k++) {
+        bool gone = false;
+        for (size_t i = 0; i < n; i++) {
+            bool cancel = cancelled && (cancelled[i] || cancelled[n]);
+            gone |= !cancel && model_match(&jobs[i], &table[k]);
+        }
+        if (!gone) {
+            want[n_want++] = key_of(&table[k]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool cancel = cancelled && (cancelled[i] || cancelled[n]);
+        size_t mine = 0;
+        for (size_t k = 0; k < table_n; k++) {
+            mine += model_match(&jobs[i], &table[k]);
+        }
+        assert_true(ej[i].finished);
+        if (cancel) {
+            assert_int_equal(ej[i].err, ECANCELED);
+            assert_int_equal(ej[i].stats.deleted, 0);
+            n_failed++;
+            continue;
+        }
+        if (ej[i].err) {
+            print_error("job %zu: %s\n", i, ej[i].errbuf);
+        }
+        assert_int_equal(ej[i].err, 0);
+        /* Each job counts every entry it matches, shared or not. */
+        assert_int_equal(ej[i].stats.matched, mine);
+        assert_int_equal(ej[i].stats.deleted, mine);
+        assert_int_equal(ej[i].stats.errors, 0);
+        assert_int_equal(ej[i].stats.already_gone, 0);
+        if (want_shared) {
+            assert_true(ej[i].stats.shared >= 2);
+            assert_int_equal(ej[i].stats.strategy, CT_STRATEGY_DUMP);
+        }
+    }
+    assert_int_equal(failed, n_failed);
+    assert_int_equal(g.n_done, n);
+    qsort(want, n_want, sizeof *want, key_cmp);
+    dump_table(&after);
+    assert_int_equal(after.n, n_want);
+    for (size_t k = 0; k < n_want; k++) {
+        assert_memory_equal(&after.keys[k], &want[k], sizeof *want);
+    }
+    if (out) {
+        memcpy(out, ej, n * sizeof *ej);
+    }
+    free(want);
+    free(after.keys);
+}
+
+/* Costs that make one shared dump the cheapest way for any group. */
+static struct ct_caps
+caps_share(void)
+{
+    struct ct_caps c = caps;
+
+    c.walk_fixed_ms = c.fdump_fixed_ms = 1000;
+    c.dump_fixed_ms = 1;
+    c.dump_ns_per_entry = 1;
+    return c;
+}
+
+static void
+group_jobs(struct flush_job *j)
+{
+    /* Overlapping locals, zones, directions, protocols and families. */
+    job_set(&j[0], "10.1.0.1,fd00:1::1", "any");
+    j[0].has_zone = true;
+    j[0].zone = 7;
+    job_set(&j[1], "10.1.0.1,10.1.0.2", "10.2.0.0/29");
+    job_set(&j[2], "10.1.0.3", "any");
+    j[2].direction = FLUSH_DIRECTION_INGRESS;
+    j[2].tuple = FLUSH_TUPLE_ORIG;
+    job_set(&j[3], "10.1.0.4,fd00:1::4", "any");
+    j[3].proto = IPPROTO_UDP;
+    j[3].has_dport = true;
+    j[3].dport_lo = j[3].dport_hi = 53;
+    job_set(&j[4], "fd00:1::5,10.1.0.5", "any");
+    j[4].family = FLUSH_FAMILY_IPV6;
+    job_set(&j[5], "10.1.0.9", "10.3.0.9");     /* DNAT, by the reply tuple. */
+    job_set(&j[6], "10.1.0.0/28", "any");
+    j[6].has_mark = true;
+    j[6].mark = 2;
+    j[6].mark_mask = 3;
+}
+
+static void
+test_group_shared(void **state)
+{
+    (void) state;
+    struct flush_job j[7];
+    struct ct_caps c = caps_share();
+
+    group_jobs(j);
+    check_group(j, 7, &c, NULL, true, NULL);
+    /* On one thread, and received on a helper thread. */
+    c.dump_threads = 1;
+    check_group(j, 7, &c, NULL, true, NULL);
+    c.dump_threads = 4;
+    check_group(j, 7, &c, NULL, true, NULL);
+    /* Nothing proven: still one dump, still exact. */
+    struct ct_caps none;
+    ct_caps_init_unproven(&none, "test");
+    check_group(j, 7, &none, NULL, true, NULL);
+    for (size_t i = 0; i < 7; i++) {
+        flush_job_destroy(&j[i]);
+    }
+}
+
+/* When the jobs' own plans are cheaper, each runs alone, exactly. */
+static void
+test_group_alone(void **state)
+{
+    (void) state;
+    struct flush_job j[7];
+    struct ct_caps c = caps;
+    struct engine_job out[7];
+
+    group_jobs(j);
+    c.dump_fixed_ms = 1e6;           /* The shared dump looks hopeless. */
+    c.walk_fixed_ms = c.fdump_fixed_ms = 0.001;
+    c.walk_ns_per_entry = c.fdump_ns_per_entry = 0.001;
+    check_group(j, 7, &c, NULL, false, out);
+    for (size_t i = 0; i < 7; i++) {
+        assert_true(out[i].stats.shared <= 1);
+        flush_job_destroy(&j[i]);
+    }
+
+    /* A whole zone keeps its zone flush while the others share a dump. */
+    struct flush_job z[3];
+    struct ct_caps cs = caps_share();
+    job_set(&z[0], "10.1.0.3", "any");
+    job_set(&z[1], "any", "any");
+    z[1].has_zone = true;
+    z[1].zone = 7;
+    job_set(&z[2], "10.1.0.5,fd00:1::5", "any");
+    check_group(z, 3, &cs, NULL, false, out);
+    assert_int_equal(out[1].stats.strategy, CT_STRATEGY_ZONE_FLUSH);
+    assert_true(out[0].stats.shared == 2 && out[2].stats.shared == 2);
+    for (size_t i = 0; i < 3; i++) {
+        flush_job_destroy(&z[i]);
+    }
+}
+
+/* Cancelling one job of a group before its pass costs the others nothing;
+ * cancelling all stops the pass. */
+static void
+test_group_cancel(void **state)
+{
+    (void) state;
+    struct flush_job j[7];
+    struct ct_caps c = caps_share();
+    bool cancel[8];
+
+    group_jobs(j);
+    for (size_t k = 0; k < 7; k += 3) {
+        memset(cancel, 0, sizeof cancel);
+        cancel[k] = true;
+        check_group(j, 7, &c, cancel, true, NULL);
+    }
+    /* Alone, one after another: the cancelled one never runs. */
+    struct ct_caps alone = c;
+    alone.dump_fixed_ms = 1e6;
+    memset(cancel, 0, sizeof cancel);
+    cancel[2] = true;
+    check_group(j, 7, &alone, cancel, false, NULL);
+    /* Everything cancelled. */
+    memset(cancel, 0, sizeof cancel);
+    cancel[7] = true;
+    check_group(j, 7, &c, cancel, false, NULL);
+    for (size_t i = 0; i < 7; i++) {
+        flush_job_destroy(&j[i]);
+    }
+}
+
+/* A forced strategy or a rate cap: the group runs one job at a time. */
+static void
+test_group_no_sharing(void **state)
+{
+    (void) state;
+    struct flush_job j[3];
+    struct engine_job ej[3];
+    struct engine_opts opts;
+    struct ct_caps c = caps_share();
+
+    job_set(&j[0], "10.1.0.1", "any");
+    job_set(&j[1], "10.1.0.2", "any");
+    job_set(&j[2], "10.1.0.3", "any");
+    for (int variant = 0; variant < 2; variant++) {
+        reset_table();
+        memset(ej, 0, sizeof ej);
+        for (size_t i = 0; i < 3; i++) {
+            ej[i].job = &j[i];
+        }
+        engine_opts_init(&opts);
+        opts.caps = &c;
+        if (variant) {
+            opts.max_delete_rate = 1000000;
+        } else {
+            opts.force = CT_STRATEGY_DUMP;
+        }
+        assert_int_equal(engine_run_jobs(ej, 3, &opts), 0);
+        for (size_t i = 0; i < 3; i++) {
+            assert_true(ej[i].stats.shared <= 1);
+            assert_int_equal(ej[i].stats.passes, 1);
+            assert_true(ej[i].stats.deleted >= 20);
+        }
+    }
+    for (size_t i = 0; i < 3; i++) {
+        flush_job_destroy(&j[i]);
+    }
+}
+
 /* Many locals at once over a larger table: one dump, bulk deletes. */
 static void
 test_bulk(void **state)
@@ -835,6 +1220,11 @@ main(void)
         cmocka_unit_test_teardown(test_dump_pipelined, restore_caps),
         cmocka_unit_test_teardown(test_rate_cap_auto, restore_caps),
         cmocka_unit_test_teardown(test_bulk, restore_caps),
+        cmocka_unit_test_teardown(test_selectors, restore_caps),
+        cmocka_unit_test_teardown(test_group_shared, restore_caps),
+        cmocka_unit_test_teardown(test_group_alone, restore_caps),
+        cmocka_unit_test_teardown(test_group_cancel, restore_caps),
+        cmocka_unit_test_teardown(test_group_no_sharing, restore_caps),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(table);

@@ -58,6 +58,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "ctgen.h"
+#include "ctmsg.h"
 #include "ctsock.h"
 #include "engine.h"
 #include "job.h"
@@ -94,7 +95,11 @@ struct rec {
     uint8_t kind;               /* enum msg_kind. */
     bool has_zone, has_id, has_mark;
     uint16_t zone;              /* Host order. */
+    uint32_t fflags;            /* CTA_FILTER's orig | reply flags. */
 };
+
+#define F_ADDR (CTF_FILTER_IP_SRC | CTF_FILTER_IP_DST)
+#define F_PROTO (CTF_FILTER_PROTO_NUM | CTF_FILTER_PROTO_SRC_PORT | CTF_FILTER_PROTO_DST_PORT)
 
 #define LOG_CAP 65536
 
@@ -177,9 +182,18 @@ rec_message(const struct nlmsghdr *nlh, pid_t pid, uint64_t netns)
             case CTA_TUPLE_REPLY:
                 has_tuple = true;
                 break;
-            case CTA_FILTER:
+            case CTA_FILTER: {
+                const struct nlattr *fa;
                 has_filter = true;
+                mnl_attr_for_each_nested(fa, attr) {
+                    if ((mnl_attr_get_type(fa) == CTA_FILTER_ORIG_FLAGS
+                         || mnl_attr_get_type(fa) == CTA_FILTER_REPLY_FLAGS)
+                        && mnl_attr_get_payload_len(fa) == 4) {
+                        r.fflags |= mnl_attr_get_u32(fa);
+                    }
+                }
                 break;
+            }
             case CTA_ZONE:
                 r.has_zone = true;
                 if (mnl_attr_get_payload_len(attr) == 2) {
@@ -368,6 +382,13 @@ rule_violation(const struct rec *r, const struct ct_caps *c)
         if (r->family != AF_INET && r->family != AF_INET6) {
             return "a filtered flush of no single family";
         }
+        if (!(r->fflags & F_ADDR)) {
+            return "a filtered flush with no address (a flush of a whole protocol)";
+        }
+        if ((r->fflags & F_PROTO)
+            && !(r->family == AF_INET6 ? c->filtered_flush_proto_v6 : c->filtered_flush_proto)) {
+            return "a filtered flush by protocol, unproven for its family";
+        }
         if (r->family == AF_INET6 && !c->filtered_flush_v6) {
             return "an IPv6 filtered flush, unproven for IPv6";
         }
@@ -395,11 +416,25 @@ rule_violation(const struct rec *r, const struct ct_caps *c)
         /* A dump deletes nothing, but one whose filter the kernel gets
          * wrong (6.18's IPv6 returns the NON-matching entries) hides the
          * entries the job should delete. */
+        if (r->family != AF_INET && r->family != AF_INET6) {
+            return "a filtered dump of no single family";
+        }
+        if (!(r->fflags & F_ADDR)) {
+            /* A whole family, by protocol. */
+            if (!(r->fflags & F_PROTO)) {
+                return "a filtered dump that filters on nothing";
+            }
+            if (!(r->family == AF_INET6 ? c->dump_proto_filter_v6 : c->dump_proto_filter)) {
+                return "a dump filtered by protocol alone, unproven for its family";
+            }
+            return r->has_zone ? "a zone on a protocol-filtered dump, never proven" : NULL;
+        }
         if (!c->filtered_dump) {
             return "a filtered dump, unproven";
         }
-        if (r->family != AF_INET && r->family != AF_INET6) {
-            return "a filtered dump of no single family";
+        if ((r->fflags & F_PROTO)
+            && !(r->family == AF_INET6 ? c->filtered_dump_proto_v6 : c->filtered_dump_proto)) {
+            return "a filtered dump by protocol, unproven for its family";
         }
         if (r->family == AF_INET6 && !c->filtered_dump_v6) {
             return "an IPv6 filtered dump, unproven for IPv6";
@@ -855,29 +890,42 @@ struct shape {
     uint32_t mark, mask;
     size_t max_local, max_peers;
     uint64_t rate;
+    uint8_t proto;              /* 0: any. */
+    int dport;                  /* -1: none. */
+    enum flush_direction direction;
+    enum flush_tuple tuple;
 };
 
+/* No selector beyond addresses, zone and mark. */
+#define NOSEL 0, -1, FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY
+
 static const struct shape shapes[] = {
-    { "one v4 local, peers any", "10.1.0.1", "any", -1, false, 0, 0, 0, 0, 0 },
-    { "one v6 local, peers any", "fd00:1::1", "any", -1, false, 0, 0, 0, 0, 0 },
-    { "v4+v6 locals, peers any", "10.1.0.1,fd00:1::1", "any", -1, false, 0, 0, 0, 0, 0 },
+    { "one v4 local, peers any", "10.1.0.1", "any", -1, false, 0, 0, 0, 0, 0, NOSEL },
+    { "one v6 local, peers any", "fd00:1::1", "any", -1, false, 0, 0, 0, 0, 0, NOSEL },
+    { "v4+v6 locals, peers any", "10.1.0.1,fd00:1::1", "any", -1, false, 0, 0, 0, 0, 0, NOSEL },
     { "v4 locals x v4 peers", "10.1.0.1,10.1.0.2", "10.2.0.1,10.2.0.2", -1, false, 0, 0, 0, 0,
-      0 },
+      0, NOSEL },
     { "mixed locals x mixed peers", "10.1.0.1,fd00:1::2", "10.2.0.1,fd00:2::1", -1, false, 0,
-      0, 0, 0, 0 },
-    { "CIDR local", "10.1.0.0/30", "any", -1, false, 0, 0, 0, 0, 0 },
-    { "v4 local in zone 7", "10.1.0.1", "any", 7, false, 0, 0, 0, 0, 0 },
-    { "v4 local in zone 0", "10.1.0.2", "any", 0, false, 0, 0, 0, 0, 0 },
-    { "v6 local in zone 7", "fd00:1::1", "any", 7, false, 0, 0, 0, 0, 0 },
-    { "v4 local with a mark", "10.1.0.1", "any", -1, true, 1, 3, 0, 0, 0 },
-    { "whole zone 7", "any", "any", 7, false, 0, 0, 0, 0, 0 },
-    { "whole zone 0", "any", "any", 0, false, 0, 0, 0, 0, 0 },
-    { "zone 7 with a mark", "any", "any", 7, true, 1, 0xffffffffu, 0, 0, 0 },
+      0, 0, 0, 0, NOSEL },
+    { "CIDR local", "10.1.0.0/30", "any", -1, false, 0, 0, 0, 0, 0, NOSEL },
+    { "v4 local in zone 7", "10.1.0.1", "any", 7, false, 0, 0, 0, 0, 0, NOSEL },
+    { "v4 local in zone 0", "10.1.0.2", "any", 0, false, 0, 0, 0, 0, 0, NOSEL },
+    { "v6 local in zone 7", "fd00:1::1", "any", 7, false, 0, 0, 0, 0, 0, NOSEL },
+    { "v4 local with a mark", "10.1.0.1", "any", -1, true, 1, 3, 0, 0, 0, NOSEL },
+    { "whole zone 7", "any", "any", 7, false, 0, 0, 0, 0, 0, NOSEL },
+    { "whole zone 0", "any", "any", 0, false, 0, 0, 0, 0, 0, NOSEL },
+    { "zone 7 with a mark", "any", "any", 7, true, 1, 0xffffffffu, 0, 0, 0, NOSEL },
     { "v4+v6 locals, chunked by one", "10.1.0.1,fd00:1::1,10.1.0.2", "any", -1, false, 0, 0, 1,
-      0, 0 },
+      0, 0, NOSEL },
     { "v4 local x mixed peers, chunked by one", "10.1.0.3", "10.2.0.1,fd00:2::1", -1, false, 0,
-      0, 0, 1, 0 },
-    { "v4 local, rate cap", "10.1.0.4", "any", -1, false, 0, 0, 0, 0, 10000000 },
+      0, 0, 1, 0, NOSEL },
+    { "v4 local, rate cap", "10.1.0.4", "any", -1, false, 0, 0, 0, 0, 10000000, NOSEL },
+    { "v4+v6 locals, udp/53", "10.1.0.1,fd00:1::1", "any", -1, false, 0, 0, 0, 0, 0,
+      IPPROTO_UDP, 53, FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY },
+    { "v4 local x v4 peer, ingress orig tcp", "10.1.0.2", "10.2.0.3", -1, false, 0, 0, 0, 0,
+      0, IPPROTO_TCP, -1, FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ORIG },
+    { "whole zone 7, udp", "any", "any", 7, false, 0, 0, 0, 0, 0, IPPROTO_UDP, -1,
+      FLUSH_DIRECTION_EITHER, FLUSH_TUPLE_ANY },
 };
 #define N_SHAPES (sizeof shapes / sizeof *shapes)
 
@@ -894,6 +942,11 @@ shape_job(const struct shape *s, struct flush_job *j)
     j->has_mark = s->has_mark;
     j->mark = s->mark;
     j->mark_mask = s->mask;
+    j->proto = s->proto;
+    j->has_dport = s->dport >= 0;
+    j->dport_lo = j->dport_hi = s->dport >= 0 ? (uint16_t) s->dport : 0;
+    j->direction = s->direction;
+    j->tuple = s->tuple;
 }
 
 static bool
@@ -923,10 +976,13 @@ forced_ok(const struct flush_job *j, const struct ct_caps *c, enum ct_strategy s
         return planner_filtered_walks(j) > 0 && c->filtered_flush
                && (!job_has_v6_local(j) || c->filtered_flush_v6)
                && (!j->has_zone
-                   || (j->zone ? c->filtered_flush_zone : c->filtered_flush_zone_default));
+                   || (j->zone ? c->filtered_flush_zone : c->filtered_flush_zone_default))
+               && (!j->proto
+                   || (c->filtered_flush_proto && (!job_has_v6_local(j)
+                                                   || c->filtered_flush_proto_v6)));
     case CT_STRATEGY_ZONE_FLUSH:
-        return j->local_any && j->peers_any && j->has_zone && !j->has_mark && c->zone_flush
-               && (j->zone || c->zone_flush_default);
+        return j->local_any && j->peers_any && j->has_zone && !j->has_mark && !j->proto
+               && c->zone_flush && (j->zone || c->zone_flush_default);
     case CT_STRATEGY_FILTERED_DUMP: {
         bool on_peers;
         return planner_filtered_dumps(j, &on_peers) > 0 && c->filtered_dump
@@ -970,6 +1026,9 @@ all_proven(void)
     c.filtered_flush_zone = c.filtered_flush_zone_default = true;
     c.dump_zone_filter = true;
     c.filtered_dump = c.filtered_dump_v6 = true;
+    c.filtered_flush_proto = c.filtered_flush_proto_v6 = true;
+    c.filtered_dump_proto = c.filtered_dump_proto_v6 = true;
+    c.dump_proto_filter = c.dump_proto_filter_v6 = true;
     tempt(&c);
     return c;
 }
@@ -1011,6 +1070,11 @@ make_variants(struct variant *v)
     ALL_BUT(dump_zone_filter);
     ALL_BUT(filtered_dump);
     ALL_BUT(filtered_dump_v6);
+    ALL_BUT(filtered_flush_proto);
+    ALL_BUT(filtered_flush_proto_v6);
+    ALL_BUT(filtered_dump_proto);
+    ALL_BUT(dump_proto_filter);
+    ALL_BUT(dump_proto_filter_v6);
 #undef ALL_BUT
     v[n].caps = all_proven();
     v[n++].name = "all proven (positive control)";
@@ -1032,9 +1096,11 @@ struct seen_kinds {
     unsigned int filter_v4, filter_v6, filter_zone, filter_zone0;
     unsigned int zone_flush_z, zone_flush_0, get_zone;
     unsigned int get_filter_v4, get_filter_v6;
+    unsigned int filter_proto, get_filter_proto, get_proto;
     struct rec sample[N_KINDS];         /* One message of each kind. */
     struct rec sample_filter_v6, sample_filter_zone, sample_filter_zone0;
     struct rec sample_zone0, sample_get_zone, sample_get_filter_v6;
+    struct rec sample_filter_proto, sample_get_filter_proto, sample_get_proto;
 };
 
 static void
@@ -1042,6 +1108,18 @@ note_seen(struct seen_kinds *s, const struct rec *r)
 {
     s->n[r->kind]++;
     s->sample[r->kind] = *r;
+    if (r->kind == K_DEL_FILTER && (r->fflags & F_PROTO) && r->family == AF_INET) {
+        s->filter_proto++;
+        s->sample_filter_proto = *r;
+    } else if (r->kind == K_GET_FILTER && (r->fflags & F_PROTO) && r->family == AF_INET) {
+        if (r->fflags & F_ADDR) {
+            s->get_filter_proto++;
+            s->sample_get_filter_proto = *r;
+        } else {
+            s->get_proto++;
+            s->sample_get_proto = *r;
+        }
+    }
     if (r->kind == K_DEL_FILTER) {
         if (r->family == AF_INET6) {
             s->filter_v6++;
@@ -1194,14 +1272,17 @@ test_unproven_never_sent(void **state)
     if (!seen_all.filter_v4 || !seen_all.filter_v6 || !seen_all.filter_zone
         || !seen_all.filter_zone0 || !seen_all.zone_flush_z || !seen_all.zone_flush_0
         || !seen_all.get_zone || !seen_all.n[K_DEL_ENTRY] || !seen_all.get_filter_v4
-        || !seen_all.get_filter_v6) {
+        || !seen_all.get_filter_v6 || !seen_all.filter_proto || !seen_all.get_filter_proto
+        || !seen_all.get_proto) {
         fail_msg("positive control: with everything proven the seam saw filtered v4 %u v6 %u "
                  "zone %u zone0 %u, zone flush %u zone0 %u, zone dump %u, entry deletes %u, "
-                 "filtered dumps v4 %u v6 %u",
+                 "filtered dumps v4 %u v6 %u, by protocol: filtered flush %u, filtered dump %u, "
+                 "whole dump %u",
                  seen_all.filter_v4, seen_all.filter_v6, seen_all.filter_zone,
                  seen_all.filter_zone0, seen_all.zone_flush_z, seen_all.zone_flush_0,
                  seen_all.get_zone, seen_all.n[K_DEL_ENTRY], seen_all.get_filter_v4,
-                 seen_all.get_filter_v6);
+                 seen_all.get_filter_v6, seen_all.filter_proto, seen_all.get_filter_proto,
+                 seen_all.get_proto);
     }
     if ((probed.filtered_flush && !seen_probed.filter_v4)
         || (probed.zone_flush && !seen_probed.zone_flush_z)
@@ -1228,6 +1309,9 @@ test_unproven_never_sent(void **state)
             { c->zone_flush_default, &seen_all.sample_zone0 },
             { c->dump_zone_filter, &seen_all.sample_get_zone },
             { c->filtered_dump_v6, &seen_all.sample_get_filter_v6 },
+            { c->filtered_flush_proto, &seen_all.sample_filter_proto },
+            { c->filtered_dump_proto, &seen_all.sample_get_filter_proto },
+            { c->dump_proto_filter, &seen_all.sample_get_proto },
         };
         for (size_t k = 0; k < sizeof checks / sizeof *checks; k++) {
             if (!checks[k].proven && c->filtered_flush && c->zone_flush) {

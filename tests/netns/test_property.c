@@ -104,7 +104,7 @@ chance(unsigned int percent)
 /* ---- Failure reporting: every failure says how to replay the case. ---- */
 
 static char case_ctx[1024];     /* Seed and job of the current case. */
-static char run_ctx[160];       /* The strategy being run, if any. */
+static char run_ctx[2048];      /* The strategy (or group) being run, if any. */
 
 static void prop_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
@@ -239,7 +239,22 @@ struct mjob {
     size_t max_local, max_peers;    /* Engine chunking (0: the default). */
     size_t batch_bytes;             /* Engine send batch (0: the default). */
     uint64_t max_delete_rate;       /* Engine rate cap (0: none). */
+    /* Selectors (job.h). */
+    enum flush_direction direction;
+    enum flush_tuple tuple;
+    uint8_t proto;                  /* 0: any. */
+    bool has_dport;
+    uint16_t lo, hi;
+    enum flush_family family;
 };
+
+/* Whether the job's family selector admits this family. */
+static bool
+m_admits(const struct mjob *j, int family)
+{
+    return j->family == FLUSH_FAMILY_BOTH
+           || (j->family == FLUSH_FAMILY_IPV4 ? family == AF_INET : family == AF_INET6);
+}
 
 static bool
 m_in(const struct mpfx *l, size_t n, bool any, int family, const uint8_t *a)
@@ -255,13 +270,18 @@ m_in(const struct mpfx *l, size_t n, bool any, int family, const uint8_t *a)
     return false;
 }
 
+/* One tuple read as s -> d: egress has LOCAL at the source, ingress at
+ * the destination; the direction says which count. */
 static bool
 m_pair(const struct mjob *j, int family, const uint8_t *s, const uint8_t *d)
 {
-    return (m_in(j->local, j->n_local, j->local_any, family, s)
-            && m_in(j->peers, j->n_peers, j->peers_any, family, d))
-        || (m_in(j->local, j->n_local, j->local_any, family, d)
-            && m_in(j->peers, j->n_peers, j->peers_any, family, s));
+    bool egress = m_in(j->local, j->n_local, j->local_any, family, s)
+                  && m_in(j->peers, j->n_peers, j->peers_any, family, d);
+    bool ingress = m_in(j->local, j->n_local, j->local_any, family, d)
+                   && m_in(j->peers, j->n_peers, j->peers_any, family, s);
+
+    return j->direction == FLUSH_DIRECTION_INGRESS ? ingress
+           : j->direction == FLUSH_DIRECTION_EGRESS ? egress : egress || ingress;
 }
 
 static const uint8_t *
@@ -276,8 +296,10 @@ reply_dst(const struct ctgen_entry *e)
     return e->nat ? e->reply_dst.b : e->orig_src.b;
 }
 
-/* job.h: zone (if any) and mark (if any) match, and one end of the original
- * or of the reply tuple is in LOCAL with the other end in PEERS. */
+/* job.h: zone (if any), mark (if any), family, protocol and original
+ * destination port match, and LOCAL and PEERS sit the way the direction
+ * wants on the original tuple or (tuple "any") on the reply tuple read
+ * backwards, from its destination to its source. */
 static bool
 m_match(const struct mjob *j, const struct ctgen_entry *e, bool *by_reply_only)
 {
@@ -287,8 +309,12 @@ m_match(const struct mjob *j, const struct ctgen_entry *e, bool *by_reply_only)
     if (j->has_mark && (e->mark & j->mask) != (j->mark & j->mask)) {
         return false;
     }
+    if (!m_admits(j, e->family) || (j->proto && e->l4proto != j->proto)
+        || (j->has_dport && (e->dport < j->lo || e->dport > j->hi))) {
+        return false;
+    }
     bool o = m_pair(j, e->family, e->orig_src.b, e->orig_dst.b);
-    bool r = m_pair(j, e->family, reply_src(e), reply_dst(e));
+    bool r = j->tuple != FLUSH_TUPLE_ORIG && m_pair(j, e->family, reply_dst(e), reply_src(e));
     if (by_reply_only) {
         *by_reply_only = r && !o;
     }
@@ -306,16 +332,24 @@ m_has_family(const struct mpfx *l, size_t n, int family)
     return false;
 }
 
+/* A local or peer prefix of this family that the job's family admits. */
+static bool
+m_has_admitted(const struct mjob *j, const struct mpfx *l, size_t n, int family)
+{
+    return m_admits(j, family) && m_has_family(l, n, family);
+}
+
 /* False when no local prefix has a peer prefix of its family: such a job
  * (or chunk) can match nothing, and the engine need not run anything. */
 static bool
 m_has_pair(const struct mjob *j)
 {
-    if (j->local_any || (j->peers_any && j->n_local)) {
+    if (j->local_any) {
         return true;
     }
     for (size_t i = 0; i < j->n_local; i++) {
-        if (m_has_family(j->peers, j->n_peers, j->local[i].family)) {
+        int f = j->local[i].family;
+        if (m_admits(j, f) && (j->peers_any || m_has_family(j->peers, j->n_peers, f))) {
             return true;
         }
     }
@@ -325,15 +359,17 @@ m_has_pair(const struct mjob *j)
 static bool
 m_whole_zone(const struct mjob *j)
 {
-    return j->local_any && j->peers_any && j->has_zone && !j->has_mark;
+    return j->local_any && j->peers_any && j->has_zone && !j->has_mark && !j->proto
+           && !j->has_dport && j->family == FLUSH_FAMILY_BOTH;
 }
 
 /* True when some local prefix of this family has a peer of its family (or
- * peers are any): the job's part of that family can match something. */
+ * peers are any), and the job admits the family: the job's part of that
+ * family can match something. */
 static bool
 m_family_part(const struct mjob *j, int family)
 {
-    return m_has_family(j->local, j->n_local, family)
+    return m_has_admitted(j, j->local, j->n_local, family)
            && (j->peers_any || m_has_family(j->peers, j->n_peers, family));
 }
 
@@ -355,8 +391,24 @@ m_filtered_expect(const struct mjob *j, const struct ct_caps *c)
     if (!c->filtered_flush_v6 && m_family_part(j, AF_INET6)) {
         return EXPECT_REFUSED;
     }
-    if (!c->filtered_flush_v6 && m_has_family(j->local, j->n_local, AF_INET6)) {
+    /* A protocol must ride on the filter, proven for each family the
+     * job's locals bring (planner.h). */
+    for (int f = 0; j->proto && f < 2; f++) {
+        int family = f ? AF_INET6 : AF_INET;
+        if (!(f ? c->filtered_flush_proto_v6 : c->filtered_flush_proto)
+            && m_family_part(j, family)) {
+            return EXPECT_REFUSED;
+        }
+    }
+    if (!c->filtered_flush_v6 && m_has_admitted(j, j->local, j->n_local, AF_INET6)) {
         return EXPECT_EITHER;
+    }
+    for (int f = 0; j->proto && f < 2; f++) {
+        int family = f ? AF_INET6 : AF_INET;
+        if (!(f ? c->filtered_flush_proto_v6 : c->filtered_flush_proto)
+            && m_has_admitted(j, j->local, j->n_local, family)) {
+            return EXPECT_EITHER;
+        }
     }
     return EXPECT_RUN;
 }
@@ -402,6 +454,20 @@ mside_of(struct mside *out, const struct mpfx *l, size_t n, int family)
             out->a[out->n++] = l[i];
         }
     }
+}
+
+/* Drops the prefixes of families the job does not admit. */
+static void
+mside_admitted(const struct mjob *j, struct mside *m)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        if (m_admits(j, m->a[i].family)) {
+            m->a[k++] = m->a[i];
+        }
+    }
+    m->n = k;
 }
 
 /* What forcing filtered dumps must do for what the engine plans as one
@@ -506,6 +572,10 @@ m_fdump_expect(const struct mjob *j, const struct ct_caps *c, unsigned int *dump
             mside_of(&l, j->local + i, i + ml > j->n_local ? j->n_local - i : ml, 0);
             mside_of(&p, j->peers + k, j->peers_any ? 0 : k + mp > n_peers ? n_peers - k : mp,
                      0);
+            /* The engine cuts chunks first, then drops the families the job
+             * does not admit. */
+            mside_admitted(j, &l);
+            mside_admitted(j, &p);
             e = m_expect_worse(e, m_fdump_chunk_expect(&l, &p, j->peers_any, c, dumps));
         }
     }
@@ -552,6 +622,24 @@ mjob_describe(const struct mjob *j, char *buf, size_t len)
         used += (size_t) snprintf(buf + used, len - used, " --mark 0x%" PRIx32 "/0x%" PRIx32,
                                   j->mark, j->mask);
     }
+    if (j->direction && used < len) {
+        used += (size_t) snprintf(buf + used, len - used, " --direction %s",
+                                  flush_direction_name(j->direction));
+    }
+    if (j->tuple && used < len) {
+        used += (size_t) snprintf(buf + used, len - used, " --tuple %s",
+                                  flush_tuple_name(j->tuple));
+    }
+    if (j->proto && used < len) {
+        used += (size_t) snprintf(buf + used, len - used, " --proto %u", j->proto);
+    }
+    if (j->has_dport && used < len) {
+        used += (size_t) snprintf(buf + used, len - used, " --dport %u-%u", j->lo, j->hi);
+    }
+    if (j->family && used < len) {
+        used += (size_t) snprintf(buf + used, len - used, " --family %s",
+                                  flush_family_name(j->family));
+    }
     if (used < len) {
         snprintf(buf + used, len - used,
                  " [max_local %zu max_peers %zu batch %zu rate %" PRIu64 "]",
@@ -578,10 +666,20 @@ mjob_to_flush_job(const struct mjob *j, struct flush_job *fj)
     fj->has_mark = j->has_mark;
     fj->mark = j->mark;
     fj->mark_mask = j->mask;
+    fj->direction = j->direction;
+    fj->tuple = j->tuple;
+    fj->proto = j->proto;
+    fj->has_dport = j->has_dport;
+    fj->dport_lo = j->lo;
+    fj->dport_hi = j->hi;
+    fj->family = j->family;
     PCHECK(flush_job_validate(fj, err, sizeof err) == 0, "generated an invalid job: %s", err);
 }
 
 /* ---- Random tables. ---- */
+
+/* Destination ports of the table's entries, which jobs select on too. */
+static const uint16_t table_dports[] = { 22, 53, 80, 123, 443, 853 };
 
 static const uint16_t zones[] = { 0, 0, 0, 1, 7, 300 };
 
@@ -625,7 +723,6 @@ static size_t
 gen_table(struct ctgen_entry *t)
 {
     size_t n = MIN_ENTRIES + rnd_below(MAX_ENTRIES - MIN_ENTRIES + 1);
-    static const uint16_t dports[] = { 22, 53, 80, 123, 443, 853 };
 
     for (size_t i = 0; i < n; i++) {
         struct ctgen_entry *e = &t[i];
@@ -633,7 +730,7 @@ gen_table(struct ctgen_entry *t)
         e->family = chance(65) ? AF_INET : AF_INET6;
         e->l4proto = chance(50) ? IPPROTO_TCP : IPPROTO_UDP;
         e->sport = (uint16_t) (1024 + i);
-        e->dport = dports[rnd_below(sizeof dports / sizeof *dports)];
+        e->dport = table_dports[rnd_below(sizeof table_dports / sizeof *table_dports)];
         e->zone = pick_zone();
         e->mark = pick_mark();
         e->timeout = 3600;
@@ -724,6 +821,40 @@ pick_family(unsigned int mode)
     return mode == 0 ? AF_INET : mode == 1 ? AF_INET6 : (chance(50) ? AF_INET : AF_INET6);
 }
 
+/* Random selectors (job.h), consistent with the job's addresses. */
+static void
+gen_selectors(struct mjob *j)
+{
+    if (chance(30)) {
+        j->direction = chance(50) ? FLUSH_DIRECTION_INGRESS : FLUSH_DIRECTION_EGRESS;
+    }
+    if (chance(25)) {
+        j->tuple = FLUSH_TUPLE_ORIG;
+    }
+    if (chance(30)) {
+        j->proto = chance(50) ? IPPROTO_TCP : IPPROTO_UDP;
+        if (chance(60)) {
+            size_t n = sizeof table_dports / sizeof *table_dports;
+            j->has_dport = true;
+            j->lo = table_dports[rnd_below((uint32_t) n)];
+            j->hi = chance(70) ? j->lo : table_dports[rnd_below((uint32_t) n)];
+            if (j->hi < j->lo) {
+                uint16_t t = j->lo;
+                j->lo = j->hi;
+                j->hi = t;
+            }
+        }
+    }
+    if (chance(15)) {
+        /* A family both sides have (a side "any" has both). */
+        int f = chance(50) ? AF_INET : AF_INET6;
+        if ((j->local_any || m_has_family(j->local, j->n_local, f))
+            && (j->peers_any || m_has_family(j->peers, j->n_peers, f))) {
+            j->family = f == AF_INET ? FLUSH_FAMILY_IPV4 : FLUSH_FAMILY_IPV6;
+        }
+    }
+}
+
 static void
 gen_job(struct mjob *j)
 {
@@ -788,6 +919,7 @@ gen_job(struct mjob *j)
             j->mask = masks[rnd_below(sizeof masks / sizeof *masks)];
         }
     }
+    gen_selectors(j);
     if (chance(25)) {
         j->max_local = 1 + rnd_below(2);
         j->max_peers = 1 + rnd_below(3);
@@ -1010,6 +1142,8 @@ struct coverage {
     uint64_t deleted, reply_only;   /* Entries deleted; of them matched by reply only. */
     unsigned int auto_filtered;     /* Auto runs that picked a filtered flush. */
     unsigned int auto_fdump;        /* Auto runs that picked filtered dumps. */
+    unsigned int groups;            /* Groups run. */
+    unsigned int groups_shared;     /* Of them, all in one shared dump. */
 };
 
 static struct coverage cov;
@@ -1107,14 +1241,19 @@ auto_allowed(const struct mjob *j, const struct ct_caps *c)
 {
     unsigned int bits = 1u << CT_STRATEGY_DUMP;
 
-    if (!j->local_any && !j->has_mark && m_filtered_expect(j, c) != EXPECT_REFUSED) {
+    /* A filtered flush carries the protocol where proven, and one TCP or
+     * UDP port; never a range. */
+    bool port_ok = !j->has_dport
+                   || (j->lo == j->hi && (j->proto == IPPROTO_TCP || j->proto == IPPROTO_UDP));
+    if (!j->local_any && !j->has_mark && port_ok && m_filtered_expect(j, c) != EXPECT_REFUSED) {
         bits |= 1u << CT_STRATEGY_FILTERED_FLUSH;
     }
     /* A mixed-family job may be proven for IPv4 only: its IPv4 part may
      * still go to a filtered flush. */
-    if (!j->local_any && !j->has_mark && c->filtered_flush
+    if (!j->local_any && !j->has_mark && port_ok && c->filtered_flush
+        && (!j->proto || c->filtered_flush_proto)
         && (!j->has_zone || (j->zone ? c->filtered_flush_zone : c->filtered_flush_zone_default))
-        && m_has_family(j->local, j->n_local, AF_INET)) {
+        && m_has_admitted(j, j->local, j->n_local, AF_INET)) {
         bits |= 1u << CT_STRATEGY_FILTERED_FLUSH;
     }
     if (m_whole_zone(j) && m_zone_flush_proven(j, c)) {
@@ -1125,12 +1264,135 @@ auto_allowed(const struct mjob *j, const struct ct_caps *c)
     if (!j->local_any && c->filtered_dump) {
         for (size_t i = 0; i < j->n_local + j->n_peers; i++) {
             const struct mpfx *x = i < j->n_local ? &j->local[i] : &j->peers[i - j->n_local];
-            if (m_all_hosts(x, 1) && (x->family == AF_INET || c->filtered_dump_v6)) {
+            if (m_all_hosts(x, 1) && m_admits(j, x->family)
+                && (x->family == AF_INET || c->filtered_dump_v6)) {
                 bits |= 1u << CT_STRATEGY_FILTERED_DUMP;
             }
         }
     }
     return bits;
+}
+
+/* ---- Groups of jobs in one run. ---- */
+
+#define GROUP_EXTRA_MAX 5
+
+struct group_poll {
+    struct engine_job *jobs;
+    size_t n;
+    size_t cancel;              /* Index cancelled at the first poll; n: none. */
+    unsigned int polls;
+};
+
+static void
+group_poll_cb(void *aux)
+{
+    struct group_poll *g = aux;
+
+    if (!g->polls++ && g->cancel < g->n) {
+        g->jobs[g->cancel].cancel = true;
+    }
+}
+
+/* The case's job and a few random others, as one group: the table must
+ * lose exactly what the jobs that were not cancelled match; a shared pass
+ * counts every entry for every job it matches. */
+static void
+run_group(struct pcase *pc, const struct ct_caps *run_caps, const char *what)
+{
+    struct mjob mj[1 + GROUP_EXTRA_MAX];
+    struct flush_job fj[1 + GROUP_EXTRA_MAX];
+    struct engine_job ej[1 + GROUP_EXTRA_MAX];
+    struct engine_opts opts;
+    struct group_poll g;
+    char desc[768];
+    size_t n = 2 + rnd_below(GROUP_EXTRA_MAX);
+
+    mj[0] = *pc->job;
+    mj[0].max_delete_rate = 0;
+    size_t used = (size_t) snprintf(run_ctx, sizeof run_ctx, "%s: group of %zu", what, n);
+    for (size_t i = 1; i < n; i++) {
+        gen_job(&mj[i]);
+        mjob_describe(&mj[i], desc, sizeof desc);
+        if (used < sizeof run_ctx) {
+            used += (size_t) snprintf(run_ctx + used, sizeof run_ctx - used, "; + %s", desc);
+        }
+    }
+    memset(ej, 0, sizeof ej);
+    for (size_t i = 0; i < n; i++) {
+        mjob_to_flush_job(&mj[i], &fj[i]);
+        ej[i].id = i + 1;
+        ej[i].job = &fj[i];
+    }
+    g.jobs = ej;
+    g.n = n;
+    g.cancel = chance(30) ? rnd_below((uint32_t) n) : n;
+    g.polls = 0;
+    engine_opts_init(&opts);
+    opts.caps = run_caps;
+    opts.poll = group_poll_cb;
+    opts.hook_aux = &g;
+
+    PCHECK(engine_table_count() == pc->n, "table not whole before the group");
+    size_t failed = engine_run_jobs(ej, n, &opts);
+    cov.runs++;
+
+    /* The model: survivors and each job's own count. */
+    struct key *want = calloc(pc->n, sizeof *want);
+    struct ctgen_entry *gone = calloc(pc->n, sizeof *gone);
+    size_t mine[1 + GROUP_EXTRA_MAX] = { 0 }, n_want = 0, n_gone = 0;
+    PCHECK(want && gone, "out of memory");
+    for (size_t k = 0; k < pc->n; k++) {
+        bool del = false;
+        for (size_t i = 0; i < n; i++) {
+            bool m = m_match(&mj[i], &pc->table[k], NULL);
+            mine[i] += m;
+            del |= m && i != g.cancel;
+        }
+        if (del) {
+            gone[n_gone++] = pc->table[k];
+        } else {
+            want[n_want++] = key_of(&pc->table[k]);
+        }
+    }
+    qsort(want, n_want, sizeof *want, key_cmp);
+    PCHECK(failed == (g.cancel < n), "%zu jobs failed, %s cancelled", failed,
+           g.cancel < n ? "one" : "none");
+    bool exact = true;
+    for (size_t i = 0; i < n; i++) {
+        const struct engine_job *j = &ej[i];
+        PCHECK(j->finished, "job %zu not finished", i);
+        if (i == g.cancel) {
+            PCHECK(j->err == ECANCELED && j->stats.deleted == 0,
+                   "cancelled job %zu: err %d, %" PRIu64 " deleted", i, j->err, j->stats.deleted);
+            continue;
+        }
+        PCHECK(j->err == 0, "job %zu failed: %s", i, j->errbuf);
+        PCHECK(j->stats.errors == 0 && j->stats.already_gone == 0,
+               "job %zu: errors %" PRIu64 ", already gone %" PRIu64, i, j->stats.errors,
+               j->stats.already_gone);
+        PCHECK(j->stats.deleted <= mine[i], "job %zu: %" PRIu64 " deleted, it matches %zu", i,
+               j->stats.deleted, mine[i]);
+        exact &= j->stats.shared >= 2 && j->stats.strategies_used == 1u << CT_STRATEGY_DUMP;
+    }
+    for (size_t i = 0; exact && i < n; i++) {
+        /* One pass for all: each saw the whole table as it was. */
+        if (i != g.cancel) {
+            PCHECK(ej[i].stats.matched == mine[i] && ej[i].stats.deleted == mine[i],
+                   "shared pass, job %zu: matched %" PRIu64 " deleted %" PRIu64 ", the model "
+                   "says %zu", i, ej[i].stats.matched, ej[i].stats.deleted, mine[i]);
+        }
+    }
+    cov.groups++;
+    cov.groups_shared += exact;
+    expect_table(want, n_want, run_ctx);
+    kernel_insert(gone, n_gone);
+    PCHECK(engine_table_count() == pc->n, "table not whole again after the group");
+    for (size_t i = 0; i < n; i++) {
+        flush_job_destroy(&fj[i]);
+    }
+    free(want);
+    free(gone);
 }
 
 static void
@@ -1245,6 +1507,15 @@ run_case(uint64_t seed, unsigned int index)
     run_one(&pc, "auto, nothing proven (fallback)", &none, CT_STRATEGY_AUTO, EXPECT_RUN,
             1u << CT_STRATEGY_DUMP);
 
+    /* The job with others: one shared dump (costs that make it cheapest),
+     * and as the probed costs decide. */
+    struct ct_caps share = caps;
+    share.walk_fixed_ms = share.fdump_fixed_ms = 1000;
+    share.dump_fixed_ms = 0.001;
+    share.dump_ns_per_entry = 0.01;
+    run_group(&pc, &share, "group, shared");
+    run_group(&pc, &caps, "group, probed costs");
+
     cov.cases++;
     flush_job_destroy(&pc.fj);
     free(pc.all);
@@ -1297,11 +1568,13 @@ test_property(void **state)
     fprintf(stderr,
             "property: %u cases, %u runs: %u dump, %u filtered-flush (%u picked by auto), "
             "%u filtered-dump (%u picked by auto), %u zone-flush, %u refused; %" PRIu64
-            " entries deleted, %" PRIu64 " of them matched by the reply tuple only\n",
+            " entries deleted, %" PRIu64 " of them matched by the reply tuple only; %u groups, "
+            "%u in one shared dump\n",
             cov.cases, cov.runs, cov.runs_by[CT_STRATEGY_DUMP],
             cov.runs_by[CT_STRATEGY_FILTERED_FLUSH], cov.auto_filtered,
             cov.runs_by[CT_STRATEGY_FILTERED_DUMP], cov.auto_fdump,
-            cov.runs_by[CT_STRATEGY_ZONE_FLUSH], cov.refused, cov.deleted, cov.reply_only);
+            cov.runs_by[CT_STRATEGY_ZONE_FLUSH], cov.refused, cov.deleted, cov.reply_only,
+            cov.groups, cov.groups_shared);
     /* A run long enough to mean something must have exercised what the
      * kernel proved; otherwise the generator has drifted. */
     if (iters >= COVERAGE_MIN_ITERS) {
@@ -1314,6 +1587,7 @@ test_property(void **state)
                "zone flush is proven but never ran");
         PCHECK(!caps.filtered_dump || cov.runs_by[CT_STRATEGY_FILTERED_DUMP] > 0,
                "filtered dump is proven but never ran");
+        PCHECK(cov.groups_shared > 0, "no group ever shared a dump");
     }
 }
 
