@@ -163,6 +163,72 @@ ctlproto_get_side(struct json_rd *rd, const json_t *obj, const char *key, bool r
                         "addresses");
 }
 
+/* The selectors of a flush (job.h): "direction", "tuple", "family" as
+ * words, "proto" a name or a number, "dport" a port number or "LO-HI". */
+static int
+ctlproto_get_selectors(struct json_rd *rd, const json_t *obj, struct flush_job *job)
+{
+    const json_t *v;
+    const char *s;
+    int error;
+
+    if ((error = json_rd_string(rd, obj, "direction", JSON_RD_OPTIONAL, &s))) {
+        return error;
+    }
+    if (s && flush_direction_parse(s, &job->direction)) {
+        return json_rd_fail(rd, "direction", "must be \"ingress\", \"egress\" or \"either\"");
+    }
+    if ((error = json_rd_string(rd, obj, "tuple", JSON_RD_OPTIONAL, &s))) {
+        return error;
+    }
+    if (s && flush_tuple_parse(s, &job->tuple)) {
+        return json_rd_fail(rd, "tuple", "must be \"orig\" or \"any\"");
+    }
+    if ((error = json_rd_string(rd, obj, "family", JSON_RD_OPTIONAL, &s))) {
+        return error;
+    }
+    if (s && flush_family_parse(s, &job->family)) {
+        return json_rd_fail(rd, "family", "must be \"ipv4\", \"ipv6\" or \"both\"");
+    }
+    if ((error = json_rd_member(rd, obj, "proto", JSON_RD_OPTIONAL, &v))) {
+        return error;
+    }
+    if (v) {
+        bool ok;
+        if (json_is_string(v)) {
+            ok = !flush_proto_parse(json_string_value(v), &job->proto);
+        } else {
+            json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
+            ok = i >= 1 && i <= 255;
+            if (ok) {
+                job->proto = (uint8_t) i;
+            }
+        }
+        if (!ok) {
+            return json_rd_fail(rd, "proto", "must be a protocol name or an integer 1..255");
+        }
+    }
+    if ((error = json_rd_member(rd, obj, "dport", JSON_RD_OPTIONAL, &v))) {
+        return error;
+    }
+    if (v) {
+        bool ok;
+        if (json_is_integer(v)) {
+            json_int_t i = json_integer_value(v);
+            ok = i >= 0 && i <= 65535;
+            job->dport_lo = job->dport_hi = (uint16_t) (ok ? i : 0);
+        } else {
+            ok = json_is_string(v)
+                 && !flush_dport_parse(json_string_value(v), &job->dport_lo, &job->dport_hi);
+        }
+        if (!ok) {
+            return json_rd_fail(rd, "dport", "must be an integer 0..65535 or \"LO-HI\"");
+        }
+        job->has_dport = true;
+    }
+    return 0;
+}
+
 /* The flush request's members, one call each. */
 static int
 ctlproto_parse_flush(struct json_rd *rd, const json_t *obj, struct ctlproto_request *req)
@@ -191,6 +257,9 @@ ctlproto_parse_flush(struct json_rd *rd, const json_t *obj, struct ctlproto_requ
     }
     if (!error) {
         error = json_rd_bool(rd, obj, "wait", JSON_RD_OPTIONAL, NULL, &req->wait);
+    }
+    if (!error) {
+        error = ctlproto_get_selectors(rd, obj, job);
     }
     if (error) {
         return error;
@@ -394,6 +463,28 @@ ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
             json_u64(j, req->job.mark);
             json_key(j, "mark_mask");
             json_u64(j, req->job.mark_mask);
+        }
+        if (req->job.direction != FLUSH_DIRECTION_EITHER) {
+            json_key(j, "direction");
+            json_str(j, flush_direction_name(req->job.direction));
+        }
+        if (req->job.tuple != FLUSH_TUPLE_ANY) {
+            json_key(j, "tuple");
+            json_str(j, flush_tuple_name(req->job.tuple));
+        }
+        if (req->job.proto) {
+            json_key(j, "proto");
+            json_u64(j, req->job.proto);
+        }
+        if (req->job.has_dport) {
+            char range[16];
+            snprintf(range, sizeof range, "%u-%u", req->job.dport_lo, req->job.dport_hi);
+            json_key(j, "dport");
+            json_str(j, range);
+        }
+        if (req->job.family != FLUSH_FAMILY_BOTH) {
+            json_key(j, "family");
+            json_str(j, flush_family_name(req->job.family));
         }
         json_key(j, "wait");
         json_bool(j, req->wait);

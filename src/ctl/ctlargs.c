@@ -218,11 +218,65 @@ ctlargs_set_wait(struct ctlargs *a, const char *value, char *err, size_t errlen)
     return 0;
 }
 
+/* The selectors, in job.c's words (conntrack(8)'s). */
+static int
+ctlargs_set_direction(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_direction_parse(value, &a->req.job.direction)) {
+        return ctlargs_error(err, errlen, "--direction: '%s' is not ingress, egress or either",
+                             value);
+    }
+    return 0;
+}
+
+static int
+ctlargs_set_tuple(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_tuple_parse(value, &a->req.job.tuple)) {
+        return ctlargs_error(err, errlen, "--tuple: '%s' is not orig or any", value);
+    }
+    return 0;
+}
+
+static int
+ctlargs_set_proto(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_proto_parse(value, &a->req.job.proto)) {
+        return ctlargs_error(err, errlen, "--proto: '%s' is not a protocol name or a number "
+                             "from 1 to 255", value);
+    }
+    return 0;
+}
+
+static int
+ctlargs_set_dport(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_dport_parse(value, &a->req.job.dport_lo, &a->req.job.dport_hi)) {
+        return ctlargs_error(err, errlen, "--dport: '%s' is not PORT or LO-HI (0-65535)", value);
+    }
+    a->req.job.has_dport = true;
+    return 0;
+}
+
+static int
+ctlargs_set_family(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_family_parse(value, &a->req.job.family)) {
+        return ctlargs_error(err, errlen, "--family: '%s' is not ipv4, ipv6 or both", value);
+    }
+    return 0;
+}
+
 static const struct ctlargs_opt ctlargs_flush_opts[] = {
     { "local", true, ctlargs_set_local },
     { "peers", true, ctlargs_set_peers },
     { "zone", true, ctlargs_set_zone },
     { "mark", true, ctlargs_set_mark },
+    { "direction", true, ctlargs_set_direction },
+    { "tuple", true, ctlargs_set_tuple },
+    { "proto", true, ctlargs_set_proto },
+    { "dport", true, ctlargs_set_dport },
+    { "family", true, ctlargs_set_family },
     { "wait", false, ctlargs_set_wait },
     { NULL, false, NULL },
 };
@@ -336,7 +390,9 @@ static const struct ctlargs_cmd ctlargs_cmds[] = {
     { "ports", CTL_CMD_PORTS, false, NULL, 0, 0, NULL, NULL, "",
       "the ports the daemon tracks, with their IPs and zones" },
     { "flush", CTL_CMD_FLUSH, false, ctlargs_flush_opts, 0, 0, NULL, ctlargs_flush_finish,
-      "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]] [--wait]",
+      "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]]\n"
+      "      [--direction ingress|egress|either] [--tuple orig|any] [--proto NAME|NUMBER]\n"
+      "      [--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]",
       "queue a flush; --wait follows it to its end" },
     { "cancel", CTL_CMD_CANCEL, false, NULL, 1, 1, ctlargs_cancel_args, NULL, "ID",
       "cancel a queued or running job" },

@@ -82,6 +82,30 @@ state_put_job(struct json_out *o, const struct qjob *j)
     json_u64_or_null(o, job->has_mark, job->mark);
     json_key(o, "mark_mask");
     json_u64_or_null(o, job->has_mark, job->mark_mask);
+    /* Selectors only when the job has them: files of jobs without any read
+     * the same as before they existed. */
+    if (job->direction != FLUSH_DIRECTION_EITHER) {
+        json_key(o, "direction");
+        json_str(o, flush_direction_name(job->direction));
+    }
+    if (job->tuple != FLUSH_TUPLE_ANY) {
+        json_key(o, "tuple");
+        json_str(o, flush_tuple_name(job->tuple));
+    }
+    if (job->proto) {
+        json_key(o, "proto");
+        json_u64(o, job->proto);
+    }
+    if (job->has_dport) {
+        char range[16];
+        snprintf(range, sizeof range, "%u-%u", job->dport_lo, job->dport_hi);
+        json_key(o, "dport");
+        json_str(o, range);
+    }
+    if (job->family != FLUSH_FAMILY_BOTH) {
+        json_key(o, "family");
+        json_str(o, flush_family_name(job->family));
+    }
     json_key(o, "ports");
     json_array_begin(o);
     for (size_t i = 0; i < j->n_port_names; i++) {
@@ -155,6 +179,51 @@ state_prefix_member(struct json_rd *rd, const json_t *obj, const char *key,
 
     *present = v != NULL;
     return err || !v ? err : json_rd_prefixes(rd, key, v, l);
+}
+
+/* A job's selectors (job.h), each optional: absent means the default. */
+static int
+state_selectors(struct json_rd *rd, const json_t *obj, struct flush_job *job)
+{
+    static const char *const words[] = { "direction", "tuple", "family", "dport" };
+    char q[40];
+
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        const char *s;
+        int bad, err = json_rd_string(rd, obj, words[i], JSON_RD_OPTIONAL, &s);
+        if (err) {
+            return err;
+        }
+        if (!s) {
+            continue;
+        }
+        switch (i) {
+        case 0:
+            bad = flush_direction_parse(s, &job->direction);
+            break;
+        case 1:
+            bad = flush_tuple_parse(s, &job->tuple);
+            break;
+        case 2:
+            bad = flush_family_parse(s, &job->family);
+            break;
+        default:
+            bad = flush_dport_parse(s, &job->dport_lo, &job->dport_hi);
+            job->has_dport = !bad;
+            break;
+        }
+        if (bad) {
+            return json_rd_fail(rd, words[i], "unknown value '%s'",
+                                json_rd_quote(s, q, sizeof q));
+        }
+    }
+    bool has_proto;
+    int64_t proto = 0;
+    int err = json_rd_int(rd, obj, "proto", JSON_RD_OPTIONAL, 1, 255, &has_proto, &proto);
+    if (!err && has_proto) {
+        job->proto = (uint8_t) proto;
+    }
+    return err;
 }
 
 /* Says that member key holds a value this version does not know. */
@@ -343,6 +412,9 @@ state_parse_job(struct json_rd *rd, const json_t *v, struct jobq *q)
     job.zone = (uint16_t) zone;
     job.mark = (uint32_t) mark;
     job.mark_mask = (uint32_t) mask;
+    if (!err) {
+        err = state_selectors(rd, v, &job);
+    }
     if (!err) {
         err = json_rd_array(rd, v, "ports", 0, &ports);
     }

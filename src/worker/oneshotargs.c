@@ -13,7 +13,7 @@
 
 enum {
     OPT_LOCAL = 256, OPT_PEERS, OPT_ZONE, OPT_MARK, OPT_STRATEGY, OPT_NO_PROBE,
-    OPT_REPROBE, OPT_PROBE_CACHE,
+    OPT_REPROBE, OPT_PROBE_CACHE, OPT_DIRECTION, OPT_TUPLE, OPT_PROTO, OPT_DPORT, OPT_FAMILY,
     OPT_MAX_LOCAL, OPT_MAX_PEERS, OPT_BATCH, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_VERBOSE,
     OPT_ONESHOT, OPT_HELP,
 };
@@ -28,6 +28,11 @@ static const struct option oneshot_longopts[] = {
     { "no-probe", no_argument, NULL, OPT_NO_PROBE },
     { "reprobe", no_argument, NULL, OPT_REPROBE },
     { "probe-cache", required_argument, NULL, OPT_PROBE_CACHE },
+    { "direction", required_argument, NULL, OPT_DIRECTION },
+    { "tuple", required_argument, NULL, OPT_TUPLE },
+    { "proto", required_argument, NULL, OPT_PROTO },
+    { "dport", required_argument, NULL, OPT_DPORT },
+    { "family", required_argument, NULL, OPT_FAMILY },
     { "max-local", required_argument, NULL, OPT_MAX_LOCAL },
     { "max-peers", required_argument, NULL, OPT_MAX_PEERS },
     { "batch-bytes", required_argument, NULL, OPT_BATCH },
@@ -45,6 +50,15 @@ static const struct {
     const char *opt;
     const char *help;
 } oneshot_help[] = {
+    { "--direction D", "ingress: the local address is the original destination and" },
+    { "", "the peer the source; egress: the reverse (default: either)" },
+    { "--tuple orig", "the original tuple only, as conntrack -D -s/-d reads it" },
+    { "", "(default any: also the reply tuple, read backwards, which" },
+    { "", "holds a DNATed flow's fixed address)" },
+    { "--proto P", "only entries of that protocol (a name or 1..255)" },
+    { "--dport PORT[-PORT]", "only entries whose original destination port is in range" },
+    { "", "(with a protocol that has ports)" },
+    { "--family F", "only ipv4 or ipv6 entries (default: both)" },
     { "--no-probe", "trust nothing about the kernel: use the dump path only" },
     { "--reprobe", "prove the kernel again, whatever this boot's findings say" },
     { "--probe-cache FILE", "where the probe's findings are kept for the boot" },
@@ -60,7 +74,9 @@ oneshot_usage(FILE *f)
 {
     fprintf(f,
 "usage: ctflushd --oneshot --local LIST|any [--peers LIST|any] [--zone N]\n"
-"                [--mark MARK[/MASK]]\n"
+"                [--mark MARK[/MASK]] [--direction ingress|egress|either]\n"
+"                [--tuple orig|any] [--proto NAME|NUMBER] [--dport PORT[-PORT]]\n"
+"                [--family ipv4|ipv6|both]\n"
 "                [--strategy auto|dump|filtered-flush|zone-flush|filtered-dump]\n"
 "                [--no-probe] [--reprobe] [--probe-cache FILE|none]\n"
 "                [--max-local N] [--max-peers N] [--batch-bytes N]\n"
@@ -141,6 +157,38 @@ oneshot_args_parse(struct oneshot_args *a, int argc, char *argv[], char *err, si
             break;
         case OPT_NO_PROBE:
             a->probe = false;
+            break;
+        case OPT_DIRECTION:
+            if (flush_direction_parse(c.value, &a->job.direction)) {
+                snprintf(why, sizeof why, "'%s' is not ingress, egress or either", c.value);
+                rc = EINVAL;
+            }
+            break;
+        case OPT_TUPLE:
+            if (flush_tuple_parse(c.value, &a->job.tuple)) {
+                snprintf(why, sizeof why, "'%s' is not orig or any", c.value);
+                rc = EINVAL;
+            }
+            break;
+        case OPT_PROTO:
+            if (flush_proto_parse(c.value, &a->job.proto)) {
+                snprintf(why, sizeof why, "'%s' is not a protocol name or a number from 1 to 255",
+                         c.value);
+                rc = EINVAL;
+            }
+            break;
+        case OPT_DPORT:
+            if (flush_dport_parse(c.value, &a->job.dport_lo, &a->job.dport_hi)) {
+                snprintf(why, sizeof why, "'%s' is not PORT or LO-HI (0-65535)", c.value);
+                rc = EINVAL;
+            }
+            a->job.has_dport = true;
+            break;
+        case OPT_FAMILY:
+            if (flush_family_parse(c.value, &a->job.family)) {
+                snprintf(why, sizeof why, "'%s' is not ipv4, ipv6 or both", c.value);
+                rc = EINVAL;
+            }
             break;
         case OPT_REPROBE:
             a->reprobe = true;

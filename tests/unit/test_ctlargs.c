@@ -421,6 +421,52 @@ test_flush_full(void **state)
     roundtrip();
 }
 
+/* The selectors, as conntrack(8) words, and their refusals. */
+static void
+test_flush_selectors(void **state)
+{
+    assert_int_equal(parse("flush", "--local", "10.0.0.5,fd00::5", "--direction", "ingress",
+                           "--tuple=orig", "--proto", "udp", "--dport", "53-54",
+                           "--family", "ipv4"), 0);
+    assert_int_equal(A.req.job.direction, FLUSH_DIRECTION_INGRESS);
+    assert_int_equal(A.req.job.tuple, FLUSH_TUPLE_ORIG);
+    assert_int_equal(A.req.job.proto, 17);
+    assert_true(A.req.job.has_dport);
+    assert_int_equal(A.req.job.dport_lo, 53);
+    assert_int_equal(A.req.job.dport_hi, 54);
+    assert_int_equal(A.req.job.family, FLUSH_FAMILY_IPV4);
+    assert_string_equal(roundtrip(),
+                        "{\"cmd\":\"flush\",\"local\":[\"10.0.0.5\",\"fd00::5\"],"
+                        "\"peers\":\"any\",\"direction\":\"ingress\",\"tuple\":\"orig\","
+                        "\"proto\":17,\"dport\":\"53-54\",\"family\":\"ipv4\",\"wait\":false}");
+    reset();
+    assert_int_equal(parse("flush", "--local", "10.0.0.5", "--proto", "6", "--dport", "443",
+                           "--direction", "egress"), 0);
+    assert_int_equal(A.req.job.proto, 6);
+    assert_int_equal(A.req.job.dport_lo, 443);
+    assert_int_equal(A.req.job.dport_hi, 443);
+    roundtrip();
+
+    static const char *const bad[][3] = {
+        { "--direction", "in", "--direction" }, { "--tuple", "reply", "--tuple" },
+        { "--proto", "0", "--proto" }, { "--proto", "tcpp", "--proto" },
+        { "--dport", "70000", "--dport" }, { "--dport", "9-8", "--dport" },
+        { "--family", "inet", "--family" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        reset();
+        assert_int_equal(parse("flush", "--local", "10.0.0.5", bad[i][0], bad[i][1]), EINVAL);
+        assert_non_null(strstr(ERR, bad[i][2]));
+    }
+    /* Contradictions are the job's to refuse. */
+    reset();
+    assert_int_equal(parse("flush", "--local", "10.0.0.5", "--dport", "53"), EINVAL);
+    assert_non_null(strstr(ERR, "dport needs a protocol"));
+    reset();
+    assert_int_equal(parse("flush", "--local", "10.0.0.5", "--family", "ipv6"), EINVAL);
+    assert_non_null(strstr(ERR, "family ipv6"));
+}
+
 static void
 test_flush_zone(void **state)
 {
@@ -710,7 +756,9 @@ test_usage_text(void **state)
     t = capture(ctlargs_usage, "flush");
     assert_non_null(strstr(t, "usage: ctflushctl [--socket PATH] [--json] [--timeout SEC] "
                               "flush --local LIST|any [--peers LIST|any] [--zone N] "
-                              "[--mark M[/MASK]] [--wait]\n"));
+                              "[--mark M[/MASK]]\n"));
+    assert_non_null(strstr(t, "[--direction ingress|egress|either] [--tuple orig|any]"));
+    assert_non_null(strstr(t, "[--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]\n"));
     free(t);
 
     t = capture(ctlargs_help, NULL);
@@ -747,6 +795,7 @@ main(void)
         T(test_jobs),
         T(test_flush_minimal),
         T(test_flush_full),
+        T(test_flush_selectors),
         T(test_flush_zone),
         T(test_flush_zone_one_rule),
         T(test_flush_mark),

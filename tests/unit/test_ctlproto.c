@@ -298,6 +298,67 @@ test_flush(void **state)
     ctlproto_request_destroy(&req);
 }
 
+/* The selectors: words, a protocol name or number, a port or a range. */
+static void
+test_flush_selectors(void **state)
+{
+    struct ctlproto_request req;
+    struct json_out j;
+
+    parse_ok("{\"cmd\":\"flush\",\"local\":\"10.0.0.5,fd00::5\",\"direction\":\"ingress\","
+             "\"tuple\":\"orig\",\"proto\":\"udp\",\"dport\":\"53-60\",\"family\":\"ipv6\"}",
+             &req);
+    assert_int_equal(req.job.direction, FLUSH_DIRECTION_INGRESS);
+    assert_int_equal(req.job.tuple, FLUSH_TUPLE_ORIG);
+    assert_int_equal(req.job.proto, 17);
+    assert_true(req.job.has_dport);
+    assert_int_equal(req.job.dport_lo, 53);
+    assert_int_equal(req.job.dport_hi, 60);
+    assert_int_equal(req.job.family, FLUSH_FAMILY_IPV6);
+    /* Encoded and parsed again: the same job. */
+    json_init(&j);
+    ctlproto_request_encode(&req, &j);
+    struct ctlproto_request again;
+    parse_ok(json_text(&j), &again);
+    assert_true(flush_job_same_selectors(&req.job, &again.job));
+    json_destroy(&j);
+    ctlproto_request_destroy(&again);
+    ctlproto_request_destroy(&req);
+
+    parse_ok("{\"cmd\":\"flush\",\"local\":[\"10.0.0.5\"],\"proto\":6,\"dport\":443,"
+             "\"direction\":\"egress\",\"family\":\"both\",\"tuple\":\"any\"}", &req);
+    assert_int_equal(req.job.proto, 6);
+    assert_int_equal(req.job.dport_lo, 443);
+    assert_int_equal(req.job.dport_hi, 443);
+    assert_int_equal(req.job.direction, FLUSH_DIRECTION_EGRESS);
+    ctlproto_request_destroy(&req);
+
+    static const struct { const char *member, *why; } bad[] = {
+        { "\"direction\":\"in\"", "direction: must be" },
+        { "\"direction\":1", "direction: must be" },
+        { "\"tuple\":\"reply\"", "tuple: must be" },
+        { "\"family\":\"inet\"", "family: must be" },
+        { "\"family\":null", "family: must be" },
+        { "\"proto\":0", "proto: must be" },
+        { "\"proto\":256", "proto: must be" },
+        { "\"proto\":-1", "proto: must be" },
+        { "\"proto\":\"tcpx\"", "proto: must be" },
+        { "\"proto\":6.5", "proto: must be" },
+        { "\"proto\":6,\"dport\":65536", "dport: must be" },
+        { "\"proto\":6,\"dport\":\"9-8\"", "dport: must be" },
+        { "\"proto\":6,\"dport\":true", "dport: must be" },
+        { "\"dport\":53", "dport needs a protocol" },
+        { "\"proto\":\"icmp\",\"family\":\"ipv6\"", "does not exist" },
+        { "\"family\":\"ipv6\"", "family ipv6" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"cmd\":\"flush\",\"local\":\"10.0.0.5\",%s}",
+                 bad[i].member);
+        parse_bad(text, CTL_E_BAD_REQUEST, bad[i].why);
+    }
+}
+
 static void
 test_flush_malformed(void **state)
 {
@@ -727,6 +788,7 @@ main(void)
         cmocka_unit_test(test_jobs),
         cmocka_unit_test(test_flush),
         cmocka_unit_test(test_flush_malformed),
+        cmocka_unit_test(test_flush_selectors),
         cmocka_unit_test(test_file_lists_refused),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_pause),

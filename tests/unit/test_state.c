@@ -241,6 +241,17 @@ fixture(struct porttab *tab, struct jobq *q, uint64_t *done_id)
     job.mark_mask = 0xffffffff;
     assert_int_equal(jobq_restore(q, 500, JOB_ORIGIN_MANUAL, &job, ab, 2, 40, 3, 42.5), 0);
     flush_job_destroy(&job);
+    /* A job with every selector. */
+    job_make(&job, "10.3.0.1,fd00:3::1", "10.4.0.0/16");
+    job.direction = FLUSH_DIRECTION_INGRESS;
+    job.tuple = FLUSH_TUPLE_ORIG;
+    job.proto = 17;
+    job.has_dport = true;
+    job.dport_lo = 53;
+    job.dport_hi = 54;
+    job.family = FLUSH_FAMILY_IPV4;
+    assert_int_equal(jobq_restore(q, 600, JOB_ORIGIN_MANUAL, &job, NULL, 0, 0, 0, 43.5), 0);
+    flush_job_destroy(&job);
     return running;
 }
 
@@ -325,7 +336,7 @@ test_round_trip(void **state)
 
     /* The queue: the running job is queued again, the finished one gone. */
     assert_null(q2.running);
-    assert_int_equal(q2.n_queued, 4);
+    assert_int_equal(q2.n_queued, 5);
     assert_int_equal(q2.next_id, q.next_id);
     assert_null(jobq_find(&q2, done_id));
     const struct qjob *j = jobq_find(&q2, running);
@@ -345,9 +356,20 @@ test_round_trip(void **state)
     assert_int_equal(j->attempts, 3);
     assert_int_equal(j->n_ports, 40);
     assert_true(j->created == 42.5);
+    assert_false(flush_job_has_selectors(&j->job));
+    /* Selectors come back as they were. */
+    assert_non_null(strstr(s1, "\"direction\":\"ingress\",\"tuple\":\"orig\",\"proto\":17,"
+                               "\"dport\":\"53-54\",\"family\":\"ipv4\""));
+    j = jobq_find(&q2, 600);
+    assert_non_null(j);
+    assert_int_equal(j->job.direction, FLUSH_DIRECTION_INGRESS);
+    assert_int_equal(j->job.tuple, FLUSH_TUPLE_ORIG);
+    assert_int_equal(j->job.proto, 17);
+    assert_true(j->job.has_dport && j->job.dport_lo == 53 && j->job.dport_hi == 54);
+    assert_int_equal(j->job.family, FLUSH_FAMILY_IPV4);
     /* New ids continue where the old process stopped. */
-    assert_int_equal(q2.next_id, 501);
-    assert_int_equal(queue(&q2, JOB_ORIGIN_MANUAL, "10.7.0.1", "any", -1, NULL, 0), 501);
+    assert_int_equal(q2.next_id, 601);
+    assert_int_equal(queue(&q2, JOB_ORIGIN_MANUAL, "10.7.0.1", "any", -1, NULL, 0), 601);
 
     free(s1);
     free(s2);
