@@ -67,6 +67,26 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_u64(o, q->job.peers_any ? 0 : q->job.peers.n);
     json_key(o, "zone");
     json_u64_or_null(o, q->job.has_zone, q->job.zone);
+    json_key(o, "direction");
+    json_str(o, flush_direction_name(q->job.direction));
+    json_key(o, "tuple");
+    json_str(o, flush_tuple_name(q->job.tuple));
+    json_key(o, "proto");
+    if (!q->job.proto || flush_proto_name(q->job.proto)) {
+        json_str(o, flush_proto_name(q->job.proto));
+    } else {
+        json_u64(o, q->job.proto);
+    }
+    json_key(o, "dport");
+    if (q->job.has_dport) {
+        char range[16];
+        snprintf(range, sizeof range, "%u-%u", q->job.dport_lo, q->job.dport_hi);
+        json_str(o, range);
+    } else {
+        json_null(o);
+    }
+    json_key(o, "family");
+    json_str(o, flush_family_name(q->job.family));
     json_key(o, "ports");
     json_array_begin(o);
     for (size_t i = 0; i < q->n_port_names; i++) {
@@ -101,6 +121,8 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_u64(o, st->already_gone);
     json_key(o, "errors");
     json_u64(o, st->errors);
+    json_key(o, "shared");
+    json_u64(o, st->shared > 1 ? st->shared : 1);
     json_key(o, "rate");
     json_double(o, st->elapsed_ms > 0 ? st->deleted * 1000.0 / st->elapsed_ms : 0.0);
     json_key(o, "error");
@@ -216,6 +238,8 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     } else {
         json_null_value(o);
     }
+    json_key(o, "running_jobs");
+    json_u64(o, cc->queue->n_running);
     json_key(o, "jobs_done");
     json_u64(o, cc->queue->counters.done);
     json_key(o, "jobs_failed");
@@ -281,6 +305,13 @@ ctlcmd_jobs(struct ctlcmd *cc, struct json_out *o, unsigned int limit)
     } else {
         json_null_value(o);
     }
+    /* A group of jobs runs at once: "running" is its first, this all. */
+    json_key(o, "running_all");
+    json_array_begin(o);
+    for (const struct qjob *q = cc->queue->running; q; q = q->next) {
+        ctlcmd_job(o, q);
+    }
+    json_array_end(o);
     json_key(o, "finished");
     json_array_begin(o);
     for (const struct qjob *q = cc->queue->history; q && n < limit; q = q->next, n++) {
