@@ -28,12 +28,13 @@ build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
 results=$build/fuzz-results
 cc=${CC:-clang}
 
-all_targets=(json ctlproto addr extids state ctmsg)
+all_targets=(json ctlproto addr extids state ctmsg probecache)
 # Longest input per target: a little above the largest thing that parser
 # meets in practice (a request line, an external_ids value, a dump message;
 # the state file is bounded by time, not by this).
 declare -A max_len=(
     [json]=4096 [ctlproto]=4096 [addr]=1024 [extids]=2048 [state]=16384 [ctmsg]=1024
+    [probecache]=4200
 )
 
 die() {

@@ -214,6 +214,9 @@ probe_cache_parse(const char *text, size_t len, const struct probe_cache_key *ke
     struct ct_caps c;
     char expect[32];
 
+    if (whylen) {
+        why[0] = '\0';
+    }
     if (len > PROBE_CACHE_MAX || memchr(text, '\0', len)) {
         return bad(why, whylen, EINVAL, "%s", "not a text file of the expected size");
     }
