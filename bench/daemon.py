@@ -30,6 +30,7 @@ job), 2 on set-up errors, 77 without root or tools.
 import argparse
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -54,14 +55,29 @@ def metric(w, name):
     raise cw.Failure("no metric " + name)
 
 
-def flush_wait(w, local):
+def flush_wait(w, local, timeout=600):
     """One manual flush, followed to its end; its JOB object."""
-    lines = w.request({"cmd": "flush", "local": local.split(","), "peers": "any", "wait": True},
-                      timeout=600)
-    end = [l for l in lines if l.get("event") == "end"]
-    if not end or not end[0].get("ok"):
-        raise cw.Failure("flush %s did not end well: %r" % (local, lines[-1:]))
-    return end[0]["jobs"][0]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(w.ctl_sock)
+    s.sendall((json.dumps({"cmd": "flush", "local": local.split(","), "peers": "any",
+                           "wait": True}) + "\n").encode())
+    buf = b""
+    end = None
+    while end is None:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            msg = json.loads(line)
+            if msg.get("event") == "end":
+                end = msg
+    s.close()
+    if not end or not end.get("ok"):
+        raise cw.Failure("flush %s did not end well: %r" % (local, end))
+    return end["jobs"][0]
 
 
 def measure_w(w, n=3):

@@ -16,7 +16,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#define CTPIPE_SLOTS 8
+/* Deep enough that a send of deletes on the handling side (which the kernel
+ * runs within the send) does not stall the receiver: a batch of 64 KiB of
+ * deletes outlasts several datagrams of the dump. The buffers are mapped,
+ * not touched, until the kernel fills them (32 KiB of each at most). */
+#define CTPIPE_SLOTS 32
 
 struct ctpipe {
     struct ctsock *sock;
