@@ -6,8 +6,8 @@
  * threads), the kernel-side ones (filtered flush, zone flush) here, as one
  * acknowledged request per walk. A group of jobs is first offered one
  * shared dump: taken when it costs less than the jobs' own plans added up
- * (jobs whose plan is a kernel-side flush keep it: the kernel deletes their
- * entries for less than we could). The engine owns the run's counters, the
+ * (a whole zone's flush keeps it: the kernel deletes its entries for less
+ * than we could). The engine owns the run's counters, the
  * progress reports, cancellations and the delete-rate cap, which the dump
  * threads reach through hooks and the active mask.
  */
@@ -578,8 +578,10 @@ engine_run_shared(struct engine_run *r, const bool *share)
     r->n_members = 0;
 }
 
-/* Which jobs share one dump: those whose own plans (kernel-side flushes
- * aside) would cost more together than the dump. */
+/* Which jobs share one dump: those whose own plans (a whole zone's flush
+ * aside) would cost more together than the dump. Filtered flushes share
+ * too: twenty of them are eighty walks, which the kernel runs one at a
+ * time. */
 static void
 engine_choose_shared(struct engine_run *r, bool *share)
 {
@@ -593,12 +595,12 @@ engine_choose_shared(struct engine_run *r, bool *share)
         return;
     }
     for (size_t i = 0; i < r->n; i++) {
-        bool kernel_only;
+        bool zone_flush;
         if (r->jobs[i].finished) {
             continue;
         }
-        double ms = planner_job_cost(r->jobs[i].job, o->caps, count, &kernel_only);
-        if (!kernel_only) {
+        double ms = planner_job_cost(r->jobs[i].job, o->caps, count, &zone_flush);
+        if (!zone_flush) {
             share[i] = true;
             sum += ms;
             n++;

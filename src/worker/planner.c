@@ -378,29 +378,23 @@ planner_dump_cost(const struct ct_caps *caps, uint64_t table_count)
     return dump_cost_ms(caps, table_count);
 }
 
-static bool
-planner_is_dump(enum ct_strategy s)
-{
-    return s == CT_STRATEGY_DUMP || s == CT_STRATEGY_FILTERED_DUMP;
-}
-
 double
 planner_job_cost(const struct flush_job *job, const struct ct_caps *caps, uint64_t table_count,
-                 bool *kernel_only)
+                 bool *zone_flush)
 {
     struct flush_job part[2];
     struct ct_plan plan[2];
     bool have[2];
     double ms = 0;
 
-    *kernel_only = true;
+    *zone_flush = false;
     for (int f = 0; f < 2; f++) {
         have[f] = !flush_job_family_part(job, f ? AF_INET6 : AF_INET, &part[f]);
     }
     if (!have[0] && !have[1]) {
         /* A whole zone (or nothing to pair): planned as it is. */
         if (job->local_any && !planner_choose(job, caps, table_count, CT_STRATEGY_AUTO, &plan[0])) {
-            *kernel_only = !planner_is_dump(plan[0].strategy);
+            *zone_flush = plan[0].strategy == CT_STRATEGY_ZONE_FLUSH;
             return plan[0].est_ms;
         }
         return 0;
@@ -415,9 +409,6 @@ planner_job_cost(const struct flush_job *job, const struct ct_caps *caps, uint64
             plan[f].est_ms = dump_cost_ms(caps, table_count);
         }
         flush_job_destroy(&part[f]);
-        if (planner_is_dump(plan[f].strategy)) {
-            *kernel_only = false;
-        }
         if (plan[f].strategy == CT_STRATEGY_DUMP) {
             /* Both families' whole dumps are one dump. */
             if (!whole_dump) {

@@ -129,10 +129,11 @@ bool planner_proto_filter(const struct flush_job *, const struct ct_caps *, int 
 
 /* What running the job alone would cost, as planner_choose would plan each
  * of its families (whole-family dumps of both are one dump, as the engine
- * runs them). Returns the estimate in ms; *kernel_only says whether every
- * part of it would be a kernel-side flush. */
+ * runs them). Returns the estimate in ms; *zone_flush says the job is a
+ * whole zone the kernel flushes in one walk (cheaper than any dump we would
+ * share with it: we would send every one of its deletes). */
 double planner_job_cost(const struct flush_job *, const struct ct_caps *, uint64_t table_count,
-                        bool *kernel_only);
+                        bool *zone_flush);
 
 /* What one dump shared by several jobs costs. */
 double planner_dump_cost(const struct ct_caps *, uint64_t table_count);
