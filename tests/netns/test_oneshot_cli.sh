@@ -79,12 +79,22 @@ for zone in 0x10 010 +5 " 5" "5 " 65536 -1; do
         echo "ok   one-rule '$zone'"
     fi
 done
+check dport-no-proto 2 "dport needs a protocol" -- "$ctflushd" --oneshot --local 10.0.0.1 --dport 53
+check bad-direction 2 "is not ingress, egress or either" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --direction inbound
+check bad-family 2 "no local address is of it" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --family ipv6
+check empty-probe-cache 2 "give a file, or none" -- \
+    "$ctflushd" --oneshot --local 10.0.0.1 --probe-cache ""
 
 # Without CAP_NET_ADMIN: refused before touching anything.
 check no-cap-net-admin 4 "CAP_NET_ADMIN is needed" -- \
     setpriv --inh-caps=-all --bounding-set=-net_admin "$ctflushd" --oneshot --local 10.0.0.1
 
-# A real job in a private namespace.
+# A real job in a private namespace, its probe's findings kept in a file of
+# this test's (never the host's /var/lib/ctflushd).
+cache_dir=$(mktemp -d /tmp/ctf-oneshot-cache.XXXXXX)
+trap 'rm -rf "$cache_dir"' EXIT
 out=$(unshare -n bash -c '
     set -e
     spec=total=20000,locals=50,peers=50,nat-pct=20,v6-pct=20,seed=3
@@ -92,11 +102,12 @@ out=$(unshare -n bash -c '
     want=$("$1" --gen "$spec" --local 10.1.0.1,10.1.0.2,fd00:1::1 --peers any --print-matching)
     before=$("$1" --count)
     # Two threads: the dump is received on a helper thread (ctpipe).
-    json=$("$2" --oneshot --local 10.1.0.1,10.1.0.2,fd00:1::1 --dump-threads 2 --json)
+    json=$("$2" --oneshot --local 10.1.0.1,10.1.0.2,fd00:1::1 --dump-threads 2 --json \
+           --probe-cache "$3/probe.cache")
     after=$("$1" --count)
     echo "$want $before $after"
     echo "$json"
-' _ "$ctfill" "$ctflushd")
+' _ "$ctfill" "$ctflushd" "$cache_dir")
 rc=$?
 read -r want before after <<<"$(head -n1 <<<"$out")"
 json=$(tail -n1 <<<"$out")
@@ -118,6 +129,28 @@ elif ((before - after != want || want == 0)); then
     fails=$((fails + 1))
 else
     echo "ok   real-job ($want entries gone, JSON parses)"
+fi
+
+# The findings were kept, and the next run takes them; --reprobe does not.
+if [[ ! -s $cache_dir/probe.cache ]] || ! grep -q '^ctflushd-probe-cache ' "$cache_dir/probe.cache"; then
+    echo "FAIL probe-cache: no findings kept in $cache_dir/probe.cache" >&2
+    fails=$((fails + 1))
+else
+    kept=$(unshare -n "$ctflushd" --oneshot --local 10.9.9.9 --verbose \
+           --probe-cache "$cache_dir/probe.cache" 2>&1 >/dev/null | grep 'kernel:')
+    again=$(unshare -n "$ctflushd" --oneshot --local 10.9.9.9 --verbose --reprobe \
+            --probe-cache "$cache_dir/probe.cache" 2>&1 >/dev/null | grep 'kernel:')
+    # A corrupt file is not trusted: proved again (and replaced).
+    echo garbage >> "$cache_dir/probe.cache"
+    corrupt=$(unshare -n "$ctflushd" --oneshot --local 10.9.9.9 --verbose \
+              --probe-cache "$cache_dir/probe.cache" 2>&1 >/dev/null | grep 'kernel:')
+    if [[ $kept != *"kept for this boot"* || $again == *"kept for this boot"* \
+          || $corrupt == *"kept for this boot"* ]]; then
+        echo "FAIL probe-cache: kept '$kept' / reprobe '$again' / corrupt '$corrupt'" >&2
+        fails=$((fails + 1))
+    else
+        echo "ok   probe-cache (kept, --reprobe and a corrupt file prove again)"
+    fi
 fi
 
 if ((fails)); then
