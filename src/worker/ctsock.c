@@ -217,6 +217,9 @@ ctsock_batch_flush(struct ctsock *s)
         ssize_t n = send(mnl_socket_get_fd(s->nl), s->batch, s->batch_len, 0);
         if (n >= 0) {
             s->bstats.sent += s->batch_msgs;
+            for (size_t i = 0; s->report && i < s->n_sent; i++) {
+                s->report(s->report_aux, s->sent_tags[i], 0);
+            }
             break;
         }
         if (errno == EINTR) {

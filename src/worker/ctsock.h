@@ -26,8 +26,9 @@ struct ctsock_batch_stats {
     int last_errno;         /* Last "failed" errno, for the log. */
 };
 
-/* Called for each failure report of a tagged request (ctsock_batch_tag):
- * the tag given with it and the kernel's positive errno (ENOENT included). */
+/* Called for each tagged request (ctsock_batch_commit_tagged) once the
+ * kernel has taken it (err 0: sent), and again for its failure report, if
+ * any (the kernel's positive errno, ENOENT included). */
 typedef void ctsock_report_fn(void *aux, uint64_t tag, int err);
 
 struct ctsock {

@@ -301,9 +301,11 @@ struct dump_thread {
     uint64_t scanned;
     unsigned int passes, restarts;
     bool send_failed;           /* The delete socket failed mid-dump. */
-    /* Per member: entries matched, deletes that could not be built, and
-     * failure reports (ENOENT: already gone; others: failed). */
-    uint64_t matched[MATCH_GROUP_MAX], build_errors[MATCH_GROUP_MAX];
+    /* Per member: entries matched, deletes that could not be built, deletes
+     * the kernel took (a batch not yet sent is not deleted: a worker killed
+     * now must not have reported it), and failure reports (ENOENT: already
+     * gone; others: failed). */
+    uint64_t matched[MATCH_GROUP_MAX], build_errors[MATCH_GROUP_MAX], sent[MATCH_GROUP_MAX];
     uint64_t enoent[MATCH_GROUP_MAX], failed[MATCH_GROUP_MAX];
     int last_errno;
     uint64_t pub_scanned;
@@ -332,7 +334,7 @@ struct dump_pool {
 static uint64_t
 dump_thread_deleted(const struct dump_thread *t, size_t i)
 {
-    return t->matched[i] - t->build_errors[i] - t->enoent[i] - t->failed[i];
+    return t->sent[i] - t->enoent[i] - t->failed[i];
 }
 
 static void
@@ -347,7 +349,7 @@ dump_thread_publish(struct dump_thread *t)
     }
 }
 
-/* A delete failed: count it against the members it was for. */
+/* A delete was sent, or failed: count it for the members it was for. */
 static void
 dump_thread_report(void *aux, uint64_t tag, int err)
 {
@@ -355,13 +357,15 @@ dump_thread_report(void *aux, uint64_t tag, int err)
 
     for (uint64_t m = tag; m; m &= m - 1) {
         unsigned int i = (unsigned int) __builtin_ctzll(m);
-        if (err == ENOENT) {
+        if (!err) {
+            t->sent[i]++;
+        } else if (err == ENOENT) {
             t->enoent[i]++;
         } else {
             t->failed[i]++;
         }
     }
-    if (err != ENOENT) {
+    if (err && err != ENOENT) {
         t->last_errno = err;
     }
 }
