@@ -390,9 +390,9 @@ static const struct ctlargs_cmd ctlargs_cmds[] = {
     { "ports", CTL_CMD_PORTS, false, NULL, 0, 0, NULL, NULL, "",
       "the ports the daemon tracks, with their IPs and zones" },
     { "flush", CTL_CMD_FLUSH, false, ctlargs_flush_opts, 0, 0, NULL, ctlargs_flush_finish,
-      "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]]\n"
-      "      [--direction ingress|egress|either] [--tuple orig|any] [--proto NAME|NUMBER]\n"
-      "      [--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]",
+      "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]] "
+      "[--direction ingress|egress|either] [--tuple orig|any] [--proto NAME|NUMBER] "
+      "[--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]",
       "queue a flush; --wait follows it to its end" },
     { "cancel", CTL_CMD_CANCEL, false, NULL, 1, 1, ctlargs_cancel_args, NULL, "ID",
       "cancel a queued or running job" },

@@ -70,10 +70,18 @@ expect "ctflushctl --timeout=5 j" jobs
 # Each command's own options.
 expect "ctflushctl jobs --l" --limit
 expect "ctflushctl pause --n" --now
-expect "ctflushctl flush --" --local --peers --zone --mark --wait "${globals[@]}"
-expect "ctflushctl flush --local 10.0.0.1 --p" --peers
-expect "ctflushctl flush --local 10.0.0.1 --wait --" --peers --zone --mark "${globals[@]}"
-expect "ctflushctl flush " --local --peers --zone --mark --wait "${globals[@]}"
+flush_opts=(--local --peers --zone --mark --direction --tuple --proto --dport --family --wait)
+expect "ctflushctl flush --" "${flush_opts[@]}" "${globals[@]}"
+expect "ctflushctl flush --local 10.0.0.1 --p" --peers --proto
+expect "ctflushctl flush --local 10.0.0.1 --wait --" --peers --zone --mark --direction --tuple \
+    --proto --dport --family "${globals[@]}"
+expect "ctflushctl flush " "${flush_opts[@]}" "${globals[@]}"
+# The selectors' words.
+expect "ctflushctl flush --direction i" ingress
+expect "ctflushctl flush --tuple=" any orig
+expect "ctflushctl flush --family ipv" ipv4 ipv6
+expect "ctflushctl flush --proto ud" udp udplite
+expect "ctflushctl flush --dport "
 expect "ctflushctl status --l"
 # Values: "any" or @FILE for address lists, files for --socket, nothing for numbers.
 expect "ctflushctl flush --local a" any

@@ -756,9 +756,9 @@ test_usage_text(void **state)
     t = capture(ctlargs_usage, "flush");
     assert_non_null(strstr(t, "usage: ctflushctl [--socket PATH] [--json] [--timeout SEC] "
                               "flush --local LIST|any [--peers LIST|any] [--zone N] "
-                              "[--mark M[/MASK]]\n"));
-    assert_non_null(strstr(t, "[--direction ingress|egress|either] [--tuple orig|any]"));
-    assert_non_null(strstr(t, "[--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]\n"));
+                              "[--mark M[/MASK]] [--direction ingress|egress|either] "
+                              "[--tuple orig|any] [--proto NAME|NUMBER] [--dport PORT[-PORT]] "
+                              "[--family ipv4|ipv6|both] [--wait]\n"));
     free(t);
 
     t = capture(ctlargs_help, NULL);
