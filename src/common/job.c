@@ -158,15 +158,9 @@ flush_proto_parse(const char *s, uint8_t *out)
             return 0;
         }
     }
-    /* Decimal only: "0x11" for udp would be a surprise in a log. */
-    unsigned int v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || p - s >= 3) {
-            return EINVAL;
-        }
-        v = v * 10 + (unsigned int) (*p - '0');
-    }
-    if (v < 1 || v > 255) {
+    /* Decimal by num.h's rule: "0x11" for udp would be a surprise in a log. */
+    uint64_t v;
+    if (num_parse_u64(s, NUM_DEC, 1, 255, &v, NULL, 0)) {
         return EINVAL;
     }
     *out = (uint8_t) v;
@@ -194,22 +188,19 @@ flush_proto_has_ports(uint8_t proto)
            || proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
-/* A decimal port, 0..65535, at most five digits. */
+/* A decimal port, 0..65535, by num.h's rule (no leading zero, no sign). */
 static int
 port_parse(const char *s, size_t len, uint16_t *out)
 {
-    unsigned int v = 0;
+    char buf[8];
+    uint64_t v;
 
-    if (!len || len > 5) {
+    if (!len || len >= sizeof buf) {
         return EINVAL;
     }
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return EINVAL;
-        }
-        v = v * 10 + (unsigned int) (s[i] - '0');
-    }
-    if (v > 65535) {
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (num_parse_u64(buf, NUM_DEC, 0, UINT16_MAX, &v, NULL, 0)) {
         return EINVAL;
     }
     *out = (uint16_t) v;

@@ -83,7 +83,7 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
         snprintf(range, sizeof range, "%u-%u", q->job.dport_lo, q->job.dport_hi);
         json_str(o, range);
     } else {
-        json_null(o);
+        json_null_value(o);
     }
     json_key(o, "family");
     json_str(o, flush_family_name(q->job.family));

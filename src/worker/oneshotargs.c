@@ -56,7 +56,7 @@ static const struct {
     { "", "(default any: also the reply tuple, read backwards, which" },
     { "", "holds a DNATed flow's fixed address)" },
     { "--proto P", "only entries of that protocol (a name or 1..255)" },
-    { "--dport PORT[-PORT]", "only entries whose original destination port is in range" },
+    { "--dport LO[-HI]", "only entries whose original destination port is in range" },
     { "", "(with a protocol that has ports)" },
     { "--family F", "only ipv4 or ipv6 entries (default: both)" },
     { "--no-probe", "trust nothing about the kernel: use the dump path only" },

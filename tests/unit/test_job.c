@@ -970,6 +970,7 @@ test_parse_mark(void **state)
     assert_int_equal(flush_job_parse_mark(&job, "0x100/0xff", err, sizeof err), EINVAL);
     assert_string_equal(err, "'0x100/0xff' has bits outside the mask");
     assert_false(job.has_mark);
+}
 
 /* ---- Selectors. ---- */
 
@@ -1006,7 +1007,7 @@ test_selector_words(void **state)
     static const struct { const char *s; int num; } protos[] = {
         { "tcp", 6 }, { "udp", 17 }, { "sctp", 132 }, { "icmp", 1 }, { "icmpv6", 58 },
         { "ipv6-icmp", 58 }, { "dccp", 33 }, { "udplite", 136 }, { "gre", 47 }, { "any", 0 },
-        { "1", 1 }, { "255", 255 }, { "017", 17 },
+        { "1", 1 }, { "255", 255 }, { "017", -1 },  /* num.h: no leading zero. */
         { "0", -1 }, { "256", -1 }, { "1000", -1 }, { "-6", -1 }, { "0x11", -1 }, { "TCP", -1 },
         { "", -1 }, { "6 ", -1 }, { " 6", -1 },
     };
@@ -1027,7 +1028,7 @@ test_selector_words(void **state)
         { "53", 53, 53 }, { "0", 0, 0 }, { "65535", 65535, 65535 }, { "1-1024", 1, 1024 },
         { "8080-8080", 8080, 8080 }, { "0-65535", 0, 65535 },
         { "65536", -1, 0 }, { "10-9", -1, 0 }, { "-5", -1, 0 }, { "5-", -1, 0 }, { "", -1, 0 },
-        { "1-2-3", -1, 0 }, { "a", -1, 0 }, { "053x", -1, 0 }, { "123456", -1, 0 }, { " 5", -1, 0 },
+        { "1-2-3", -1, 0 }, { "a", -1, 0 }, { "053x", -1, 0 }, { "053", -1, 0 }, { "+5", -1, 0 }, { "123456", -1, 0 }, { " 5", -1, 0 },
     };
     for (size_t i = 0; i < sizeof ports / sizeof *ports; i++) {
         int rc = flush_dport_parse(ports[i].s, &lo, &hi);
