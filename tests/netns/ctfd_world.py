@@ -237,9 +237,11 @@ class World:
             wait_for(lambda: (self.ctl("status").get("ovsdb") or {}).get("synced"), 20 * SCALE,
                      "the daemon's first OVSDB snapshot")
             # The worker proves the kernel's features before its first job;
-            # deadlines in the tests are about jobs, not about that.
+            # deadlines in the tests are about jobs, not about that. The
+            # probe is bounded at 90 s (PROBE_TIMEOUT_MS): its walks cross
+            # the host's whole conntrack hash, which other namespaces fill.
             wait_for(lambda: self.ctl("status")["worker"]["state"] in ("idle", "running"),
-                     30 * SCALE, "the worker's probe")
+                     90 * SCALE, "the worker's probe")
         return self.daemon
 
     def wrapper(self):
