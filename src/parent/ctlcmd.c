@@ -29,6 +29,7 @@ static const char *const ctlcmd_features[] = {
     "set-ips-zone",             /* set-ips "zone" */
     "set-ips-migrating",        /* set-ips "migrating" */
     "shared-addresses",         /* held-back addresses, "shared", "live_holders" */
+    "flush-selectors",          /* flush "direction", "tuple", "proto", "dport", "family" */
 };
 
 /* Prefixes shown per side of a job; the count says how many there are. */
