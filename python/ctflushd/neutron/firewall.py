@@ -20,6 +20,7 @@ Owns: per driver, its queue of handed-over calls, the green thread that
 drains it, and whether ctflushd was reachable lately.
 """
 
+import collections
 import time
 
 import eventlet
@@ -75,6 +76,7 @@ class CtflushdConntrackManager:
         # Counters, for operators' debugging and the tests.
         self.stats = {"calls": 0, "handed_over": 0, "requests": 0, "fallbacks": 0,
                       "empty": 0}
+        self.recent = collections.deque(maxlen=1000)   # requests the daemon accepted lately
         zonebook.BOOK.driver_loaded(driver)
 
     def __getattr__(self, name):
@@ -202,6 +204,7 @@ class CtflushdConntrackManager:
                 continue
             self.stats["handed_over"] += 1
             self.stats["requests"] += len(mine)
+            self.recent.extend(call.requests)
             LOG.debug("ctflushd: %s -> jobs %s", call.what,
                       [j for o in mine for j in (o or {}).get("jobs", [])])
 
