@@ -85,6 +85,14 @@ class _Unset:
 UNSET = _Unset()            # "leave this member out of the request"
 
 
+def _why(e):
+    """An OSError as words (eventlet's green sockets give strerror as the
+    errno's name)."""
+    if getattr(e, "errno", None):
+        return os.strerror(e.errno)
+    return str(e)
+
+
 def socket_path(path=None):
     """The socket a client uses: the argument, else $CTFLUSHD_SOCKET, else
     the daemon's default."""
@@ -171,16 +179,29 @@ class Connection:
         self._buf = bytearray()
         self._sock = None
         deadline = time.monotonic() + timeout
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(max(timeout, 0.001))
-            sock.connect(path)
-        except socket.timeout:
-            sock.close()
-            raise Timeout("connect %s: no answer within %.3f s" % (path, timeout))
-        except OSError as e:
-            sock.close()
-            raise Unreachable("connect %s: %s" % (path, e.strerror or e))
+        pause = 0.001
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock.connect(path)
+                break
+            except socket.timeout:
+                sock.close()
+                raise Timeout("connect %s: no answer within %.3f s" % (path, timeout))
+            except BlockingIOError:
+                # A unix socket whose listen backlog is full refuses a
+                # non-blocking connect with EAGAIN: the daemon is busy
+                # accepting; try again until the deadline.
+                sock.close()
+                if time.monotonic() + pause > deadline:
+                    raise Timeout("connect %s: the daemon's backlog stayed full for "
+                                  "%.3f s" % (path, timeout))
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+            except OSError as e:
+                sock.close()
+                raise Unreachable("connect %s: %s" % (path, _why(e)))
         if time.monotonic() > deadline:
             sock.close()
             raise Timeout("connect %s: no answer within %.3f s" % (path, timeout))
@@ -219,10 +240,10 @@ class Connection:
                 raise Timeout("send: the daemon read nothing before the deadline")
             except (BrokenPipeError, ConnectionResetError) as e:
                 self.close()
-                raise Unreachable("send: connection lost (%s)" % e.strerror)
+                raise Unreachable("send: connection lost (%s)" % _why(e))
             except OSError as e:
                 self.close()
-                raise Unreachable("send: %s" % (e.strerror or e))
+                raise Unreachable("send: %s" % _why(e))
             view = view[n:]
 
     def _readline(self, deadline):
@@ -245,7 +266,7 @@ class Connection:
                 raise Timeout("receive: no reply before the deadline")
             except OSError as e:
                 self.close()
-                raise Unreachable("receive: %s" % (e.strerror or e))
+                raise Unreachable("receive: %s" % _why(e))
             if not chunk:
                 self.close()
                 if self._buf.strip():

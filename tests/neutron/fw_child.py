@@ -15,7 +15,6 @@ neutron's conntrack manager gave the ports, and written with the kernel's
 table before and after into SPEC['out'].
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -29,7 +28,6 @@ import eventlet  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_log import log as logging  # noqa: E402
 
-from neutron.agent.common import utils as agent_utils  # noqa: E402,F401
 from neutron.agent import securitygroups_rpc  # noqa: E402
 from neutron.conf.agent import common as agent_config  # noqa: E402
 from neutron.conf.agent import securitygroups_rpc as sg_config  # noqa: E402

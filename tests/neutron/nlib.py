@@ -20,7 +20,9 @@ SRC = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SRC, "tests", "netns"))
 
 import ctfd_world  # noqa: E402
-from ctfd_world import Failure, check, skip, wait_for  # noqa: E402,F401
+from ctfd_world import Failure, check, skip, wait_for  # noqa: E402
+
+__all__ = ["Failure", "check", "skip", "wait_for", "ctfd_world"]
 
 PYTHON = "/usr/bin/python3"
 NEUTRON = "/usr/lib/python3/dist-packages/neutron"

@@ -283,12 +283,18 @@ class CtflushdAgentExtension(l2_extension.L2AgentExtension):
                     for _, w in wants]
                 outcomes = conn.pipeline(reqs, self._opts.timeout * max(1, len(reqs) / 200))
         except ctfclient.Error as e:
+            failure = e
+        else:
+            failure = None
+        if failure is not None:
+            # Logged outside the except clause: oslo.log would append a
+            # traceback to every line.
             self.stats["failed"] += 1
             self._down_until = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
             self._rlog.warning("unreachable", "ctflushd: cannot reach the daemon (%s); "
                                "%d port(s) wait to be sent, retrying in %.1f s",
-                               e, len(self._dirty), self._down_until - time.monotonic())
+                               failure, len(self._dirty), self._down_until - time.monotonic())
             return
         self._backoff = self._opts.retry_interval
         self._rlog.reset("unreachable")

@@ -189,9 +189,14 @@ class CtflushdConntrackManager:
                             "feature (require_selector_support)" % (self._client.path, FEATURE))
                 outcomes = conn.pipeline(requests, timeout)
         except ctfclient.Error as e:
+            failure = e
+        else:
+            failure = None
+        if failure is not None:
+            # Outside the except clause: oslo.log would add a traceback.
             self._down_until = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
-            return self._fall_back(calls, "unreachable: %s" % e)
+            return self._fall_back(calls, "unreachable: %s" % failure)
         self._backoff = self._opts.retry_interval
         self._rlog.reset("fallback:unreachable")
         i = 0
