@@ -38,6 +38,9 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The neutron integration's tests run Debian's neutron (tests/neutron).
+"$here/setup-neutron.sh"
+
 # The Debian package starts an ovsdb-server where an init system runs; tests
 # use their own private servers and never touch the system one.
 "$here/build-ovs.sh" >/dev/null
