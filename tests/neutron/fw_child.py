@@ -164,6 +164,63 @@ def wait_neutron_idle(fw, shim, timeout=120):
     raise RuntimeError("neutron's conntrack manager did not go idle")
 
 
+def ovs_invalid(spec, shim, result):
+    """The openvswitch driver's one deletion: on port setup, the port's
+    entries marked invalid (CT_MARK_INVALID) in its local VLAN's zone, by
+    neutron's own OVSFirewallDriver._delete_invalid_conntrack_entries_for_port.
+    The driver class is the one neutron's loader gives for the name; its
+    __init__ needs a running ovs-vswitchd and os-ken's OpenFlow app, so the
+    instance gets only the conntrack manager that __init__ would give it."""
+    from neutron.agent import firewall as nfirewall
+    from neutron.agent.common import ovs_lib
+    from neutron.agent.linux import ip_conntrack
+    from neutron.agent.linux.openvswitch_firewall import firewall as ovsfw
+
+    cls = nfirewall.load_firewall_driver_class(spec["driver"])
+    result["firewall_class"] = "%s.%s" % (cls.__module__, cls.__name__)
+    if not issubclass(cls, ovsfw.OVSFirewallDriver):
+        raise RuntimeError("%s is not an OVSFirewallDriver" % cls)
+    fw = cls.__new__(cls)
+    mgr = ip_conntrack.OvsIpConntrackManager()
+    fw.ipconntrack = fw._ctflushd_manager(mgr) if hasattr(fw, "_ctflushd_manager") else mgr
+    result["manager_class"] = type(fw.ipconntrack).__name__
+    server = Server()
+    vlans = {P1: 5, P2: 5, P3: 6}
+    ports = {}
+    for pid in sorted(PORTS):
+        port = server.device(pid)
+        vif = ovs_lib.VifPort("tap" + pid[:11], 10 + len(ports), pid, PORTS[pid]["mac"], None)
+        ports[pid] = (port, ovsfw.OFPort(port, vif, vlans[pid]))
+    result["zones"] = {pid: vlans[pid] for pid in ports}
+    lines, n = [], 0
+    for pid, p in sorted(PORTS.items()):
+        for ip in p["ips"]:
+            fam = 6 if ":" in ip else 4
+            for peer in PEERS[fam][:3]:
+                for zone in (vlans[pid], 0):
+                    for mark in (1, 0, 3):
+                        for src, dst in ((peer, ip), (ip, peer)):
+                            n += 1
+                            lines.append("tcp %s %s %d 80 mark=%d%s" % (
+                                src, dst, 20000 + n, mark, " zone=%d" % zone if zone else ""))
+                    n += 1
+                    lines.append("tcp %s %s %d 80 mark=1 nat=%s,%s%s" % (
+                        peer, VIP[fam], 20000 + n, ip, peer, " zone=%d" % zone if zone else ""))
+    r = subprocess.run([spec["ctfill"], "-q", "--from", "-"], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError("ctfill: " + r.stderr)
+    result["before"] = nlib.snapshot(spec["ns"])
+    shim.reset()
+    # prepare_port_filter of P1, as the agent does when the port appears.
+    port, of_port = ports[P1]
+    t0 = time.perf_counter()
+    fw._delete_invalid_conntrack_entries_for_port(port, of_port)
+    result["calls"].append({"fn": "delete_conntrack_state_by_remote_ips x2",
+                            "ms": (time.perf_counter() - t0) * 1000})
+    return fw
+
+
 def main():
     spec = nlib.read_json(sys.argv[1])
     shim = nlib.ConntrackShim(spec["tmp"])      # the parent's: same log
@@ -189,6 +246,10 @@ def main():
             cfg.CONF.set_override("socket", spec["socket"], "ctflushd")
         cfg.CONF.set_override("require_selector_support",
                               spec.get("require_selector_support", True), "ctflushd")
+
+    if spec["scenario"] == "ovs_invalid":
+        fw = ovs_invalid(spec, shim, result)
+        return finish(spec, shim, result, fw)
 
     server = Server(tap_names=spec["driver"].endswith("_iptables") or
                     spec["driver"] == "iptables")
@@ -258,7 +319,10 @@ def main():
     else:
         raise RuntimeError("scenario?")
     result["agent_ms"] = (time.perf_counter() - t0) * 1000
+    finish(spec, shim, result, fw)
 
+
+def finish(spec, shim, result, fw):
     if hasattr(fw.ipconntrack, "drain"):
         fw.ipconntrack.drain(30)
         result["stats"] = dict(fw.ipconntrack.stats)

@@ -17,6 +17,9 @@ and none for ctflushd's driver.
 Scenarios (CTFD_ONLY=name,...):
   member_hybrid, rule_hybrid       iptables_hybrid (zone per port)
   member_iptables, rule_iptables   iptables (zone per network)
+  ovs_invalid    openvswitch: a port's entries marked invalid, in its VLAN's zone
+                 (the manager as the driver builds it; the driver's __init__ needs
+                 ovs-vswitchd and os-ken, which this test does not run)
   fallback       ctflushd unreachable: neutron's manager deletes, as the reference
   gate           require_selector_support (the default) against this daemon:
                  handed over if its status lists flush-selectors, else neutron's
@@ -222,6 +225,16 @@ def scenario(flavour, kind):
     return run
 
 
+def ovs_invalid():
+    ref, mine = compare("openvswitch", "ovs_invalid")
+    st = mine.get("stats", {})
+    check(st.get("handed_over", 0) > 0 and st.get("fallbacks", 1) == 0,
+          "openvswitch/invalid: handed to ctflushd (%s)" % st)
+    check(mine["conntrack_runs"] == 0, "no conntrack process was spawned")
+    check_model(ref, mine, "openvswitch/invalid")
+    check_equal(ref, mine, "openvswitch/invalid")
+
+
 def fallback():
     missing = os.path.join(world().tmp, "nobody-listens.sock")
     ref, mine = compare("iptables_hybrid", "member", socket=missing)
@@ -282,6 +295,7 @@ def main():
         ("rule_hybrid", scenario("iptables_hybrid", "rule")),
         ("member_iptables", scenario("iptables", "member")),
         ("rule_iptables", scenario("iptables", "rule")),
+        ("ovs_invalid", ovs_invalid),
         ("fallback", fallback),
         ("gate", gate),
         ("timing", timing),

@@ -230,30 +230,38 @@ def _rule_text(rule):
     return ",".join("%s=%s" % (k, rule[k]) for k in keys if rule.get(k) is not None)
 
 
-class CtflushdIptablesFirewallDriver(iptables_firewall.IptablesFirewallDriver):
+class _Handover:
+    """What the three drivers add to neutron's: their manager wrapped."""
+
+    CTFLUSHD_NAME = None
+
+    def _ctflushd_manager(self, neutron_manager, namespace=None):
+        return CtflushdConntrackManager(neutron_manager, self.CTFLUSHD_NAME,
+                                        namespace=namespace)
+
+
+class CtflushdIptablesFirewallDriver(_Handover, iptables_firewall.IptablesFirewallDriver):
     """neutron's iptables driver; conntrack deletions go to ctflushd."""
 
     CTFLUSHD_NAME = "ctflushd_iptables"
 
     def __init__(self, namespace=None):
         super().__init__(namespace=namespace)
-        self.ipconntrack = CtflushdConntrackManager(self.ipconntrack, self.CTFLUSHD_NAME,
-                                                    namespace=namespace)
+        self.ipconntrack = self._ctflushd_manager(self.ipconntrack, namespace)
 
 
 class CtflushdOVSHybridIptablesFirewallDriver(
-        iptables_firewall.OVSHybridIptablesFirewallDriver):
+        _Handover, iptables_firewall.OVSHybridIptablesFirewallDriver):
     """neutron's iptables_hybrid driver; conntrack deletions go to ctflushd."""
 
     CTFLUSHD_NAME = "ctflushd_iptables_hybrid"
 
     def __init__(self, namespace=None):
         super().__init__(namespace=namespace)
-        self.ipconntrack = CtflushdConntrackManager(self.ipconntrack, self.CTFLUSHD_NAME,
-                                                    namespace=namespace)
+        self.ipconntrack = self._ctflushd_manager(self.ipconntrack, namespace)
 
 
-class CtflushdOVSFirewallDriver(ovs_firewall.OVSFirewallDriver):
+class CtflushdOVSFirewallDriver(_Handover, ovs_firewall.OVSFirewallDriver):
     """neutron's openvswitch driver; its deletions (entries marked invalid,
     in the port's local VLAN zone) go to ctflushd."""
 
@@ -261,4 +269,4 @@ class CtflushdOVSFirewallDriver(ovs_firewall.OVSFirewallDriver):
 
     def __init__(self, integration_bridge):
         super().__init__(integration_bridge)
-        self.ipconntrack = CtflushdConntrackManager(self.ipconntrack, self.CTFLUSHD_NAME)
+        self.ipconntrack = self._ctflushd_manager(self.ipconntrack)
