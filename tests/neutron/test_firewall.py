@@ -141,7 +141,7 @@ def compare(flavour, scenario, require=False, socket=None):
     return ref, mine
 
 
-_PROTO = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "sctp": 132}
+_PROTO = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132}
 
 
 def _in(addr, items):
