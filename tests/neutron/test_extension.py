@@ -324,6 +324,39 @@ def test_bad_input():
     world.del_ports(["tap-d5", "tap-f6"])
     world.wait_idle()
 
+    # A daemon that accepts and never answers (hung): the agent's calls
+    # still return at once, and its other green threads keep running.
+    import eventlet
+    import socket as socket_mod
+    hung = os.path.join(world.tmp, "hung.sock")
+    lsock = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM)
+    lsock.bind(hung)
+    lsock.listen(64)
+    cfg.CONF.set_override("socket", hung, "ctflushd")
+    e3 = extension.CtflushdAgentExtension()
+    e3.initialize(None, "ovs")
+    cfg.CONF.set_override("socket", world.ctl_sock, "ctflushd")
+    ticks = [0]
+
+    def ticker():
+        for _ in range(150):
+            eventlet.sleep(0.01)
+            ticks[0] += 1
+    eventlet.spawn_n(ticker)
+    worst = 0.0
+    for i in range(200):
+        t0 = time.perf_counter()
+        e3.handle_port(None, details(pid_of(100 + i), "tap-h%d" % i, ["10.1.%d.%d" % (i // 200,
+                                                                                      i % 200 + 1)]))
+        worst = max(worst, time.perf_counter() - t0)
+    eventlet.sleep(1.6)
+    check(worst < 0.005, "a hung daemon: 200 handle_port calls, each returned in < 5 ms "
+          "(max %.3f ms)" % (worst * 1000))
+    check(ticks[0] >= 100, "another green thread ran on meanwhile (%d of 150 ticks in 1.6 s)"
+          % ticks[0])
+    check(len(e3.pending()) == 200, "all 200 ports wait to be sent")
+    lsock.close()
+
 
 def test_zones():
     """Two tenants, the same address, iptables_hybrid's per-port zones."""

@@ -292,6 +292,11 @@ class CtflushdAgentExtension(l2_extension.L2AgentExtension):
             self.stats["failed"] += 1
             self._down_until = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+            if not self._dirty:
+                # Only the periodic check: nothing is owed yet, and the
+                # rate limit is kept for the line that says something is.
+                LOG.debug("ctflushd: cannot reach the daemon (%s)", failure)
+                return
             self._rlog.warning("unreachable", "ctflushd: cannot reach the daemon (%s); "
                                "%d port(s) wait to be sent, retrying in %.1f s",
                                failure, len(self._dirty), self._down_until - time.monotonic())
