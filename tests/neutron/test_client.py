@@ -90,6 +90,9 @@ def test_commands():
     jobs = c.jobs(limit=5)
     check(len(jobs["finished"]) <= 5 and jobs["finished"], "jobs(limit=5): %d finished"
           % len(jobs["finished"]))
+    # Many flushes pipelined, with the daemon paused so that none of them
+    # runs: they are cancelled again, pipelined too.
+    c.request({"cmd": "pause"})
     reqs = [client.flush_request(["10.5.%d.%d" % (i // 250, i % 250 + 1)], "any", zone=9)
             for i in range(400)]
     reqs[123] = client.flush_request(["10.5.0.300"], "any")
@@ -103,7 +106,13 @@ def test_commands():
     check(isinstance(bad, client.DaemonError) and bad.code == "bad-request",
           "the bad one among them: DaemonError %s (%s)" % (getattr(bad, "code", bad),
                                                           getattr(bad, "message", "")))
-    w.wait_idle(120)
+    ids = sorted({j for o in good for j in o["jobs"]})
+    queued = {j["id"] for j in c.jobs(limit=0)["queued"]}
+    check(ids and set(ids) <= queued, "their %d jobs are queued" % len(ids))
+    cancels = c.pipeline([{"cmd": "cancel", "id": j} for j in ids])
+    check(all(isinstance(o, dict) and o.get("state") == "cancelled" for o in cancels),
+          "and cancelled again, %d cancels pipelined" % len(cancels))
+    c.request({"cmd": "resume"})
     w.del_ports(["tap-cli1"])
     w.wait_idle()
     with c.connect() as conn:
