@@ -72,6 +72,7 @@ class CtflushdConntrackManager:
         self._thread = None
         self._busy = False          # the green thread holds calls it took off the queue
         self._down_until = 0.0      # monotonic time before which calls go to neutron at once
+        self._down_why = ""         # and why
         self._backoff = self._opts.retry_interval
         # Counters, for operators' debugging and the tests.
         self.stats = {"calls": 0, "handed_over": 0, "requests": 0, "fallbacks": 0,
@@ -130,7 +131,7 @@ class CtflushdConntrackManager:
             return None
         call = _Call(requests, fallback, what)
         if time.monotonic() < self._down_until:
-            return self._fall_back([call], None)
+            return self._fall_back([call], self._down_why)
         self._start()
         self._queue.put(call)
         return None
@@ -174,7 +175,7 @@ class CtflushdConntrackManager:
 
     def _send(self, calls):
         if time.monotonic() < self._down_until:
-            return self._fall_back(calls, "ctflushd was unreachable moments ago")
+            return self._fall_back(calls, self._down_why)
         requests = [r for c in calls for r in c.requests]
         timeout = self._opts.timeout * max(1.0, len(requests) / 200.0)
         try:
@@ -184,9 +185,10 @@ class CtflushdConntrackManager:
                     features = status.get("features") if isinstance(status, dict) else None
                     if not isinstance(features, list) or FEATURE not in features:
                         self._down_until = time.monotonic() + self._backoff
-                        return self._fall_back(
-                            calls, "unsupported: the daemon at %s does not list the %r "
-                            "feature (require_selector_support)" % (self._client.path, FEATURE))
+                        self._down_why = ("unsupported: the daemon at %s does not list the %r "
+                                          "feature (require_selector_support)"
+                                          % (self._client.path, FEATURE))
+                        return self._fall_back(calls, self._down_why)
                 outcomes = conn.pipeline(requests, timeout)
         except ctfclient.Error as e:
             failure = e
@@ -196,9 +198,11 @@ class CtflushdConntrackManager:
             # Outside the except clause: oslo.log would add a traceback.
             self._down_until = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
-            return self._fall_back(calls, "unreachable: %s" % failure)
+            self._down_why = "unreachable: %s" % failure
+            return self._fall_back(calls, self._down_why)
         self._backoff = self._opts.retry_interval
         self._rlog.reset("fallback:unreachable")
+        self._rlog.reset("fallback:unsupported")
         i = 0
         for call in calls:
             mine = outcomes[i:i + len(call.requests)]
