@@ -17,6 +17,7 @@ packages=(
     # and libtool are Build-Depends (build-ovs.sh installs them only when it
     # builds), so dpkg-buildpackage finds them even with a cached OVS tree.
     debhelper lintian systemd systemd-container autoconf automake libtool
+    dh-python python3-all python3-setuptools pybuild-plugin-pyproject
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -59,8 +59,11 @@ fi
 
 echo "build_deb: building ${version:-the package} in $dir (log: $dir/build.log)" >&2
 start=$SECONDS
+# Debian's own PATH: a package is built with Debian's tools, and pybuild
+# takes the first python3 it finds (a pyenv one in front would be used).
 if ! (cd "$dir/src/ctflushd" &&
-      CTF_DEPS_DIR=$out/ovs DEB_BUILD_OPTIONS="nocheck parallel=2" \
+      PATH=/usr/sbin:/usr/bin:/sbin:/bin CTF_DEPS_DIR=$out/ovs \
+          DEB_BUILD_OPTIONS="nocheck parallel=2" \
           dpkg-buildpackage -b -us -uc) >"$dir/build.log" 2>&1; then
     echo "build_deb: dpkg-buildpackage failed; last lines of $dir/build.log:" >&2
     tail -n 40 "$dir/build.log" >&2

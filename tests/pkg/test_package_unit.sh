@@ -151,6 +151,9 @@ t_start=$SECONDS
 echo "== building the packages"
 deb1=$(bash "$here/build_deb.sh" "$src" "$work") || fatal "building the package failed"
 deb1=$(tail -n 1 <<<"$deb1")
+# The neutron integration, built beside it from python/.
+pydeb1=$(ls "$(dirname "$deb1")"/python3-ctflushd_*.deb 2>/dev/null | head -n 1)
+[[ -n $pydeb1 ]] || fatal "no python3-ctflushd package beside $deb1"
 v1=$(dpkg-deb -f "$deb1" Version)
 v2=$v1+pkgtest1
 deb2=$(bash "$here/build_deb.sh" "$src" "$work" "$v2") || fatal "building $v2 failed"
@@ -162,6 +165,8 @@ echo "packages ready after $((SECONDS - t_start)) s: $deb1 $deb2"
 if command -v lintian >/dev/null; then
     check "lintian finds nothing (info and pedantic included)" \
         lintian --fail-on error,warning,info,pedantic -I --pedantic "$deb1"
+    check "lintian finds nothing in python3-ctflushd either" \
+        lintian --fail-on error,warning,info,pedantic -I --pedantic "$pydeb1"
 else
     check "lintian is installed" false
 fi
@@ -175,9 +180,10 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$tmp/upper,workdir=$tmp/work" "
     fatal "cannot mount the overlay"
 
 echo "== installing $v1 into the overlay (chroot dpkg -i)"
-cp "$deb1" "$deb2" "$merged/root/"
+cp "$deb1" "$deb2" "$pydeb1" "$merged/root/"
 if ! chroot "$merged" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-        dpkg -i "/root/$(basename "$deb1")" </dev/null >"$tmp/dpkg-install.log" 2>&1; then
+        dpkg -i "/root/$(basename "$deb1")" "/root/$(basename "$pydeb1")" </dev/null \
+        >"$tmp/dpkg-install.log" 2>&1; then
     cat "$tmp/dpkg-install.log"
     fatal "dpkg -i $v1 failed"
 fi
@@ -258,6 +264,17 @@ check "the package's version is the program's ($v1)" \
     test "$(ctr ctflushctl --version)" = "ctflushctl $v1"
 check "ovsdb-server.service is active" test "$(prop ovsdb-server ActiveState)" = active
 check "the boot target started ctflushd: active (running)" running
+# neutron finds the packaged pieces by entry point, and the client reaches
+# the packaged daemon on its default socket.
+check "python3-ctflushd: neutron's entry points are there" ctr /usr/bin/python3 -c '
+import importlib.metadata as m
+ext = {e.name for e in m.entry_points(group="neutron.agent.l2.extensions")}
+fw = {e.name for e in m.entry_points(group="neutron.agent.firewall_drivers")}
+assert "ctflushd" in ext, ext
+assert {"ctflushd_iptables_hybrid", "ctflushd_iptables", "ctflushd_openvswitch"} <= fw, fw'
+check "python3-ctflushd: ctflushd.client talks to the daemon" \
+    test "$(ctr /usr/bin/python3 -c 'import ctflushd.client as c; print(c.Client().status()["version"])' \
+            2>&1)" = "$v1"
 
 echo "== start, through Type=notify READY"
 ctr systemctl stop ctflushd
@@ -424,8 +441,10 @@ check "the changed conffile was kept" ctr grep -q '^iface-ip-keys = ip,ctf-test-
 check "the state survived the upgrade" wait_for 30 port_is tap-neutron1 10.3.0.7,fd00::7
 
 echo "== purge"
-rm -f "$merged/root/$(basename "$deb1")" "$merged/root/$(basename "$deb2")"
-if ctr env DEBIAN_FRONTEND=noninteractive dpkg --purge ctflushd </dev/null >"$tmp/dpkg-purge.log" 2>&1; then
+rm -f "$merged/root/$(basename "$deb1")" "$merged/root/$(basename "$deb2")" \
+    "$merged/root/$(basename "$pydeb1")"
+if ctr env DEBIAN_FRONTEND=noninteractive dpkg --purge python3-ctflushd ctflushd </dev/null \
+        >"$tmp/dpkg-purge.log" 2>&1; then
     check "dpkg --purge succeeds" true
 else
     cat "$tmp/dpkg-purge.log"
