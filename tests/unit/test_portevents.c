@@ -764,12 +764,13 @@ prop_drain(struct world *w, bool flushed[2][8][PROP_POOL])
 static void
 prop_run(unsigned int seed)
 {
-    struct world *w;
+    struct world *w = NULL;
     struct prop_port ports[PROP_MAX_PORTS];
     size_t n_ports = 0;
     const int zones[] = { -1, 5, 6 };
 
     assert_int_equal(setup((void **) &w), 0);
+    assert_non_null(w);
     memset(ports, 0, sizeof ports);
     srand(seed);
     for (int round = 0; round < 60; round++) {
