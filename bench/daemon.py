@@ -47,14 +47,6 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def metric(w, name):
-    r = w.ctl_raw("metrics", json_out=False)
-    for line in r.stdout.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise cw.Failure("no metric " + name)
-
-
 def flush_wait(w, local, timeout=600):
     """One manual flush, followed to its end; its JOB object."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -149,12 +141,12 @@ def zones(build, quick):
         table = w.total()
         W, ws = measure_w(w)
         log("  W = %.3f s (%s) on %d entries" % (W, ", ".join("%.3f" % x for x in ws), table))
-        scanned0 = metric(w, "ctflushd_entries_scanned_total")
+        scanned0 = w.metric("ctflushd_entries_scanned_total")
         t0 = time.time()
         w.del_ports([p[0] for p in ports])
         jobs = wait_removals(w, t0, n_ports, 600)
         clean = max(j["finished"] for j in jobs) - t0
-        passes = (metric(w, "ctflushd_entries_scanned_total") - scanned0) / table
+        passes = (w.metric("ctflushd_entries_scanned_total") - scanned0) / table
         entries = w.entries()
         left = sum(w.count(ip=p[2], entries=entries) for p in ports)
         if left or any(j["state"] != "done" for j in jobs):
@@ -163,12 +155,11 @@ def zones(build, quick):
         if len(entries) != table - len(lines):
             raise cw.Failure("the table holds %d entries, %d expected"
                              % (len(entries), table - len(lines)))
-        shared = max(j.get("shared", 1) or 1 for j in jobs)
         log("  clean %.3f s after the transaction: %d jobs, %.2f passes" % (clean, len(jobs), passes))
         return {
             "scenario": "zones", "table": table, "ports": n_ports, "entries_removed": len(lines),
             "W_s": round(W, 4), "W_runs_s": ws, "clean_s": round(clean, 4),
-            "jobs": len(jobs), "passes": round(passes, 3), "shared": shared,
+            "jobs": len(jobs), "passes": round(passes, 3),
             "strategies": sorted({j["strategy"] for j in jobs}),
             "targets": [target("zones: clean <= 2.5 W + 1 s", clean, 2.5 * W + 1)],
         }
@@ -191,7 +182,7 @@ def storm(build, quick):
         table = w.total()
         W, ws = measure_w(w)
         log("  W = %.3f s (%s) on %d entries" % (W, ", ".join("%.3f" % x for x in ws), table))
-        scanned0 = metric(w, "ctflushd_entries_scanned_total")
+        scanned0 = w.metric("ctflushd_entries_scanned_total")
         t0 = time.time()
         for i, p in enumerate(ports):
             delay = t0 + i * gap - time.time()
@@ -201,7 +192,7 @@ def storm(build, quick):
         storm_end = time.time()
         jobs = wait_removals(w, t0, n_ports, 600)
         clean = max(j["finished"] for j in jobs) - t0
-        passes = (metric(w, "ctflushd_entries_scanned_total") - scanned0) / table
+        passes = (w.metric("ctflushd_entries_scanned_total") - scanned0) / table
         entries = w.entries()
         left = sum(w.count(ip=p[2], entries=entries) for p in ports)
         if left or any(j["state"] != "done" for j in jobs):

@@ -287,6 +287,14 @@ class World:
         return subprocess.run(cmd + list(args), capture_output=True, text=True, input=input,
                               timeout=timeout)
 
+    def metric(self, name):
+        """The value of one unlabelled sample in `ctflushctl metrics`."""
+        r = self.ctl_raw("metrics", json_out=False)
+        for line in r.stdout.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise Failure("no metric %s (exit %d)" % (name, r.returncode))
+
     def ctl(self, *args, timeout=60):
         r = self.ctl_raw(*args, timeout=timeout)
         if r.returncode:
