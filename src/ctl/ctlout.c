@@ -452,13 +452,13 @@ ctlout_jobs(FILE *f, const json_t *r)
 
 /* ports */
 
-enum { CTLOUT_PORT_COLS = 6 };
+enum { CTLOUT_PORT_COLS = 7 };
 
 static int
 ctlout_ports(FILE *f, const json_t *r)
 {
     static const char *const header[CTLOUT_PORT_COLS] = {
-        "NAME", "IFACE-ID", "IPS", "SOURCE", "ZONE", "ZSOURCE",
+        "NAME", "IFACE-ID", "IPS", "SOURCE", "ZONE", "ZSOURCE", "SHARED",
     };
     const json_t *ports = json_object_get(r, "ports");
     struct ctlout_table t;
@@ -469,6 +469,7 @@ ctlout_ports(FILE *f, const json_t *r)
     for (size_t i = 0; i < json_array_size(ports); i++) {
         const json_t *p = json_array_get(ports, i);
         char name[CTLOUT_CELL_MAX], iface[CTLOUT_CELL_MAX], src[64], zone[32], zsrc[64];
+        char shared[CTLOUT_CELL_MAX];
         char *ips;
         size_t ips_len = 4096;  /* Every IP: a port's list is what is asked. */
 
@@ -487,6 +488,8 @@ ctlout_ports(FILE *f, const json_t *r)
             ctlout_get_text(p, "ip_source", src, sizeof src),
             ctlout_get_text(p, "zone", zone, sizeof zone),
             ctlout_get_text(p, "zone_source", zsrc, sizeof zsrc),
+            /* Its addresses another live port holds: they outlive it. */
+            ctlout_get_text(p, "shared", shared, sizeof shared),
         };
         ctlout_table_add(&t, row);
         free(ips);
@@ -525,6 +528,17 @@ ctlout_flush(FILE *f, const json_t *r)
     }
     ctlout_ids(f, ids);
     fputc('\n', f);
+
+    /* A manual flush is not filtered; say whose live addresses it takes. */
+    const json_t *holders = json_object_get(r, "live_holders");
+    for (size_t i = 0; i < json_array_size(holders); i++) {
+        const json_t *h = json_array_get(holders, i);
+        char ip[CTLOUT_CELL_MAX], ports[CTLOUT_CELL_MAX];
+
+        fprintf(f, "note: %s is held by live port(s) %s; flushed as asked\n",
+                ctlout_get_text(h, "ip", ip, sizeof ip),
+                ctlout_get_text(h, "ports", ports, sizeof ports));
+    }
 }
 
 static void

@@ -374,18 +374,18 @@ test_ports_table(void **state)
                      "{\"name\":\"vm1\",\"iface_id\":\"1f0e-aa\",\"bridge\":\"br-int\","
                      "\"ofport\":3,\"ips\":[\"10.0.0.5\",\"fd00::5\"],\"ip_source\":\"ovsdb\","
                      "\"zone\":5,\"zone_source\":\"ct_zone\",\"in_ovsdb\":true,"
-                     "\"control_ips\":null},"
+                     "\"control_ips\":null,\"shared\":[\"fd00::5\"]},"
                      "{\"name\":\"tap-b\",\"iface_id\":\"\",\"ips\":[],"
                      "\"ip_source\":\"operator\","
                      "\"zone\":null,\"zone_source\":null,\"in_ovsdb\":false,"
                      "\"control_ips\":[\"10.0.0.9\"]}]}");
 
     assert_string_equal(line_with(t, "NAME"),
-                        "NAME   IFACE-ID  IPS               SOURCE    ZONE  ZSOURCE");
+                        "NAME   IFACE-ID  IPS               SOURCE    ZONE  ZSOURCE  SHARED");
     assert_string_equal(line_with(t, "vm1"),
-                        "vm1    1f0e-aa   10.0.0.5,fd00::5  ovsdb     5     ct_zone");
+                        "vm1    1f0e-aa   10.0.0.5,fd00::5  ovsdb     5     ct_zone  fd00::5");
     assert_string_equal(line_with(t, "tap-b"),
-                        "tap-b  -         -                 operator  -     -");
+                        "tap-b  -         -                 operator  -     -        -");
     free(t);
 
     /* Many IPs are all shown: the list is what was asked for. */
@@ -402,7 +402,7 @@ test_ports_table(void **state)
 
     t = render(CTL_CMD_PORTS, "{\"ports\":[null,3,{}]}");
     expect_has(t, "NAME");
-    expect_has(t, "\n-     -         -    -       -     -\n");
+    expect_has(t, "\n-     -         -    -       -     -        -\n");
     free(t);
 }
 
@@ -415,6 +415,10 @@ test_one_line_replies(void **state)
         const char *want;
     } cases[] = {
         { CTL_CMD_FLUSH, "{\"jobs\":[12],\"merged\":false}", "queued job 12\n" },
+        { CTL_CMD_FLUSH,
+          "{\"jobs\":[12],\"merged\":false,\"live_holders\":[{\"ip\":\"10.1.0.100\","
+          "\"ports\":[\"b\",\"c\"]}]}",
+          "queued job 12\nnote: 10.1.0.100 is held by live port(s) b,c; flushed as asked\n" },
         { CTL_CMD_FLUSH, "{\"jobs\":[3,4,5],\"merged\":false}", "queued jobs 3, 4, 5\n" },
         { CTL_CMD_FLUSH, "{\"jobs\":[7],\"merged\":true}", "merged into queued job 7\n" },
         { CTL_CMD_FLUSH, "{}", "queued (no job id in the reply)\n" },
