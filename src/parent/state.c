@@ -412,6 +412,12 @@ state_parse_job(struct json_rd *rd, const json_t *v, struct jobq *q)
     job.zone = (uint16_t) zone;
     job.mark = (uint32_t) mark;
     job.mark_mask = (uint32_t) mask;
+    /* Mark 0 with mask 0, which daemons before the one mark rule (job.c)
+     * accepted over the control socket, matches every mark: it is a job
+     * without a mark, and loading it as that loses nothing. */
+    if (job.has_mark && !job.mark && !job.mark_mask) {
+        job.has_mark = false;
+    }
     if (!err) {
         err = state_selectors(rd, v, &job);
     }
@@ -784,6 +790,13 @@ state_write_file(const char *dir, const char *text, size_t len, char *errbuf,
 
 struct state_writer {
     pthread_t thread;
+    /* Held by the writer thread while it writes, allocates or logs, and by
+     * a fork (state_writer_atfork_*): the children are forked without exec,
+     * and a child must not inherit an allocator or stdio lock that the
+     * writer held at that instant (AddressSanitizer's allocator has no fork
+     * handlers of its own in GCC 12's libasan; a child then hung on its
+     * first malloc). Taken before mutex, never while holding it. */
+    pthread_mutex_t busy;
     pthread_mutex_t mutex;      /* Guards everything below. */
     pthread_cond_t cond;        /* Signalled on submit and stop. */
     char *dir;
@@ -818,6 +831,7 @@ state_writer_main(void *w_)
         w->writing = true;
         pthread_mutex_unlock(&w->mutex);
 
+        pthread_mutex_lock(&w->busy);
         err = state_write_file(w->dir, text, len, msg, sizeof msg);
         free(text);
 
@@ -841,9 +855,41 @@ state_writer_main(void *w_)
             w->status.last_error = 0;
             w->status.last_error_msg[0] = '\0';
         }
+        pthread_mutex_unlock(&w->mutex);
+        pthread_mutex_unlock(&w->busy);
+        pthread_mutex_lock(&w->mutex);
     }
     pthread_mutex_unlock(&w->mutex);
     return NULL;
+}
+
+/* The one writer whose thread a fork must wait for. A pthread_atfork
+ * handler takes no argument, so this is the only way to reach it; the
+ * parent runs one writer at a time (state_writer_start/stop, from the
+ * event loop's thread only). */
+static struct state_writer *state_writer_forking;
+
+static void
+state_writer_atfork_prepare(void)
+{
+    if (state_writer_forking) {
+        pthread_mutex_lock(&state_writer_forking->busy);
+    }
+}
+
+static void
+state_writer_atfork_release(void)
+{
+    if (state_writer_forking) {
+        pthread_mutex_unlock(&state_writer_forking->busy);
+    }
+}
+
+static void
+state_writer_atfork_register(void)
+{
+    pthread_atfork(state_writer_atfork_prepare, state_writer_atfork_release,
+                   state_writer_atfork_release);
 }
 
 int
@@ -870,8 +916,15 @@ state_writer_start(struct state_writer **wp, const char *dir)
         free(w);
         return ENOMEM;
     }
+    err = pthread_mutex_init(&w->busy, NULL);
+    if (err) {
+        free(w->dir);
+        free(w);
+        return err;
+    }
     err = pthread_mutex_init(&w->mutex, NULL);
     if (err) {
+        pthread_mutex_destroy(&w->busy);
         free(w->dir);
         free(w);
         return err;
@@ -879,6 +932,7 @@ state_writer_start(struct state_writer **wp, const char *dir)
     err = pthread_cond_init(&w->cond, NULL);
     if (err) {
         pthread_mutex_destroy(&w->mutex);
+        pthread_mutex_destroy(&w->busy);
         free(w->dir);
         free(w);
         return err;
@@ -892,10 +946,14 @@ state_writer_start(struct state_writer **wp, const char *dir)
     if (err) {
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->mutex);
+        pthread_mutex_destroy(&w->busy);
         free(w->dir);
         free(w);
         return err;
     }
+    static pthread_once_t registered = PTHREAD_ONCE_INIT;
+    pthread_once(&registered, state_writer_atfork_register);
+    state_writer_forking = w;
     *wp = w;
     return 0;
 }
@@ -942,10 +1000,14 @@ state_writer_stop(struct state_writer *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mutex);
     pthread_join(w->thread, NULL);
+    if (state_writer_forking == w) {
+        state_writer_forking = NULL;
+    }
 
     free(w->text);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mutex);
+    pthread_mutex_destroy(&w->busy);
     free(w->dir);
     free(w);
 }
