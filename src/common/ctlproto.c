@@ -270,11 +270,8 @@ ctlproto_parse_flush(struct json_rd *rd, const json_t *obj, struct ctlproto_requ
     if (has_mask && !job->has_mark) {
         return json_rd_fail(rd, "mark_mask", "given without mark");
     }
-    /* An entry matches when mark(E) & mask == mark: a mark with bits
-     * outside the mask can match nothing, which is surely a mistake. */
-    if (job->has_mark && (job->mark & ~job->mark_mask)) {
-        return json_rd_fail(rd, "mark", "has bits outside mark_mask");
-    }
+    /* The mark rule itself (mask not 0, no mark bits outside it) is
+     * flush_job_validate's, as for both command lines. */
     reason[0] = '\0';
     if (flush_job_validate(job, reason, sizeof reason)) {
         return json_rd_fail(rd, NULL, "%s", reason);

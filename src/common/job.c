@@ -5,6 +5,7 @@
 #include "num.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,30 @@ flush_job_parse_zone(struct flush_job *job, const char *text, char *errbuf, size
     return 0;
 }
 
+/* The one mark rule: an entry matches when mark(E) & mask == mark, so a
+ * mask of 0 would match every mark (leave the mark out instead) and a mark
+ * with bits outside the mask matches nothing: both are mistakes. */
+static int
+flush_job_check_mark(uint32_t mark, uint32_t mask, const char *text, char *errbuf,
+                     size_t errlen)
+{
+    if (!mask) {
+        snprintf(errbuf, errlen, "the mark mask is 0, which matches every mark "
+                 "(leave the mark out instead)");
+        return EINVAL;
+    }
+    if (mark & ~mask && text) {
+        snprintf(errbuf, errlen, "'%.64s' has bits outside the mask", text);
+        return EINVAL;
+    }
+    if (mark & ~mask) {
+        snprintf(errbuf, errlen, "mark 0x%" PRIx32 " has bits outside the mask 0x%" PRIx32,
+                 mark, mask);
+        return EINVAL;
+    }
+    return 0;
+}
+
 int
 flush_job_parse_mark(struct flush_job *job, const char *text, char *errbuf, size_t errlen)
 {
@@ -339,8 +364,7 @@ flush_job_parse_mark(struct flush_job *job, const char *text, char *errbuf, size
         || (slash && num_parse_u64(slash + 1, NUM_HEX, 1, UINT32_MAX, &mask, NULL, 0))) {
         goto bad;
     }
-    if (mark & ~mask) {
-        snprintf(errbuf, errlen, "'%.64s' has bits outside the mask", text);
+    if (flush_job_check_mark((uint32_t) mark, (uint32_t) mask, text, errbuf, errlen)) {
         return EINVAL;
     }
     job->has_mark = true;
@@ -372,6 +396,9 @@ flush_job_validate(const struct flush_job *job, char *errbuf, size_t errlen)
     if (job->local_any && !job->has_zone) {
         snprintf(errbuf, errlen,
                  "refusing to flush every entry of every zone: name local addresses or a zone");
+        return EINVAL;
+    }
+    if (job->has_mark && flush_job_check_mark(job->mark, job->mark_mask, NULL, errbuf, errlen)) {
         return EINVAL;
     }
     return flush_job_validate_selectors(job, errbuf, errlen);

@@ -867,8 +867,8 @@ gen_job(struct mjob *j)
         j->zone = chance(20) ? 9 : pick_zone();     /* 9: a zone with no entries. */
         if (chance(15)) {
             j->has_mark = true;
-            j->mark = pick_mark();
             j->mask = chance(50) ? 0xffffffffu : 0x3u;
+            j->mark = pick_mark() & j->mask;    /* Bits outside: refused (job.c). */
         }
     } else {
         /* Families: v4 only, v6 only, or both. */
@@ -913,10 +913,12 @@ gen_job(struct mjob *j)
             j->zone = chance(10) ? 9 : pick_zone();
         }
         if (chance(18)) {
-            static const uint32_t masks[] = { 0xffffffffu, 0x3u, 0xffu, 0xffff0000u, 0 };
+            /* A mask of 0 and mark bits outside the mask are refused by
+             * flush_job_validate (job.c), so never a job. */
+            static const uint32_t masks[] = { 0xffffffffu, 0x3u, 0xffu, 0xffff0000u };
             j->has_mark = true;
-            j->mark = pick_mark();
             j->mask = masks[rnd_below(sizeof masks / sizeof *masks)];
+            j->mark = pick_mark() & j->mask;
         }
     }
     gen_selectors(j);

@@ -419,7 +419,10 @@ test_flush_malformed(void **state)
     bad_request("{\"cmd\":\"flush\",\"local\":\"10.0.0.1\",\"mark_mask\":255}",
                 "mark_mask: given without mark");
     bad_request("{\"cmd\":\"flush\",\"local\":\"10.0.0.1\",\"mark\":256,\"mark_mask\":255}",
-                "mark: has bits outside mark_mask");
+                "mark 0x100 has bits outside the mask 0xff");
+    /* Refused as --mark 1/0 is on both command lines (one rule, job.c). */
+    bad_request("{\"cmd\":\"flush\",\"local\":\"10.0.0.1\",\"mark\":0,\"mark_mask\":0}",
+                "the mark mask is 0");
 
     /* wait. */
     bad_request("{\"cmd\":\"flush\",\"local\":\"10.0.0.1\",\"wait\":1}",

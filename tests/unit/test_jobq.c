@@ -564,7 +564,7 @@ test_merge_identical(void **state)
     job.has_zone = true;
     job.zone = 3;
     job.has_mark = true;
-    job.mark = 1;
+    job.mark = 0x10;
     job.mark_mask = 0xff;
     assert_int_equal(jobq_add(&q, JOB_ORIGIN_MANUAL, &job, NULL, 0, 1.0, &id, &merged,
                               NULL, 0), 0);

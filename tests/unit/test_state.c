@@ -517,13 +517,21 @@ test_parse_ok_minimal(void **state)
     assert_int_equal(parse_len(d, strlen(d), err, sizeof err), 0);
     free(d);
 
-    /* ofport 0 and positive, a zone of 65535, mark 0 with mask 0. */
+    /* ofport 0 and positive, a zone of 65535, mark 0 with mask 0 (an older
+     * daemon's job matching every mark: loaded as a job without a mark). */
     char *p = replace(PORT_OK, "\"ofport\":-1", "\"ofport\":65534");
     char *p2 = replace(p, "\"zone\":null", "\"zone\":65535");
     char *j = replace(JOB_OK, "\"mark\":null,\"mark_mask\":null",
                       "\"mark\":0,\"mark_mask\":0");
     d = doc(p2, j);
     assert_int_equal(parse_len(d, strlen(d), err, sizeof err), 0);
+    porttab_init(&tab);
+    jobq_init(&q, NULL);
+    assert_int_equal(state_parse(d, strlen(d), &tab, &q, err, sizeof err), 0);
+    assert_int_equal(q.n_queued, 1);
+    assert_false(jobq_peek(&q, 0)->job.has_mark);
+    porttab_destroy(&tab);
+    jobq_destroy(&q);
     free(d);
     free(p);
     free(p2);

@@ -107,7 +107,7 @@ make_full_job(struct flush_job *job)
     job->has_zone = true;
     job->zone = 65535;
     job->has_mark = true;
-    job->mark = 0xdeadbeef;
+    job->mark = 0xdead0000;
     job->mark_mask = 0xffff0000;
     job->direction = FLUSH_DIRECTION_EGRESS;
     job->tuple = FLUSH_TUPLE_ORIG;
