@@ -1089,6 +1089,71 @@ test_ids_increase(void **state)
     jobq_destroy(&q);
 }
 
+/* Two tables, two children: a group per datapath at a time, never a job of
+ * the other datapath in it; a removal is never merged across datapaths;
+ * stopping one child requeues only its jobs. */
+static void
+test_datapaths(void **state)
+{
+    struct jobq_limits l = limits();
+    struct jobq q;
+    struct qjob *out[JOBQ_GROUP_MAX_JOBS];
+    struct flush_job job;
+    uint64_t k1, n1, k2, id;
+    bool merged;
+    char err[192];
+
+    jobq_init(&q, &l);
+    k1 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", "any", 5, "k1", NULL);
+    job_make(&job, "10.0.0.2", "any");
+    job.has_zone = true;
+    job.zone = 5;
+    job.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_PORT_REMOVE, &job, NULL, 0, 1000.0, &n1,
+                              &merged, err, sizeof err), 0);
+    assert_false(merged);       /* Same zone and kind, other table: its own job. */
+    assert_int_not_equal(n1, k1);
+    k2 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.3", "any", 5, "k2", &merged);
+    assert_true(merged);        /* Into k1, the kernel's. */
+    assert_int_equal(k2, k1);
+    flush_job_destroy(&job);
+    assert_int_equal(jobq_find(&q, k1)->job.local.n, 2);
+    assert_int_equal(jobq_find(&q, n1)->job.local.n, 1);
+    assert_int_equal(jobq_find(&q, n1)->job.datapath, FLUSH_DATAPATH_NETDEV);
+
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 8), 1);
+    assert_int_equal(out[0]->id, k1);
+    jobq_start(&q, out[0], 1.0);
+    assert_true(jobq_datapath_running(&q, FLUSH_DATAPATH_KERNEL));
+    assert_false(jobq_datapath_running(&q, FLUSH_DATAPATH_NETDEV));
+    /* The kernel's job runs: the netdev one still goes, alone. */
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 8), 0);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 1);
+    assert_int_equal(out[0]->id, n1);
+    jobq_start(&q, out[0], 1.0);
+    assert_int_equal(q.n_running, 2);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 0);
+
+    /* The userdp child is stopped: only its job goes back. */
+    jobq_requeue_running_datapath(&q, FLUSH_DATAPATH_NETDEV);
+    assert_int_equal(q.n_running, 1);
+    assert_int_equal(q.running->id, k1);
+    assert_int_equal(jobq_find(&q, n1)->state, JOB_QUEUED);
+    assert_int_equal(jobq_find(&q, n1)->attempts, 0);
+    assert_int_equal(q.queue->id, n1);
+
+    /* Each finishes on its own. */
+    assert_int_equal(jobq_finish(&q, k1, 0, false, NULL, "dump", NULL, 0, 2.0), JOB_DONE);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 1);
+    jobq_start(&q, out[0], 3.0);
+    id = out[0]->id;
+    assert_int_equal(jobq_finish(&q, id, ECONNREFUSED, true, "ovs-vswitchd gone", "", NULL,
+                                 10, 4.0), JOB_QUEUED);
+    assert_int_equal(jobq_find(&q, id)->attempts, 1);
+    jobq_destroy(&q);
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -1114,6 +1179,7 @@ main(void)
         cmocka_unit_test(test_requeue_group),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_ids_increase),
+        cmocka_unit_test(test_datapaths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
