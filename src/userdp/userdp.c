@@ -194,6 +194,14 @@ userdp_probe(struct userdp *u)
         u->verdict = USERDP_NO_DATAPATH;
         snprintf(u->why, sizeof u->why, "ovs-vswitchd %s has no datapath (no netdev bridge)",
                  u->version);
+    } else if (error && strstr(error, "multiple datapaths")) {
+        /* A kernel and a netdev datapath in one ovs-vswitchd: 3.1.0 cannot
+         * be told which (its parser reads a datapath name as a tuple:
+         * "field netdev@ovs-netdev missing value"). */
+        u->verdict = USERDP_UNSUPPORTED;
+        snprintf(u->why, sizeof u->why,
+                 "ovs-vswitchd %s has several datapaths and dpctl/flush-conntrack "
+                 "cannot be told which (docs/userdp.md)", u->version);
     } else if (error) {
         u->verdict = USERDP_UNSUPPORTED;
         snprintf(u->why, sizeof u->why,
