@@ -52,6 +52,16 @@ enum flush_family {
     FLUSH_FAMILY_COUNT
 };
 
+/* Which conntrack table a job is for: the kernel's (ctnetlink, the worker)
+ * or the one ovs-vswitchd keeps for its userspace datapath (bridges with
+ * datapath_type=netdev: OVS-DPDK, AF_XDP; the userdp child). The names are
+ * "kernel" and "netdev", after the Bridge column that decides it. */
+enum flush_datapath {
+    FLUSH_DATAPATH_KERNEL = 0,
+    FLUSH_DATAPATH_NETDEV,
+    FLUSH_DATAPATH_COUNT
+};
+
 struct flush_job {
     struct ctf_prefix_list local;   /* Empty when local_any. */
     struct ctf_prefix_list peers;   /* Empty when peers_any. */
@@ -69,6 +79,8 @@ struct flush_job {
     uint16_t dport_lo, dport_hi;    /* Original tuple's destination port,
                                      * inclusive, host order. */
     enum flush_family family;
+    enum flush_datapath datapath;   /* The table; not a selector: two jobs
+                                     * of different tables never merge. */
 };
 
 void flush_job_init(struct flush_job *);
@@ -101,6 +113,14 @@ const char *flush_tuple_name(enum flush_tuple);
 int flush_tuple_parse(const char *, enum flush_tuple *);
 const char *flush_family_name(enum flush_family);
 int flush_family_parse(const char *, enum flush_family *);
+/* "kernel", "netdev". */
+const char *flush_datapath_name(enum flush_datapath);
+int flush_datapath_parse(const char *, enum flush_datapath *);
+/* A Bridge's datapath_type as OVSDB holds it: "netdev" is ovs-vswitchd's
+ * own table; "", NULL and "system" are the kernel's. Any other type (a
+ * datapath provider we do not know) is the kernel's too, which is what
+ * ctflushd did before it knew datapaths. */
+enum flush_datapath flush_datapath_from_ovs_type(const char *datapath_type);
 
 /* An L4 protocol: a name (tcp, udp, sctp, dccp, udplite, icmp, icmpv6, gre,
  * esp, ah) or a number from 1 to 255; "any" gives 0. Returns 0 or EINVAL. */

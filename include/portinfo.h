@@ -40,12 +40,14 @@ struct port_info {
     bool has_zone;
     uint16_t zone;
     enum port_zone_source zone_source;
+    enum flush_datapath datapath;   /* Its bridge's table (datapath_type);
+                                     * the kernel's when unknown. */
 };
 
 void port_info_init(struct port_info *);
 void port_info_destroy(struct port_info *);     /* Accepts NULL. */
 int port_info_copy(struct port_info *dst, const struct port_info *src);  /* 0/ENOMEM */
-/* Same IP set (order ignored) and same zone. */
+/* Same IP set (order ignored), same zone and same datapath. */
 bool port_info_same_flush_target(const struct port_info *, const struct port_info *);
 /* The key that says "the same VM" for re-plug detection: iface-id if set,
  * else the name. */

@@ -12,6 +12,9 @@ packages=(
     libmnl-dev libnetfilter-conntrack-dev libevent-dev libjansson-dev libcmocka-dev
     conntrack iproute2 util-linux valgrind python3
     openvswitch-common openvswitch-switch openvswitch-source libssl-dev
+    # tests/netns/test_userdp.py: veth checksum offload off, or the userspace
+    # datapath's conntrack takes every packet for invalid.
+    ethtool
     # The Debian package (debian/) and its test under a real systemd in a
     # container (tests/pkg): building, checking, booting. autoconf, automake
     # and libtool are Build-Depends (build-ovs.sh installs them only when it

@@ -190,6 +190,12 @@ ctlproto_get_selectors(struct json_rd *rd, const json_t *obj, struct flush_job *
     if (s && flush_family_parse(s, &job->family)) {
         return json_rd_fail(rd, "family", "must be \"ipv4\", \"ipv6\" or \"both\"");
     }
+    if ((error = json_rd_string(rd, obj, "datapath", JSON_RD_OPTIONAL, &s))) {
+        return error;
+    }
+    if (s && flush_datapath_parse(s, &job->datapath)) {
+        return json_rd_fail(rd, "datapath", "must be \"kernel\" or \"netdev\"");
+    }
     if ((error = json_rd_member(rd, obj, "proto", JSON_RD_OPTIONAL, &v))) {
         return error;
     }
@@ -482,6 +488,10 @@ ctlproto_request_encode(const struct ctlproto_request *req, struct json_out *j)
         if (req->job.family != FLUSH_FAMILY_BOTH) {
             json_key(j, "family");
             json_str(j, flush_family_name(req->job.family));
+        }
+        if (req->job.datapath != FLUSH_DATAPATH_KERNEL) {
+            json_key(j, "datapath");
+            json_str(j, flush_datapath_name(req->job.datapath));
         }
         json_key(j, "wait");
         json_bool(j, req->wait);

@@ -66,6 +66,7 @@ flush_job_parse_side(struct ctf_prefix_list *list, bool *any, const char *text,
 static const char *const direction_names[FLUSH_DIRECTION_COUNT] = { "either", "ingress", "egress" };
 static const char *const tuple_names[FLUSH_TUPLE_COUNT] = { "any", "orig" };
 static const char *const family_names[FLUSH_FAMILY_COUNT] = { "both", "ipv4", "ipv6" };
+static const char *const datapath_names[FLUSH_DATAPATH_COUNT] = { "kernel", "netdev" };
 
 static int
 name_lookup(const char *const *names, int n, const char *s)
@@ -76,6 +77,30 @@ name_lookup(const char *const *names, int n, const char *s)
         }
     }
     return -1;
+}
+
+const char *
+flush_datapath_name(enum flush_datapath d)
+{
+    return (unsigned int) d < FLUSH_DATAPATH_COUNT ? datapath_names[d] : "?";
+}
+
+int
+flush_datapath_parse(const char *s, enum flush_datapath *out)
+{
+    int i = name_lookup(datapath_names, FLUSH_DATAPATH_COUNT, s);
+
+    if (i < 0) {
+        return EINVAL;
+    }
+    *out = (enum flush_datapath) i;
+    return 0;
+}
+
+enum flush_datapath
+flush_datapath_from_ovs_type(const char *t)
+{
+    return t && !strcmp(t, "netdev") ? FLUSH_DATAPATH_NETDEV : FLUSH_DATAPATH_KERNEL;
 }
 
 const char *
@@ -274,7 +299,8 @@ flush_job_validate_selectors(const struct flush_job *job, char *errbuf, size_t e
 {
     if ((unsigned int) job->direction >= FLUSH_DIRECTION_COUNT
         || (unsigned int) job->tuple >= FLUSH_TUPLE_COUNT
-        || (unsigned int) job->family >= FLUSH_FAMILY_COUNT) {
+        || (unsigned int) job->family >= FLUSH_FAMILY_COUNT
+        || (unsigned int) job->datapath >= FLUSH_DATAPATH_COUNT) {
         snprintf(errbuf, errlen, "a selector is out of range");
         return EINVAL;
     }

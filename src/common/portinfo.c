@@ -83,6 +83,7 @@ port_info_copy(struct port_info *dst, const struct port_info *src)
     dst->has_zone = src->has_zone;
     dst->zone = src->zone;
     dst->zone_source = src->zone_source;
+    dst->datapath = src->datapath;
     if (err) {
         port_info_destroy(dst);
     }
@@ -170,7 +171,8 @@ port_ip_sets_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_list
 bool
 port_info_same_flush_target(const struct port_info *a, const struct port_info *b)
 {
-    if (a->has_zone != b->has_zone || (a->has_zone && a->zone != b->zone)) {
+    if (a->has_zone != b->has_zone || (a->has_zone && a->zone != b->zone)
+        || a->datapath != b->datapath) {
         return false;
     }
     return port_ip_sets_equal(&a->ips, &b->ips);
@@ -230,13 +232,14 @@ wbuf_put_port_info(struct wbuf *b, const struct port_info *pi)
     wbuf_put_u8(b, pi->has_zone);
     wbuf_put_u16(b, pi->zone);
     wbuf_put_u32(b, (uint32_t) pi->zone_source);
+    wbuf_put_u8(b, (uint8_t) pi->datapath);
 }
 
 void
 rbuf_get_port_info(struct rbuf *r, struct port_info *pi)
 {
     uint32_t ip_source, zone_source;
-    uint8_t has_zone;
+    uint8_t has_zone, datapath;
 
     /* Whatever an earlier fill left is replaced, not leaked. */
     free(pi->name);
@@ -253,16 +256,19 @@ rbuf_get_port_info(struct rbuf *r, struct port_info *pi)
     has_zone = rbuf_get_u8(r);
     pi->zone = rbuf_get_u16(r);
     zone_source = rbuf_get_u32(r);
+    datapath = rbuf_get_u8(r);
 
     /* The enums are range-checked before they are stored: their names are
      * looked up by value. */
     if (ip_source >= PORT_N_IP_SOURCES || zone_source >= PORT_N_ZONE_SOURCES
-        || has_zone > 1) {
+        || has_zone > 1 || datapath >= FLUSH_DATAPATH_COUNT) {
         r->err = true;
         ip_source = PORT_IP_NONE;
         zone_source = PORT_ZONE_NONE;
         has_zone = 0;
+        datapath = FLUSH_DATAPATH_KERNEL;
     }
+    pi->datapath = (enum flush_datapath) datapath;
     pi->ip_source = (enum port_ip_source) ip_source;
     pi->zone_source = (enum port_zone_source) zone_source;
     pi->has_zone = has_zone;

@@ -167,6 +167,7 @@ wbuf_put_job(struct wbuf *b, const struct flush_job *job)
     wbuf_put_u16(b, job->dport_lo);
     wbuf_put_u16(b, job->dport_hi);
     wbuf_put_u8(b, (uint8_t) job->family);
+    wbuf_put_u8(b, (uint8_t) job->datapath);
 }
 
 void
@@ -382,11 +383,13 @@ rbuf_get_job(struct rbuf *r, struct flush_job *job)
     job->dport_lo = rbuf_get_u16(r);
     job->dport_hi = rbuf_get_u16(r);
     uint8_t family = rbuf_get_u8(r);
+    uint8_t datapath = rbuf_get_u8(r);
     if (r->err || direction >= FLUSH_DIRECTION_COUNT || tuple >= FLUSH_TUPLE_COUNT
-        || family >= FLUSH_FAMILY_COUNT) {
+        || family >= FLUSH_FAMILY_COUNT || datapath >= FLUSH_DATAPATH_COUNT) {
         r->err = true;
         return;
     }
+    job->datapath = (enum flush_datapath) datapath;
     job->direction = (enum flush_direction) direction;
     job->tuple = (enum flush_tuple) tuple;
     job->family = (enum flush_family) family;

@@ -267,6 +267,15 @@ ctlargs_set_family(struct ctlargs *a, const char *value, char *err, size_t errle
     return 0;
 }
 
+static int
+ctlargs_set_datapath(struct ctlargs *a, const char *value, char *err, size_t errlen)
+{
+    if (flush_datapath_parse(value, &a->req.job.datapath)) {
+        return ctlargs_error(err, errlen, "--datapath: '%s' is not kernel or netdev", value);
+    }
+    return 0;
+}
+
 static const struct ctlargs_opt ctlargs_flush_opts[] = {
     { "local", true, ctlargs_set_local },
     { "peers", true, ctlargs_set_peers },
@@ -277,6 +286,7 @@ static const struct ctlargs_opt ctlargs_flush_opts[] = {
     { "proto", true, ctlargs_set_proto },
     { "dport", true, ctlargs_set_dport },
     { "family", true, ctlargs_set_family },
+    { "datapath", true, ctlargs_set_datapath },
     { "wait", false, ctlargs_set_wait },
     { NULL, false, NULL },
 };
@@ -392,7 +402,7 @@ static const struct ctlargs_cmd ctlargs_cmds[] = {
     { "flush", CTL_CMD_FLUSH, false, ctlargs_flush_opts, 0, 0, NULL, ctlargs_flush_finish,
       "--local LIST|any [--peers LIST|any] [--zone N] [--mark M[/MASK]] "
       "[--direction ingress|egress|either] [--tuple orig|any] [--proto NAME|NUMBER] "
-      "[--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--wait]",
+      "[--dport PORT[-PORT]] [--family ipv4|ipv6|both] [--datapath kernel|netdev] [--wait]",
       "queue a flush; --wait follows it to its end" },
     { "cancel", CTL_CMD_CANCEL, false, NULL, 1, 1, ctlargs_cancel_args, NULL, "ID",
       "cancel a queued or running job" },

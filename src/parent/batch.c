@@ -58,10 +58,13 @@ batch_same_vm(const struct port_info *a, const struct port_info *b)
     return ka && kb && !strcmp(ka, kb);
 }
 
+/* The same zone of the same table: a zone of ovs-vswitchd's table and the
+ * kernel zone of that number are unrelated. */
 static bool
 batch_same_zone(const struct port_info *a, const struct port_info *b)
 {
-    return a->has_zone == b->has_zone && (!a->has_zone || a->zone == b->zone);
+    return a->datapath == b->datapath && a->has_zone == b->has_zone
+           && (!a->has_zone || a->zone == b->zone);
 }
 
 /* Drops from *a every prefix that b has; returns how many went. */
@@ -305,6 +308,9 @@ batch_ref_cmp(const void *a_, const void *b_)
     if (a->ev->kind != b->ev->kind) {
         return a->ev->kind == BATCH_REMOVE ? -1 : 1;
     }
+    if (pa->datapath != pb->datapath) {
+        return pa->datapath < pb->datapath ? -1 : 1;    /* The kernel's first. */
+    }
     if (pa->has_zone != pb->has_zone) {
         return pa->has_zone ? 1 : -1;   /* No zone first. */
     }
@@ -317,8 +323,7 @@ batch_ref_cmp(const void *a_, const void *b_)
 static bool
 batch_same_group(const struct batch_event *a, const struct batch_event *b)
 {
-    return a->kind == b->kind && a->port.has_zone == b->port.has_zone
-           && (!a->port.has_zone || a->port.zone == b->port.zone);
+    return a->kind == b->kind && batch_same_zone(&a->port, &b->port);
 }
 
 /* Builds one group from refs[0..n), which share kind and zone. */
@@ -335,6 +340,7 @@ batch_group_build(struct batch_group *g, const struct batch_ref *refs, size_t n)
     job->peers_any = true;
     job->has_zone = first->has_zone;
     job->zone = first->has_zone ? first->zone : 0;
+    job->datapath = first->datapath;
 
     g->ports = calloc(n, sizeof *g->ports);
     if (!g->ports) {

@@ -1,7 +1,8 @@
 /*
  * batch.h: the batch window between "a port changed in OVSDB" and "a job is
  * queued". Port removals (and port additions that want a stale flush) that
- * arrive within one window are coalesced into one job per (kind, zone): m
+ * arrive within one window are coalesced into one job per (kind, datapath,
+ * zone): m
  * deleted VMs become one job, not m. A port that comes back inside the window
  * as the same VM (same iface-id, same IPs and zone) cancels its pending
  * removal: agent restarts and interface re-plugs must not kill live sessions.
@@ -41,11 +42,12 @@ struct batch {
     uint64_t replugs_cancelled; /* Removals cancelled by a re-plug, ever. */
 };
 
-/* One coalesced job: every event of one kind and zone of a closed window. */
+/* One coalesced job: every event of one kind, datapath and zone of a
+ * closed window. */
 struct batch_group {
     enum batch_kind kind;
     struct flush_job job;       /* local = union of the ports' IPs, peers = any,
-                                 * zone as the ports'. */
+                                 * zone and datapath as the ports'. */
     char **ports;               /* Names of the ports it covers. */
     size_t n_ports;
 };

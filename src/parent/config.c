@@ -32,6 +32,7 @@
 static char config_def_ovsdb[] = "unix:/run/openvswitch/db.sock";
 static char config_def_control[] = "/run/ctflushd/ctflushd.sock";
 static char config_def_state_dir[] = "/var/lib/ctflushd";
+static char config_def_ovs_rundir[] = "/run/openvswitch";
 static char config_def_iface_key[] = "ip";
 static char config_def_port_key[] = "ip-address";
 
@@ -87,6 +88,9 @@ static const struct config_key config_keys[] = {
       .metavar = "MODE", .help = "control socket permissions, octal" },
     { .name = "state-dir", .type = CONFIG_T_DIR, .off = M(state_dir), .restart = true,
       .metavar = "DIR", .help = "directory of state.json" },
+    { .name = "ovs-rundir", .type = CONFIG_T_DIR, .off = M(ovs_rundir), .restart = true,
+      .metavar = "DIR",
+      .help = "ovs-vswitchd's pidfile and unixctl socket" },
 
     { .name = "iface-ip-keys", .type = CONFIG_T_KEYS, .off = M(iface_ip_keys),
       .off_n = M(n_iface_ip_keys),
@@ -124,6 +128,9 @@ static const struct config_key config_keys[] = {
     { .name = "worker-timeout-ms", INT(CONFIG_T_UINT, 100, 3600000),
       .off = M(worker_timeout_ms), .group = "Worker (from the next job)",
       .metavar = "N", .help = "kill a worker silent for N ms" },
+    { .name = "ovs-timeout-ms", INT(CONFIG_T_UINT, 100, 600000), .off = M(ovs_timeout_ms),
+      .restart = true, .metavar = "N",
+      .help = "limit of one call to ovs-vswitchd" },
     { .name = "worker-nice", INT(CONFIG_T_INT, -20, 19), .off = M(worker_nice),
       .metavar = "N", .help = "the worker's nice value" },
     { .name = "max-delete-rate", INT(CONFIG_T_U64, 0, 1000000000), .off = M(max_delete_rate),
@@ -185,13 +192,14 @@ static bool
 config_owned(const char *s)
 {
     return s && s != config_def_ovsdb && s != config_def_control
-           && s != config_def_state_dir && s != config_def_iface_key
+           && s != config_def_state_dir && s != config_def_ovs_rundir
+           && s != config_def_iface_key
            && s != config_def_port_key;
 }
 
 /* Every string slot of a configuration, so that copy and destroy cannot
- * forget one. Returns the number of slots (at most 5 + 2 * CONFIG_MAX_KEYS). */
-#define CONFIG_MAX_SLOTS (5 + 2 * CONFIG_MAX_KEYS)
+ * forget one. Returns the number of slots (at most 6 + 2 * CONFIG_MAX_KEYS). */
+#define CONFIG_MAX_SLOTS (6 + 2 * CONFIG_MAX_KEYS)
 
 static size_t
 config_slots(struct ctf_config *cfg, char **slots[CONFIG_MAX_SLOTS])
@@ -202,6 +210,7 @@ config_slots(struct ctf_config *cfg, char **slots[CONFIG_MAX_SLOTS])
     slots[n++] = &cfg->control;
     slots[n++] = &cfg->control_group;
     slots[n++] = &cfg->state_dir;
+    slots[n++] = &cfg->ovs_rundir;
     slots[n++] = &cfg->zone_key;
     for (size_t i = 0; i < cfg->n_iface_ip_keys && i < CONFIG_MAX_KEYS; i++) {
         slots[n++] = &cfg->iface_ip_keys[i];
@@ -222,6 +231,8 @@ config_init(struct ctf_config *cfg)
     cfg->control_group_write = false;
     cfg->control_mode = 0660;
     cfg->state_dir = config_def_state_dir;
+    cfg->ovs_rundir = config_def_ovs_rundir;
+    cfg->ovs_timeout_ms = 10000;
 
     cfg->iface_ip_keys[0] = config_def_iface_key;
     cfg->n_iface_ip_keys = 1;

@@ -35,6 +35,9 @@ struct ctf_config {
     bool control_group_write;       /* control-group-write: default no. */
     unsigned int control_mode;      /* control-mode: octal, default 0660. */
     char *state_dir;                /* state-dir: default /var/lib/ctflushd. */
+    char *ovs_rundir;               /* ovs-rundir: where ovs-vswitchd.pid and
+                                     * ovs-vswitchd.PID.ctl are; default
+                                     * /run/openvswitch. */
 
     /* How ports are read (reloadable; the watcher restarts). */
     char *iface_ip_keys[CONFIG_MAX_KEYS];   /* iface-ip-keys: default "ip". */
@@ -59,6 +62,9 @@ struct ctf_config {
     /* Worker (reloadable; applies from the next job). */
     unsigned int worker_timeout_ms; /* worker-timeout-ms: no progress for this
                                      * long -> SIGKILL; default 30000. */
+    unsigned int ovs_timeout_ms;    /* ovs-timeout-ms: one unixctl call's limit,
+                                     * and how long a userdp job waits for
+                                     * ovs-vswitchd; default 10000 (restart). */
     int worker_nice;                /* worker-nice: default 10. */
     uint64_t max_delete_rate;       /* max-delete-rate: per second, 0 = no cap. */
     enum ct_strategy strategy;      /* strategy: auto or one to force. */

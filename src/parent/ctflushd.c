@@ -8,7 +8,9 @@
  *            window, the job queue, the control socket and the state file.
  *            It never touches netlink or OVSDB and never waits on either.
  *   watcher  watcher.c: the libopenvswitch IDL; posts port events.
- *   worker   worker.c: the engine; runs one job at a time.
+ *   worker   worker.c: the engine; runs the kernel table's jobs.
+ *   userdp   userdp.c: ovs-vswitchd's table (netdev bridges), over its
+ *            unixctl socket.
  */
 #include "ctflushd.h"
 
@@ -61,28 +63,31 @@ ctfd_dispatch_cb(evutil_socket_t fd, short what, void *aux)
     ctfd_dispatch(aux);
 }
 
+/* The child that runs a datapath's jobs. */
+static struct supervisor *
+ctfd_backend(struct ctfd *d, enum flush_datapath dp)
+{
+    return dp == FLUSH_DATAPATH_NETDEV ? &d->userdp : &d->worker;
+}
+
+/* Hands the next group of dp's jobs to its child, if it is idle. */
 static void
-ctfd_dispatch(struct ctfd *d)
+ctfd_dispatch_datapath(struct ctfd *d, enum flush_datapath dp, uint64_t now)
 {
     struct wire_job_params params;
     struct qjob *group[JOBQ_GROUP_MAX_JOBS];
     uint64_t ids[JOBQ_GROUP_MAX_JOBS];
     const struct flush_job *jobs[JOBQ_GROUP_MAX_JOBS];
+    struct supervisor *child = ctfd_backend(d, dp);
 
-    if (d->stopping || d->paused || !supervisor_is_idle(&d->worker)) {
+    if (!supervisor_is_idle(child)) {
         return;
     }
-    uint64_t now = ctf_time_msec();
     /* Jobs may share the worker's pass unless each must run its own way: a
      * forced strategy, or a delete-rate cap (one job's deletes to pace). */
     bool share = d->cfg.strategy == CT_STRATEGY_AUTO && !d->cfg.max_delete_rate;
-    size_t n = jobq_pick_group(&d->queue, now, share, group, JOBQ_GROUP_MAX_JOBS);
+    size_t n = jobq_pick_group(&d->queue, now, dp, share, group, JOBQ_GROUP_MAX_JOBS);
     if (!n) {
-        uint64_t next = jobq_next_ready_ms(&d->queue);
-        if (next) {
-            struct timeval tv = ctf_timeval_ms(next > now ? next - now : 0);
-            evtimer_add(d->dispatch_timer, &tv);
-        }
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -90,10 +95,10 @@ ctfd_dispatch(struct ctfd *d)
         jobs[i] = &group[i]->job;
     }
     ctfd_job_params(d, &params);
-    int err = supervisor_run(&d->worker, ids, jobs, n, &params);
+    int err = supervisor_run(child, ids, jobs, n, &params);
     if (err) {
-        log_warnx("job %llu%s: cannot hand it to the worker: %s", (unsigned long long) ids[0],
-                  n > 1 ? " and others" : "", strerror(err));
+        log_warnx("job %llu%s: cannot hand it to the %s: %s", (unsigned long long) ids[0],
+                  n > 1 ? " and others" : "", child->label, strerror(err));
         return;
     }
     double wall = ctf_time_wall();
@@ -102,6 +107,24 @@ ctfd_dispatch(struct ctfd *d)
     }
     for (size_t i = 0; i < n; i++) {
         ctlcmd_job_event(&d->ctl, ids[i]);
+    }
+}
+
+static void
+ctfd_dispatch(struct ctfd *d)
+{
+    if (d->stopping || d->paused) {
+        return;
+    }
+    uint64_t now = ctf_time_msec();
+    ctfd_dispatch_datapath(d, FLUSH_DATAPATH_KERNEL, now);
+    ctfd_dispatch_datapath(d, FLUSH_DATAPATH_NETDEV, now);
+    /* Jobs backing off (of either table) are looked at again when the
+     * first of them is due. */
+    uint64_t next = jobq_next_ready_ms(&d->queue);
+    if (next) {
+        struct timeval tv = ctf_timeval_ms(next > now ? next - now : 0);
+        evtimer_add(d->dispatch_timer, &tv);
     }
 }
 
@@ -130,9 +153,11 @@ ctfd_worker_done(uint64_t id, int err, bool retryable, bool stopped, const char 
 
     if (stopped) {
         /* We killed it: ctlcmd already decided whether the job is cancelled
-         * or goes back to the queue (pause --now) and did it. */
-        if (d->queue.running && d->queue.running->id == id) {
-            jobq_requeue_running(&d->queue);
+         * or goes back to the queue (pause --now) and did it. Whatever else
+         * that child ran goes back too; the other child's jobs go on. */
+        q = jobq_find(&d->queue, id);
+        if (q && q->state == JOB_RUNNING) {
+            jobq_requeue_running_datapath(&d->queue, q->job.datapath);
         }
     } else {
         enum job_state state = jobq_finish(&d->queue, id, err, retryable, reason,
@@ -282,6 +307,7 @@ ctfd_cc_view(void *aux, struct ctlcmd_view *v)
     v->paused = d->paused;
     v->watch = &d->watch;
     v->worker = &d->worker;
+    v->userdp = &d->userdp;
     state_writer_get_status(d->state, &v->state);
     v->state_at_start = d->state_load_msg;
     v->job_duration = &d->job_duration;
@@ -293,6 +319,7 @@ ctfd_cc_stop_running(void *aux)
     struct ctfd *d = aux;
 
     supervisor_stop_job(&d->worker);
+    supervisor_stop_job(&d->userdp);
 }
 
 static void
@@ -300,7 +327,9 @@ ctfd_cc_cancel_running(void *aux, uint64_t id)
 {
     struct ctfd *d = aux;
 
+    /* The child that does not run it answers ENOENT. */
     supervisor_cancel_job(&d->worker, id);
+    supervisor_cancel_job(&d->userdp, id);
 }
 
 static void
@@ -347,7 +376,8 @@ ctfd_reap(struct ctfd *d)
     int status;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!supervisor_reap(&d->worker, pid, status) && !watchlink_reap(&d->watch, pid, status)) {
+        if (!supervisor_reap(&d->worker, pid, status) && !supervisor_reap(&d->userdp, pid, status)
+            && !watchlink_reap(&d->watch, pid, status)) {
             log_debug("reaped unknown child %ld", (long) pid);
         }
     }
@@ -463,6 +493,8 @@ ctfd_reload(struct ctfd *d, struct config_reload *r)
     CTFD_SWAP(fresh.control, d->cfg.control);
     CTFD_SWAP(fresh.control_group, d->cfg.control_group);
     CTFD_SWAP(fresh.state_dir, d->cfg.state_dir);
+    CTFD_SWAP(fresh.ovs_rundir, d->cfg.ovs_rundir);
+    fresh.ovs_timeout_ms = d->cfg.ovs_timeout_ms;
     fresh.control_group_write = d->cfg.control_group_write;
     fresh.control_mode = d->cfg.control_mode;
     r->watcher_restarted = ctfd_watcher_settings_differ(&d->cfg, &fresh);
@@ -476,6 +508,7 @@ ctfd_reload(struct ctfd *d, struct config_reload *r)
     d->batch.window_ms = d->cfg.batch_window_ms;
     d->events.flush_on_add = d->cfg.flush_on_add;
     supervisor_set_timeout(&d->worker, d->cfg.worker_timeout_ms);
+    supervisor_set_timeout(&d->userdp, d->cfg.worker_timeout_ms);
     supervisor_set_nice(&d->worker, d->cfg.worker_nice);
     if (r->watcher_restarted) {
         /* The new watcher resyncs with the new rules. */
@@ -596,6 +629,7 @@ ctfd_shutdown(struct ctfd *d)
     d->control = NULL;
     d->ctl.control = NULL;
     supervisor_shutdown(&d->worker);
+    supervisor_shutdown(&d->userdp);
     watchlink_stop(&d->watch);
     /* Removals still in the batch window become queued jobs, so the saved
      * state owes them; the last snapshot is written before we exit. */
@@ -720,6 +754,15 @@ ctfd_main(int argc, char *argv[])
         goto out;
     }
     supervisor_start(&d.worker);
+    /* ovs-vswitchd's table: the same supervision, another child. */
+    snprintf(d.ucfg.rundir, sizeof d.ucfg.rundir, "%s", d.cfg.ovs_rundir);
+    d.ucfg.timeout_ms = d.cfg.ovs_timeout_ms;
+    if ((rc = supervisor_init(&d.userdp, d.base, &ctfd_worker_ops, &d, &wcfg,
+                              d.cfg.worker_timeout_ms)) != 0) {
+        goto out;
+    }
+    supervisor_set_child(&d.userdp, "userdp", "ctflushd-udp", userdp_main, &d.ucfg);
+    supervisor_start(&d.userdp);
     watchlink_start(&d.watch);
 
     log_info("ctflushd %s: watching %s, control %s, state %s", CTF_VERSION, d.cfg.ovsdb,

@@ -9,7 +9,9 @@
  *                 below call back through.
  *   watchlink.c   the watcher child and its channel -> portevents.c: port
  *                 events -> port table -> batch window -> jobs.
- *   supervisor.c  the worker child and its channel.
+ *   supervisor.c  the job-running children and their channels: the worker
+ *                 (the kernel's table) and the userdp child (ovs-vswitchd's,
+ *                 for netdev bridges); a job goes to its datapath's.
  *   control.c     the control socket -> ctlcmd.c: what each command does.
  *
  * Only ctflushd.c includes this header: the modules do not know the daemon.
@@ -34,6 +36,7 @@
 #include "sdnotify.h"
 #include "state.h"
 #include "supervisor.h"
+#include "userdp.h"
 #include "watchlink.h"
 
 struct event_base;
@@ -51,7 +54,10 @@ struct ctfd {
     struct batch batch;
     struct jobq queue;
     struct portevents events;   /* Port events -> batch -> queue. */
-    struct supervisor worker;
+    struct supervisor worker;   /* Jobs for the kernel's table. */
+    struct supervisor userdp;   /* Jobs for ovs-vswitchd's table. */
+    struct userdp_config ucfg;  /* The userdp child's settings (it reads
+                                 * them after the fork: kept here). */
     struct watchlink watch;
     struct control *control;
     struct ctlcmd ctl;          /* What control commands do. */

@@ -30,6 +30,7 @@ static const char *const ctlcmd_features[] = {
     "set-ips-migrating",        /* set-ips "migrating" */
     "shared-addresses",         /* held-back addresses, "shared", "live_holders" */
     "flush-selectors",          /* flush "direction", "tuple", "proto", "dport", "family" */
+    "datapaths",                /* "datapath" on jobs, ports and flush; status "userdp" */
 };
 
 /* Prefixes shown per side of a job; the count says how many there are. */
@@ -68,6 +69,8 @@ ctlcmd_job(struct json_out *o, const struct qjob *q)
     json_u64(o, q->job.peers_any ? 0 : q->job.peers.n);
     json_key(o, "zone");
     json_u64_or_null(o, q->job.has_zone, q->job.zone);
+    json_key(o, "datapath");
+    json_str(o, flush_datapath_name(q->job.datapath));
     json_key(o, "direction");
     json_str(o, flush_direction_name(q->job.direction));
     json_key(o, "tuple");
@@ -180,6 +183,28 @@ ctlcmd_send(struct control_client *c, struct json_out *o)
     json_destroy(o);
 }
 
+/* A job-running child (the worker, the userdp child) in status. */
+static void
+ctlcmd_child(struct json_out *o, const struct supervisor *wk)
+{
+    json_object_begin(o);
+    json_key(o, "pid");
+    json_u64(o, (uint64_t) (wk->pid > 0 ? wk->pid : 0));
+    json_key(o, "state");
+    json_str(o, supervisor_state_name(wk->state));
+    json_key(o, "starts");
+    json_u64(o, wk->starts);
+    json_key(o, "crashes");
+    json_u64(o, wk->crashes);
+    json_key(o, "hangs");
+    json_u64(o, wk->hangs);
+    json_key(o, "last_exit");
+    json_str(o, wk->last_exit);
+    json_key(o, "caps");
+    json_str(o, wk->caps);
+    json_object_end(o);
+}
+
 static void
 ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
 {
@@ -256,22 +281,14 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     json_key(o, "addresses_held_back");
     json_u64(o, cc->events->counters.held_back);
     json_key(o, "worker");
-    json_object_begin(o);
-    json_key(o, "pid");
-    json_u64(o, (uint64_t) (wk->pid > 0 ? wk->pid : 0));
-    json_key(o, "state");
-    json_str(o, supervisor_state_name(wk->state));
-    json_key(o, "starts");
-    json_u64(o, wk->starts);
-    json_key(o, "crashes");
-    json_u64(o, wk->crashes);
-    json_key(o, "hangs");
-    json_u64(o, wk->hangs);
-    json_key(o, "last_exit");
-    json_str(o, wk->last_exit);
-    json_key(o, "caps");
-    json_str(o, wk->caps);
-    json_object_end(o);
+    ctlcmd_child(o, wk);
+    /* ovs-vswitchd's table (netdev bridges): its own child, same shape. */
+    json_key(o, "userdp");
+    if (v.userdp) {
+        ctlcmd_child(o, v.userdp);
+    } else {
+        json_null_value(o);
+    }
     json_key(o, "state");
     json_object_begin(o);
     json_key(o, "ok");
@@ -350,6 +367,8 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
         json_u64_or_null(o, pi->has_zone, pi->zone);
         json_key(o, "zone_source");
         json_str(o, port_zone_source_name(pi->zone_source));
+        json_key(o, "datapath");
+        json_str(o, flush_datapath_name(pi->datapath));
         json_key(o, "in_ovsdb");
         json_bool(o, all[i]->in_ovsdb);
         json_key(o, "migrating");
@@ -395,6 +414,7 @@ ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
     m.queue_jobs = cc->queue->n_queued;
     m.queue_prefixes = cc->queue->n_prefixes;
     m.running = cc->queue->running != NULL;
+    m.userdp_running = jobq_datapath_running(cc->queue, FLUSH_DATAPATH_NETDEV);
     m.paused = v.paused;
     m.ovsdb_connected = v.watch->connected;
     m.state_ok = v.state.last_error == 0;
@@ -413,6 +433,11 @@ ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
     m.worker_starts = v.worker->starts;
     m.worker_crashes = v.worker->crashes;
     m.worker_hangs = v.worker->hangs;
+    if (v.userdp) {
+        m.userdp_starts = v.userdp->starts;
+        m.userdp_crashes = v.userdp->crashes;
+        m.userdp_hangs = v.userdp->hangs;
+    }
     m.watcher_restarts = v.watch->starts ? v.watch->starts - 1 : 0;
     m.ovsdb_reconnects = v.watch->reconnects;
     m.control_requests = cs.requests;

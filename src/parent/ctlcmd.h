@@ -34,7 +34,9 @@ struct ctlcmd_view {
     double uptime_s;
     bool paused;
     const struct watchlink *watch;      /* The OVSDB watcher. */
-    const struct supervisor *worker;    /* The worker. */
+    const struct supervisor *worker;    /* The worker (the kernel's table). */
+    const struct supervisor *userdp;    /* The userdp child (ovs-vswitchd's
+                                         * table), or NULL. */
     struct state_writer_status state;   /* The state file's writer. */
     const char *state_at_start;         /* What happened to the state file at start. */
     const struct metrics_hist *job_duration;
@@ -44,10 +46,10 @@ struct ctlcmd_ops {
     void (*view)(void *aux, struct ctlcmd_view *);
     void (*dispatch)(void *aux);        /* Start the next job if possible. */
     void (*state_changed)(void *aux);   /* Schedule a state save. */
-    /* The running jobs were requeued: stop the worker (their done()
-     * follows and finds nothing running). */
+    /* The running jobs were requeued: stop the children running them
+     * (their done() follows and finds nothing running). */
     void (*stop_running)(void *aux);
-    /* Running job id was cancelled: tell the worker to stop that one (its
+    /* Running job id was cancelled: tell its child to stop that one (its
      * done() follows and finds it no longer running; the others go on). */
     void (*cancel_running)(void *aux, uint64_t id);
     void (*set_paused)(void *aux, bool);

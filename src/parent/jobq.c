@@ -87,7 +87,7 @@ jobq_job_prefixes(const struct flush_job *job)
 static bool
 jobq_same_but_local(const struct flush_job *a, const struct flush_job *b)
 {
-    if (!flush_job_same_selectors(a, b)) {
+    if (!flush_job_same_selectors(a, b) || a->datapath != b->datapath) {
         return false;
     }
     if (a->peers_any != b->peers_any
@@ -573,16 +573,15 @@ jobq_priority(enum job_origin origin)
     }
 }
 
-struct qjob *
-jobq_peek(struct jobq *q, uint64_t now_ms)
+/* The next ready job among those of datapath dp (all of them when dp is
+ * FLUSH_DATAPATH_COUNT), or NULL. */
+static struct qjob *
+jobq_peek_in(struct jobq *q, uint64_t now_ms, enum flush_datapath dp)
 {
     struct qjob *best = NULL;
 
-    if (q->running) {
-        return NULL;            /* One at a time. */
-    }
     for (struct qjob *j = q->queue; j; j = j->next) {
-        if (j->not_before_ms > now_ms) {
+        if (j->not_before_ms > now_ms || (dp != FLUSH_DATAPATH_COUNT && j->job.datapath != dp)) {
             continue;
         }
         if (!best || jobq_priority(j->origin) < jobq_priority(best->origin)) {
@@ -592,6 +591,26 @@ jobq_peek(struct jobq *q, uint64_t now_ms)
     return best;
 }
 
+struct qjob *
+jobq_peek(struct jobq *q, uint64_t now_ms)
+{
+    if (q->running) {
+        return NULL;            /* One at a time. */
+    }
+    return jobq_peek_in(q, now_ms, FLUSH_DATAPATH_COUNT);
+}
+
+bool
+jobq_datapath_running(const struct jobq *q, enum flush_datapath dp)
+{
+    for (const struct qjob *j = q->running; j; j = j->next) {
+        if (j->job.datapath == dp) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static size_t
 jobq_job_prefix_count(const struct qjob *j)
 {
@@ -599,9 +618,11 @@ jobq_job_prefix_count(const struct qjob *j)
 }
 
 size_t
-jobq_pick_group(struct jobq *q, uint64_t now_ms, bool share, struct qjob **out, size_t max)
+jobq_pick_group(struct jobq *q, uint64_t now_ms, enum flush_datapath dp, bool share,
+                struct qjob **out, size_t max)
 {
-    struct qjob *head = jobq_peek(q, now_ms);
+    /* One group at a time per table: each has its own child. */
+    struct qjob *head = jobq_datapath_running(q, dp) ? NULL : jobq_peek_in(q, now_ms, dp);
     size_t n = 0, prefixes;
 
     if (!head || !max) {
@@ -619,8 +640,8 @@ jobq_pick_group(struct jobq *q, uint64_t now_ms, bool share, struct qjob **out, 
     for (int prio = 0; prio <= 2 && n < max; prio++) {
         for (struct qjob *j = q->queue; j && n < max; j = j->next) {
             size_t p = jobq_job_prefix_count(j);
-            if (j == head || jobq_priority(j->origin) != prio || j->not_before_ms > now_ms
-                || j->attempts || prefixes + p > JOBQ_GROUP_MAX_PREFIXES) {
+            if (j == head || j->job.datapath != dp || jobq_priority(j->origin) != prio
+                || j->not_before_ms > now_ms || j->attempts || prefixes + p > JOBQ_GROUP_MAX_PREFIXES) {
                 continue;
             }
             out[n++] = j;
@@ -752,15 +773,19 @@ jobq_finish(struct jobq *q, uint64_t id, int err, bool retryable, const char *re
 }
 
 void
-jobq_requeue_running(struct jobq *q)
+jobq_requeue_running_datapath(struct jobq *q, enum flush_datapath dp)
 {
-    struct qjob *j = q->running, **link = &q->queue;
+    struct qjob **from = &q->running, **link = &q->queue;
 
-    q->running = NULL;
-    q->n_running = 0;
     /* Back at the head of the queue, in the order they ran. */
-    while (j) {
-        struct qjob *next = j->next;
+    while (*from) {
+        struct qjob *j = *from;
+        if (dp != FLUSH_DATAPATH_COUNT && j->job.datapath != dp) {
+            from = &j->next;
+            continue;
+        }
+        *from = j->next;
+        q->n_running--;
         if (j->attempts) {
             j->attempts--;
             if (j->attempts) {
@@ -773,8 +798,13 @@ jobq_requeue_running(struct jobq *q)
         *link = j;
         link = &j->next;
         jobq_queue_account(q, j, true);
-        j = next;
     }
+}
+
+void
+jobq_requeue_running(struct jobq *q)
+{
+    jobq_requeue_running_datapath(q, FLUSH_DATAPATH_COUNT);
 }
 
 int

@@ -153,21 +153,26 @@ int jobq_record_held(struct jobq *, enum job_origin, bool has_zone, uint16_t zon
                      const char *const *ports, size_t n_ports, const struct job_held *,
                      size_t n, double now_wall, uint64_t *id);
 
-/* The next job to run at now_ms, or NULL (also while any job runs). Does
- * not change it. */
+/* The next job to run at now_ms, of any datapath, or NULL (also while any
+ * job runs). Does not change it. */
 struct qjob *jobq_peek(struct jobq *, uint64_t now_ms);
+/* Whether a job of that table is running (each table has its own child:
+ * the worker for the kernel's, the userdp child for ovs-vswitchd's). */
+bool jobq_datapath_running(const struct jobq *, enum flush_datapath);
 
 /* Bounds of one group. */
 #define JOBQ_GROUP_MAX_JOBS 64                  /* The worker's bound (wire.h). */
 #define JOBQ_GROUP_MAX_PREFIXES (64u * 1024)    /* Prefixes over its jobs. */
 
-/* The jobs to dispatch together at now_ms: the one jobq_peek gives first,
- * then (when share is true) other ready jobs in the same order of priority,
- * up to max jobs and JOBQ_GROUP_MAX_PREFIXES prefixes; a job being retried
- * (attempts > 0) goes alone, and none joins it. Returns how many were
- * written to out (0: nothing to run). Changes nothing. */
-size_t jobq_pick_group(struct jobq *, uint64_t now_ms, bool share, struct qjob **out,
-                       size_t max);
+/* The jobs of datapath dp to dispatch together at now_ms (none while a job
+ * of dp runs; the other table's jobs do not stop them): the first in
+ * jobq_peek's order, then (when share is true) other ready jobs of dp in
+ * the same order of priority, up to max jobs and JOBQ_GROUP_MAX_PREFIXES
+ * prefixes; a job being retried (attempts > 0) goes alone, and none joins
+ * it. Returns how many were written to out (0: nothing to run). Changes
+ * nothing. */
+size_t jobq_pick_group(struct jobq *, uint64_t now_ms, enum flush_datapath dp, bool share,
+                       struct qjob **out, size_t max);
 /* When the earliest backed-off job becomes ready (0: none waiting). */
 uint64_t jobq_next_ready_ms(const struct jobq *);
 
@@ -185,6 +190,9 @@ enum job_state jobq_finish(struct jobq *, uint64_t id, int err, bool retryable,
 /* Every running job goes back to the head of the queue, in order, without
  * counting the attempt (pause --now, worker restarted by us). */
 void jobq_requeue_running(struct jobq *);
+/* The same for the running jobs of one datapath only (its child was
+ * stopped; the other child's jobs go on). */
+void jobq_requeue_running_datapath(struct jobq *, enum flush_datapath);
 /* Cancels a queued job (to history as cancelled): 0, ENOENT, or EBUSY if it
  * is running (then the caller calls jobq_cancel_running and tells the
  * worker to stop it). */

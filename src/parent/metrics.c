@@ -154,6 +154,11 @@ static const struct metrics_counter metrics_counters[] = {
     { "worker_crashes", V(worker_crashes),
       "Batch workers that died by a signal or exited non-zero." },
     { "worker_hangs", V(worker_hangs), "Batch workers killed for making no progress." },
+    { "userdp_starts", V(userdp_starts),
+      "userdp children (ovs-vswitchd's conntrack table) started." },
+    { "userdp_crashes", V(userdp_crashes),
+      "userdp children that died by a signal or exited non-zero." },
+    { "userdp_hangs", V(userdp_hangs), "userdp children killed for making no progress." },
     { "watcher_restarts", V(watcher_restarts), "OVSDB watcher processes restarted." },
     { "ovsdb_reconnects", V(ovsdb_reconnects), "Reconnections to OVSDB." },
     { "control_requests", V(control_requests), "Control socket requests." },
@@ -186,8 +191,10 @@ metrics_format(const struct metrics_view *v)
                 v->queue_jobs);
     metrics_u64(&b, "ctflushd_queue_prefixes", "gauge",
                 "Address prefixes over all queued jobs.", v->queue_prefixes);
-    metrics_u64(&b, "ctflushd_job_running", "gauge", "1 while the worker runs a job.",
-                v->running);
+    metrics_u64(&b, "ctflushd_job_running", "gauge", "1 while a job runs.", v->running);
+    metrics_u64(&b, "ctflushd_userdp_job_running", "gauge",
+                "1 while a job for ovs-vswitchd's table (netdev bridges) runs.",
+                v->userdp_running);
     metrics_u64(&b, "ctflushd_paused", "gauge", "1 while dispatching is paused.", v->paused);
     metrics_u64(&b, "ctflushd_ovsdb_connected", "gauge",
                 "1 while the OVSDB watcher is connected.", v->ovsdb_connected);

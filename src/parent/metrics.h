@@ -35,6 +35,7 @@ struct metrics_view {
     uint64_t queue_jobs;
     uint64_t queue_prefixes;
     bool running;
+    bool userdp_running;            /* A job for ovs-vswitchd's table runs. */
     bool paused;
     bool ovsdb_connected;
     bool state_ok;                  /* The last state write succeeded. */
@@ -55,6 +56,9 @@ struct metrics_view {
     uint64_t worker_starts;
     uint64_t worker_crashes;        /* Died by a signal or exited non-zero. */
     uint64_t worker_hangs;          /* Killed for making no progress. */
+    uint64_t userdp_starts;         /* The same for the userdp child. */
+    uint64_t userdp_crashes;
+    uint64_t userdp_hangs;
     uint64_t watcher_restarts;
     uint64_t ovsdb_reconnects;
     uint64_t control_requests;

@@ -77,7 +77,9 @@ portevents_ips_lost(const struct port_info *a, const struct port_info *b, struct
     if (port_info_copy(out, a)) {
         return ENOMEM;
     }
-    bool same_zone = a->has_zone == b->has_zone && (!a->has_zone || a->zone == b->zone);
+    /* A port whose bridge changed datapath left one table for another. */
+    bool same_zone = a->datapath == b->datapath && a->has_zone == b->has_zone
+                     && (!a->has_zone || a->zone == b->zone);
     if (same_zone) {
         ctf_prefix_list_clear(&out->ips);
         for (size_t i = 0; i < a->ips.n; i++) {

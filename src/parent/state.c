@@ -47,6 +47,12 @@ state_put_port(struct json_out *o, const struct porttab_entry *e)
     json_u64_or_null(o, p->has_zone, p->zone);
     json_key(o, "zone_source");
     json_str(o, port_zone_source_name(p->zone_source));
+    /* Only for a port whose table is not the kernel's: files written
+     * before datapaths were known read the same. */
+    if (p->datapath != FLUSH_DATAPATH_KERNEL) {
+        json_key(o, "datapath");
+        json_str(o, flush_datapath_name(p->datapath));
+    }
     json_key(o, "in_ovsdb");
     json_bool(o, e->in_ovsdb);
     json_key(o, "control_ips");
@@ -105,6 +111,10 @@ state_put_job(struct json_out *o, const struct qjob *j)
     if (job->family != FLUSH_FAMILY_BOTH) {
         json_key(o, "family");
         json_str(o, flush_family_name(job->family));
+    }
+    if (job->datapath != FLUSH_DATAPATH_KERNEL) {
+        json_key(o, "datapath");
+        json_str(o, flush_datapath_name(job->datapath));
     }
     json_key(o, "ports");
     json_array_begin(o);
@@ -185,7 +195,7 @@ state_prefix_member(struct json_rd *rd, const json_t *obj, const char *key,
 static int
 state_selectors(struct json_rd *rd, const json_t *obj, struct flush_job *job)
 {
-    static const char *const words[] = { "direction", "tuple", "family", "dport" };
+    static const char *const words[] = { "direction", "tuple", "family", "datapath", "dport" };
     char q[40];
 
     for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
@@ -206,6 +216,9 @@ state_selectors(struct json_rd *rd, const json_t *obj, struct flush_job *job)
             break;
         case 2:
             bad = flush_family_parse(s, &job->family);
+            break;
+        case 3:
+            bad = flush_datapath_parse(s, &job->datapath);
             break;
         default:
             bad = flush_dport_parse(s, &job->dport_lo, &job->dport_hi);
@@ -307,6 +320,13 @@ state_parse_port(struct json_rd *rd, const json_t *v, struct porttab *tab)
     }
     if (!err && port_zone_source_parse(s, &pi.zone_source)) {
         err = state_unknown(rd, "zone_source", s);
+    }
+    if (!err) {
+        /* Written for netdev ports only; an older file has none: kernel. */
+        err = json_rd_string(rd, v, "datapath", JSON_RD_OPTIONAL, &s);
+    }
+    if (!err && s && flush_datapath_parse(s, &pi.datapath)) {
+        err = state_unknown(rd, "datapath", s);
     }
     if (!err) {
         err = json_rd_bool(rd, v, "in_ovsdb", 0, NULL, &in_ovsdb);

@@ -85,7 +85,7 @@ supervisor_hang_cb(evutil_socket_t fd, short what, void *aux)
     }
     s->hangs++;
     s->hang_killed = true;
-    log_warnx("worker %ld: no progress for %u ms while %s: killing it",
+    log_warnx("%s %ld: no progress for %u ms while %s: killing it", s->label,
               (long) s->pid, supervisor_allowance_ms(s), supervisor_state_name(s->state));
     supervisor_kill(s);
 }
@@ -114,8 +114,22 @@ supervisor_init(struct supervisor *s, struct event_base *base,
     if (!s->hang_timer || !s->restart_timer) {
         return ENOMEM;
     }
-    snprintf(s->caps, sizeof s->caps, "unknown (worker not started)");
+    s->label = "worker";
+    s->proc_name = "ctflushd-work";
+    s->main_fn = worker_main;
+    s->main_arg = &s->wcfg;
+    snprintf(s->caps, sizeof s->caps, "unknown (not started)");
     return 0;
+}
+
+void
+supervisor_set_child(struct supervisor *s, const char *label, const char *proc_name,
+                     proc_main_fn *main_fn, void *arg)
+{
+    s->label = label;
+    s->proc_name = proc_name;
+    s->main_fn = main_fn;
+    s->main_arg = arg;
 }
 
 static void
@@ -139,9 +153,9 @@ supervisor_start(struct supervisor *s)
     if (s->pid > 0) {
         return EBUSY;
     }
-    err = proc_spawn("ctflushd-work", worker_main, &s->wcfg, &pid, &fd);
+    err = proc_spawn(s->proc_name, s->main_fn, s->main_arg, &pid, &fd);
     if (err) {
-        log_warnx("worker: cannot fork: %s", strerror(err));
+        log_warnx("%s: cannot fork: %s", s->label, strerror(err));
         s->quick_failures++;
         supervisor_schedule_restart(s);
         return err;
@@ -161,10 +175,10 @@ supervisor_start(struct supervisor *s)
     s->state = SUPERVISOR_STARTING;
     s->stopping = false;
     s->starts++;
-    snprintf(s->caps, sizeof s->caps, "probing the kernel");
+    snprintf(s->caps, sizeof s->caps, "probing");
     /* The probe has its own allowance: supervisor_allowance_ms. */
     supervisor_arm_hang_timer(s);
-    log_debug("worker %ld started", (long) pid);
+    log_debug("%s %ld started", s->label, (long) pid);
     return 0;
 }
 
@@ -282,7 +296,7 @@ supervisor_handle(struct supervisor *s, uint32_t type, const uint8_t *p, size_t 
         s->quick_failures = 0;
         /* Proven again once: the workers after it take its findings. */
         s->wcfg.reprobe = false;
-        log_info("worker %ld ready: %s", (long) s->pid, s->caps);
+        log_info("%s %ld ready: %s", s->label, (long) s->pid, s->caps);
         s->ops->idle(s->aux);
         return true;
     }
@@ -351,7 +365,7 @@ supervisor_read_cb(struct bufferevent *bev, void *aux)
 
     if (proc_channel_dispatch(bufferevent_get_input(bev), supervisor_handle_cb, s, &type)) {
         /* A worker we cannot understand is broken: replace it. */
-        log_warnx("worker %ld: malformed message (type %u): killing it",
+        log_warnx("%s %ld: malformed message (type %u): killing it", s->label,
                   (long) s->pid, type);
         bufferevent_disable(bev, EV_READ);
         supervisor_kill(s);
@@ -402,7 +416,7 @@ supervisor_reap(struct supervisor *s, pid_t pid, int status)
         s->crashes++;
     }
     if (!stopped && log_ratelimit_ok(&supervisor_rl)) {
-        log_warnx("worker %ld %s while %s", (long) pid, how,
+        log_warnx("%s %ld %s while %s", s->label, (long) pid, how,
                   supervisor_state_name(was));
     }
     if (stopped) {
@@ -419,7 +433,7 @@ supervisor_reap(struct supervisor *s, pid_t pid, int status)
         if (stopped) {
             snprintf(reason, sizeof reason, "stopped by request");
         } else {
-            snprintf(reason, sizeof reason, "worker %s", how);
+            snprintf(reason, sizeof reason, "%s %s", s->label, how);
         }
         /* Every job still out, in the order they were given; done() may
          * not hand the worker anything (it is restarting). */

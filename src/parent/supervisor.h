@@ -1,5 +1,7 @@
 /*
- * supervisor.h: the parent's side of the batch worker. It starts the worker,
+ * supervisor.h: the parent's side of a job-running child: the batch worker
+ * (the kernel's table), or the userdp child (ovs-vswitchd's table), which
+ * speak the same WIRE_K_* messages. It starts the child,
  * hands it a batch of jobs at a time (one, or several it may run in one
  * pass), relays progress and each job's end, cancels one job of a batch,
  * and notices a worker that dies (any signal, any exit) or hangs (no
@@ -19,6 +21,7 @@
 
 #include "jobrun.h"
 #include "job.h"
+#include "proc.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -53,6 +56,10 @@ struct supervisor {
     const struct supervisor_ops *ops;
     void *aux;
     struct worker_config wcfg;
+    const char *label;          /* "worker", "userdp": for logs and status. */
+    const char *proc_name;      /* The child's name (proc_spawn). */
+    proc_main_fn *main_fn;      /* The child's body: worker_main by default, */
+    void *main_arg;             /* with &wcfg. */
     unsigned int timeout_ms;    /* No message for this long: hang. */
     enum supervisor_state state;
     pid_t pid;                  /* 0 when no worker process exists. */
@@ -76,7 +83,12 @@ struct supervisor {
 
 int supervisor_init(struct supervisor *, struct event_base *, const struct supervisor_ops *,
                     void *aux, const struct worker_config *, unsigned int timeout_ms);
-/* Forks the worker. Returns 0 or an errno (then a restart is scheduled). */
+/* Makes the supervised child another one than the worker (before the first
+ * supervisor_start): label names it in logs, proc_name is its process
+ * name, main_fn(fd, arg) its body. arg must outlive the supervisor. */
+void supervisor_set_child(struct supervisor *, const char *label, const char *proc_name,
+                          proc_main_fn *main_fn, void *arg);
+/* Forks the child. Returns 0 or an errno (then a restart is scheduled). */
 int supervisor_start(struct supervisor *);
 bool supervisor_is_idle(const struct supervisor *);
 /* Sends n jobs (1..WIRE_MAX_JOBS) to an idle worker, which may run them in

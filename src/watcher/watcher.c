@@ -4,7 +4,8 @@
  * port_info messages for the parent.
  *
  * What it replicates.  Interface(name, external_ids, ofport), Port(name,
- * tag, external_ids, interfaces) and Bridge(name, external_ids, ports), each
+ * tag, external_ids, interfaces) and Bridge(name, external_ids, ports,
+ * datapath_type: which conntrack table the bridge's ports use), each
  * with change tracking, and nothing else: on a host with 10k ports every
  * replicated column costs memory and update traffic.
  *
@@ -390,6 +391,7 @@ watcher_info_equal(const struct port_info *a, const struct port_info *b)
             && a->has_zone == b->has_zone
             && a->zone == b->zone
             && a->zone_source == b->zone_source
+            && a->datapath == b->datapath
             && ctf_prefix_list_equal(&a->ips, &b->ips));
 }
 
@@ -425,6 +427,9 @@ watcher_port_build(struct watcher *w, const struct ovsrec_interface *iface)
     info->name = xstrdup(iface->name);
     info->iface_id = iface_id && *iface_id ? xstrdup(iface_id) : NULL;
     info->bridge = br ? xstrdup(br->name) : NULL;
+    /* Which conntrack table the port's traffic is tracked in: the bridge's
+     * datapath decides (a netdev bridge's is inside ovs-vswitchd). */
+    info->datapath = flush_datapath_from_ovs_type(br ? br->datapath_type : NULL);
     info->ofport = iface->n_ofport ? iface->ofport[0] : -1;
 
     watcher_map_from_smap(&w->iface_kv, &iface->external_ids, &imap);
@@ -654,7 +659,8 @@ static void
 watcher_bridge_changed(struct watcher *w, const struct ovsrec_bridge *br)
 {
     bool all = (ovsrec_bridge_is_new(br)
-                || ovsrec_bridge_is_updated(br, OVSREC_BRIDGE_COL_NAME));
+                || ovsrec_bridge_is_updated(br, OVSREC_BRIDGE_COL_NAME)
+                || ovsrec_bridge_is_updated(br, OVSREC_BRIDGE_COL_DATAPATH_TYPE));
     bool ids = ovsrec_bridge_is_updated(br, OVSREC_BRIDGE_COL_EXTERNAL_IDS);
 
     for (size_t i = 0; i < br->n_ports; i++) {
@@ -822,6 +828,7 @@ watcher_idl_create(struct watcher *w)
     ovsdb_idl_track_add_column(idl, &ovsrec_bridge_col_name);
     ovsdb_idl_track_add_column(idl, &ovsrec_bridge_col_external_ids);
     ovsdb_idl_track_add_column(idl, &ovsrec_bridge_col_ports);
+    ovsdb_idl_track_add_column(idl, &ovsrec_bridge_col_datapath_type);
 
     /* The probe interval stays OVS's default: none on unix: sockets, where
      * a dead server is an immediate EOF, and 5 s on tcp: and ssl:.

@@ -70,11 +70,11 @@ expect "ctflushctl --timeout=5 j" jobs
 # Each command's own options.
 expect "ctflushctl jobs --l" --limit
 expect "ctflushctl pause --n" --now
-flush_opts=(--local --peers --zone --mark --direction --tuple --proto --dport --family --wait)
+flush_opts=(--local --peers --zone --mark --direction --tuple --proto --dport --family --datapath --wait)
 expect "ctflushctl flush --" "${flush_opts[@]}" "${globals[@]}"
 expect "ctflushctl flush --local 10.0.0.1 --p" --peers --proto
 expect "ctflushctl flush --local 10.0.0.1 --wait --" --peers --zone --mark --direction --tuple \
-    --proto --dport --family "${globals[@]}"
+    --proto --dport --family --datapath "${globals[@]}"
 expect "ctflushctl flush " "${flush_opts[@]}" "${globals[@]}"
 # The selectors' words.
 expect "ctflushctl flush --direction i" ingress

@@ -319,6 +319,29 @@ expect_line "$m" "$(port_line PORT vl1 - br0 10.30.0.5 interface 44 vlan-tag)"
 echo "ok 7 - Port row changes, ofport, a Port moving between bridges"
 
 m=$(mark)
+# The bridge turns userspace (OVS-DPDK): its ports' table is now
+# ovs-vswitchd's, and each is sent again saying so; and back.
+ovn1=$(port_line PORT ovn1 lsp1 br-int 10.20.0.5 interface 8 ovn)
+vsctl set Bridge br-int datapath_type=netdev
+expect_line "$m" "$ovn1 dp=netdev"
+vsctl add-port br-int dp1 -- set Interface dp1 'external_ids:ip="10.60.0.5"'
+expect_line "$m" "$(port_line PORT dp1 - br-int 10.60.0.5 interface - none) dp=netdev"
+m=$(mark)
+vsctl set Bridge br-int datapath_type=system
+expect_line "$m" "$(port_line PORT dp1 - br-int 10.60.0.5 interface - none)"
+expect_line "$m" "$ovn1"
+m=$(mark)
+# Deleted in the transaction that turns the bridge netdev: GONE carries
+# what was last sent, the kernel's, which is where its entries are.
+vsctl set Bridge br-int datapath_type=netdev -- del-port br-int dp1
+expect_line "$m" "$(port_line GONE dp1 - br-int 10.60.0.5 interface - none)"
+expect_line "$m" "$ovn1 dp=netdev"
+m=$(mark)
+vsctl set Bridge br-int 'datapath_type=""'
+expect_line "$m" "$ovn1"
+echo "ok 7b - a bridge's datapath_type: netdev ports say so, and change with it"
+
+m=$(mark)
 sleep 1
 n=$(count "$m" '^STATUS connected=1 ')
 [ "$n" -ge 3 ] || fail "heartbeat: $n STATUS in 1s at 200ms"

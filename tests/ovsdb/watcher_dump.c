@@ -81,7 +81,12 @@ dump_print_port(const char *what, const struct port_info *pi)
     } else {
         printf("-");
     }
-    printf(" zonesrc=%s\n", port_zone_source_name(pi->zone_source));
+    printf(" zonesrc=%s", port_zone_source_name(pi->zone_source));
+    /* Only when not the kernel's, so the older lines read as they did. */
+    if (pi->datapath != FLUSH_DATAPATH_KERNEL) {
+        printf(" dp=%s", flush_datapath_name(pi->datapath));
+    }
+    printf("\n");
 }
 
 /* Prints one message; false if it does not decode. */

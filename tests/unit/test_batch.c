@@ -203,6 +203,54 @@ test_local_deduplicated(void **state)
     batch_destroy(&b);
 }
 
+/* Removals on two tables in one window are two jobs even in the same zone
+ * (kernel first), each saying its datapath; a port coming back on the
+ * other table is not a re-plug of the removal (its entries are elsewhere). */
+static void
+test_datapaths(void **state)
+{
+    struct batch b;
+    struct batch_group *groups;
+    struct port_info pi;
+    size_t n;
+    bool replug = true;
+
+    batch_init(&b, 100);
+    port_make(&pi, "dpdk1", "vm-1", "10.0.0.1", 3);
+    pi.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(batch_add(&b, BATCH_REMOVE, &pi, 10, &replug), 0);
+    port_info_destroy(&pi);
+    assert_false(add(&b, BATCH_REMOVE, "tap2", "vm-2", "10.0.0.2", 3, 11));
+    /* vm-1 back on a kernel bridge: not the same table, no re-plug. */
+    assert_false(add(&b, BATCH_ADD, "tap1", "vm-1", "10.0.0.1", 3, 12));
+    assert_int_equal(batch_pending(&b), 3);
+    assert_int_equal(b.replugs_cancelled, 0);
+
+    assert_int_equal(batch_take(&b, 1000, false, &groups, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(groups[0].kind, BATCH_REMOVE);
+    assert_int_equal(groups[0].job.datapath, FLUSH_DATAPATH_KERNEL);
+    assert_true(group_has_port(&groups[0], "tap2"));
+    assert_int_equal(groups[1].kind, BATCH_REMOVE);
+    assert_int_equal(groups[1].job.datapath, FLUSH_DATAPATH_NETDEV);
+    assert_true(group_has_port(&groups[1], "dpdk1"));
+    assert_true(list_has(&groups[1].job.local, "10.0.0.1"));
+    assert_int_equal(groups[2].kind, BATCH_ADD);
+    assert_int_equal(groups[2].job.datapath, FLUSH_DATAPATH_KERNEL);
+    batch_groups_free(groups, n);
+
+    /* On the same table it is a re-plug. */
+    port_make(&pi, "dpdk1", "vm-1", "10.0.0.1", 3);
+    pi.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(batch_add(&b, BATCH_REMOVE, &pi, 2000, &replug), 0);
+    assert_int_equal(batch_add(&b, BATCH_ADD, &pi, 2001, &replug), 0);
+    assert_true(replug);
+    assert_int_equal(batch_pending(&b), 0);
+    port_info_destroy(&pi);
+    batch_destroy(&b);
+    (void) state;
+}
+
 static void
 test_replug_cancels(void **state)
 {
@@ -502,6 +550,7 @@ main(void)
         cmocka_unit_test(test_mixed_zones),
         cmocka_unit_test(test_local_deduplicated),
         cmocka_unit_test(test_replug_cancels),
+        cmocka_unit_test(test_datapaths),
         cmocka_unit_test(test_replug_changed_target_does_not_cancel),
         cmocka_unit_test(test_cancel_removal_alone),
         cmocka_unit_test(test_same_port_events_add_up),

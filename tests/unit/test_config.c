@@ -190,6 +190,9 @@ static const struct good_case good_cases[] = {
     { "control-mode", "0", "0000" },
     { "control-mode", "777", "0777" },
     { "state-dir", "/srv/ctflushd", "/srv/ctflushd" },
+    { "ovs-rundir", "/var/run/openvswitch", "/var/run/openvswitch" },
+    { "ovs-timeout-ms", "100", "100" },
+    { "ovs-timeout-ms", "600000", "600000" },
     { "iface-ip-keys", "ip", "ip" },
     { "iface-ip-keys", "ip,ip_address", "ip,ip_address" },
     { "iface-ip-keys", " ip ,  neutron:ips ", "ip,neutron:ips" },
@@ -343,6 +346,8 @@ static const struct bad_case bad_cases[] = {
     { "control-mode", "", NULL },
     { "control-mode", "rw", NULL },
     { "state-dir", "var/lib", "state-dir: must be an absolute path" },
+    { "ovs-rundir", "run/openvswitch", "ovs-rundir: must be an absolute path" },
+    { "ovs-timeout-ms", "99", "ovs-timeout-ms: '99' is not a decimal number from 100 to 600000" },
     { "state-dir", "", NULL },
     { "iface-ip-keys", "a,,b", "iface-ip-keys: empty key in the list" },
     { "iface-ip-keys", "a,", "iface-ip-keys: empty key in the list" },
@@ -471,7 +476,7 @@ test_cases_cover_every_key(void **state)
         }
         keys++;
     }
-    assert_int_equal(keys, 30);
+    assert_int_equal(keys, 32);
     free(text);
     config_destroy(&c);
     (void) state;
@@ -1336,7 +1341,7 @@ test_sample_conf(void **state)
         out[o++] = '\n';
         line += l + (line[l] == '\n');
     }
-    assert_int_equal(n_keys, 30);       /* Every key, each once (see below). */
+    assert_int_equal(n_keys, 32);       /* Every key, each once (see below). */
     const char *tmp = tmp_file(state, "sample.conf", out, o);
     config_init(&c);
     if (config_load_file(&c, tmp, err, sizeof err)) {

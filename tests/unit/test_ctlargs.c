@@ -758,7 +758,7 @@ test_usage_text(void **state)
                               "flush --local LIST|any [--peers LIST|any] [--zone N] "
                               "[--mark M[/MASK]] [--direction ingress|egress|either] "
                               "[--tuple orig|any] [--proto NAME|NUMBER] [--dport PORT[-PORT]] "
-                              "[--family ipv4|ipv6|both] [--wait]\n"));
+                              "[--family ipv4|ipv6|both] [--datapath kernel|netdev] [--wait]\n"));
     free(t);
 
     t = capture(ctlargs_help, NULL);

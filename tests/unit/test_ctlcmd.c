@@ -565,7 +565,7 @@ test_status_and_metrics_show_the_view(void **state)
     request(w, "{\"cmd\":\"status\"}");
     const char *s = line(w, 0);
     expect_in(s, "\"uptime_s\":12.5");
-    expect_in(s, "\"features\":[\"set-ips-zone\",\"set-ips-migrating\",\"shared-addresses\",\"flush-selectors\"]");
+    expect_in(s, "\"features\":[\"set-ips-zone\",\"set-ips-migrating\",\"shared-addresses\",\"flush-selectors\",\"datapaths\"]");
     expect_in(s, "\"ovsdb\":{\"remote\":\"unix:/run/openvswitch/db.sock\",\"connected\":true,"
                  "\"synced\":true");
     expect_in(s, "\"watcher_pid\":321,\"watcher_restarts\":2");

@@ -238,7 +238,7 @@ test_one_group_at_a_time(void **state)
     /* While anything runs, nothing new is offered. */
     assert_null(jobq_peek(&q, 0));
     struct qjob *out[4];
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, 4), 0);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 4), 0);
 
     /* A group's second job joins the running ones, after the first. */
     struct qjob *other = q.queue;
@@ -291,14 +291,14 @@ test_pick_group(void **state)
     struct qjob *out[JOBQ_GROUP_MAX_JOBS];
 
     jobq_init(&q, NULL);
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS), 0);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS), 0);
     uint64_t r1 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", "any", 1, NULL, NULL);
     uint64_t m1 = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.2", "10.9.0.1");
     uint64_t r2 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.3", "any", 2, NULL, NULL);
     uint64_t a1 = add(&q, JOB_ORIGIN_PORT_ADD, "10.0.0.4", "any");
     uint64_t m2 = add(&q, JOB_ORIGIN_MANUAL, "fd00::5", "any");
 
-    size_t n = jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS);
+    size_t n = jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS);
     const uint64_t want[] = { a1, m1, m2, r1, r2 };
     assert_int_equal(n, 5);
     for (size_t i = 0; i < n; i++) {
@@ -308,20 +308,20 @@ test_pick_group(void **state)
     assert_int_equal(q.n_queued, 5);
     assert_ptr_equal(jobq_peek(&q, 0), out[0]);
     /* Without sharing, the head alone; a bound of 2, the first two. */
-    assert_int_equal(jobq_pick_group(&q, 0, false, out, JOBQ_GROUP_MAX_JOBS), 1);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, false, out, JOBQ_GROUP_MAX_JOBS), 1);
     assert_int_equal(out[0]->id, a1);
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, 2), 2);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 2), 2);
     assert_int_equal(out[1]->id, m1);
 
     /* A job being retried runs alone, and joins no group. */
     jobq_start(&q, jobq_peek(&q, 0), 1.0);
     assert_int_equal(jobq_finish(&q, a1, EIO, true, NULL, NULL, NULL, 100, 2.0), JOB_QUEUED);
-    n = jobq_pick_group(&q, 100, true, out, JOBQ_GROUP_MAX_JOBS);
+    n = jobq_pick_group(&q, 100, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS);
     assert_int_equal(n, 4);                     /* a1 is backing off. */
     for (size_t i = 0; i < n; i++) {
         assert_int_not_equal(out[i]->id, a1);
     }
-    n = jobq_pick_group(&q, 100000, true, out, JOBQ_GROUP_MAX_JOBS);
+    n = jobq_pick_group(&q, 100000, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS);
     assert_int_equal(n, 1);                     /* a1 is ready: alone. */
     assert_int_equal(out[0]->id, a1);
     jobq_destroy(&q);
@@ -338,7 +338,7 @@ test_pick_group(void **state)
         add(&q, JOB_ORIGIN_MANUAL, list, "any");
         free(list);
     }
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS), 2);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS), 2);
     jobq_destroy(&q);
 
     /* The job bound. */
@@ -348,10 +348,10 @@ test_pick_group(void **state)
         snprintf(addr, sizeof addr, "10.1.%d.%d", k / 200, k % 200 + 1);
         add(&q, JOB_ORIGIN_MANUAL, addr, "any");
     }
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, JOBQ_GROUP_MAX_JOBS),
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, JOBQ_GROUP_MAX_JOBS),
                      JOBQ_GROUP_MAX_JOBS);
     struct qjob *more[JOBQ_GROUP_MAX_JOBS + 5];
-    assert_int_equal(jobq_pick_group(&q, 0, true, more, JOBQ_GROUP_MAX_JOBS + 5),
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, more, JOBQ_GROUP_MAX_JOBS + 5),
                      JOBQ_GROUP_MAX_JOBS);
     jobq_destroy(&q);
 }
@@ -949,7 +949,7 @@ test_requeue_group(void **state)
     uint64_t b = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.2", "any");
     uint64_t c = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.3", "any");
     uint64_t d = add(&q, JOB_ORIGIN_MANUAL, "10.0.0.4", "any");
-    assert_int_equal(jobq_pick_group(&q, 0, true, out, 3), 3);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 3), 3);
     for (int i = 0; i < 3; i++) {
         jobq_start(&q, out[i], 1.0);
     }
@@ -1089,6 +1089,71 @@ test_ids_increase(void **state)
     jobq_destroy(&q);
 }
 
+/* Two tables, two children: a group per datapath at a time, never a job of
+ * the other datapath in it; a removal is never merged across datapaths;
+ * stopping one child requeues only its jobs. */
+static void
+test_datapaths(void **state)
+{
+    struct jobq_limits l = limits();
+    struct jobq q;
+    struct qjob *out[JOBQ_GROUP_MAX_JOBS];
+    struct flush_job job;
+    uint64_t k1, n1, k2, id;
+    bool merged;
+    char err[192];
+
+    jobq_init(&q, &l);
+    k1 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.1", "any", 5, "k1", NULL);
+    job_make(&job, "10.0.0.2", "any");
+    job.has_zone = true;
+    job.zone = 5;
+    job.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_PORT_REMOVE, &job, NULL, 0, 1000.0, &n1,
+                              &merged, err, sizeof err), 0);
+    assert_false(merged);       /* Same zone and kind, other table: its own job. */
+    assert_int_not_equal(n1, k1);
+    k2 = add_full(&q, JOB_ORIGIN_PORT_REMOVE, "10.0.0.3", "any", 5, "k2", &merged);
+    assert_true(merged);        /* Into k1, the kernel's. */
+    assert_int_equal(k2, k1);
+    flush_job_destroy(&job);
+    assert_int_equal(jobq_find(&q, k1)->job.local.n, 2);
+    assert_int_equal(jobq_find(&q, n1)->job.local.n, 1);
+    assert_int_equal(jobq_find(&q, n1)->job.datapath, FLUSH_DATAPATH_NETDEV);
+
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 8), 1);
+    assert_int_equal(out[0]->id, k1);
+    jobq_start(&q, out[0], 1.0);
+    assert_true(jobq_datapath_running(&q, FLUSH_DATAPATH_KERNEL));
+    assert_false(jobq_datapath_running(&q, FLUSH_DATAPATH_NETDEV));
+    /* The kernel's job runs: the netdev one still goes, alone. */
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_KERNEL, true, out, 8), 0);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 1);
+    assert_int_equal(out[0]->id, n1);
+    jobq_start(&q, out[0], 1.0);
+    assert_int_equal(q.n_running, 2);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 0);
+
+    /* The userdp child is stopped: only its job goes back. */
+    jobq_requeue_running_datapath(&q, FLUSH_DATAPATH_NETDEV);
+    assert_int_equal(q.n_running, 1);
+    assert_int_equal(q.running->id, k1);
+    assert_int_equal(jobq_find(&q, n1)->state, JOB_QUEUED);
+    assert_int_equal(jobq_find(&q, n1)->attempts, 0);
+    assert_int_equal(q.queue->id, n1);
+
+    /* Each finishes on its own. */
+    assert_int_equal(jobq_finish(&q, k1, 0, false, NULL, "dump", NULL, 0, 2.0), JOB_DONE);
+    assert_int_equal(jobq_pick_group(&q, 0, FLUSH_DATAPATH_NETDEV, true, out, 8), 1);
+    jobq_start(&q, out[0], 3.0);
+    id = out[0]->id;
+    assert_int_equal(jobq_finish(&q, id, ECONNREFUSED, true, "ovs-vswitchd gone", "", NULL,
+                                 10, 4.0), JOB_QUEUED);
+    assert_int_equal(jobq_find(&q, id)->attempts, 1);
+    jobq_destroy(&q);
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -1114,6 +1179,7 @@ main(void)
         cmocka_unit_test(test_requeue_group),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_ids_increase),
+        cmocka_unit_test(test_datapaths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -356,7 +356,7 @@ static const char *const counter_names[] = {
     "jobs_done", "jobs_failed", "jobs_cancelled", "job_retries", "jobs_merged",
     "entries_deleted", "entries_scanned", "port_removals", "port_adds",
     "replugs_cancelled", "addresses_held_back", "worker_starts", "worker_crashes", "worker_hangs",
-    "watcher_restarts", "ovsdb_reconnects", "control_requests", "control_errors",
+    "userdp_starts", "userdp_crashes", "userdp_hangs", "watcher_restarts", "ovsdb_reconnects", "control_requests", "control_errors",
     "state_writes", "state_write_failures",
 };
 
@@ -368,7 +368,8 @@ fill_counters(struct metrics_view *v)
         &v->jobs_done, &v->jobs_failed, &v->jobs_cancelled, &v->job_retries,
         &v->jobs_merged, &v->entries_deleted, &v->entries_scanned, &v->port_removals,
         &v->port_adds, &v->replugs_cancelled, &v->addresses_held_back, &v->worker_starts, &v->worker_crashes,
-        &v->worker_hangs, &v->watcher_restarts, &v->ovsdb_reconnects,
+        &v->worker_hangs, &v->userdp_starts, &v->userdp_crashes, &v->userdp_hangs,
+        &v->watcher_restarts, &v->ovsdb_reconnects,
         &v->control_requests, &v->control_errors, &v->state_writes,
         &v->state_write_failures,
     };
@@ -485,7 +486,8 @@ test_full_exposition(void **state)
     assert_string_equal(expo_get(e, "ctflushd_control_clients", "")->text, "2");
     static const char *const gauges[] = {
         "ctflushd_up", "ctflushd_uptime_seconds", "ctflushd_ports", "ctflushd_queue_jobs",
-        "ctflushd_queue_prefixes", "ctflushd_job_running", "ctflushd_paused",
+        "ctflushd_queue_prefixes", "ctflushd_job_running", "ctflushd_userdp_job_running",
+        "ctflushd_paused",
         "ctflushd_ovsdb_connected", "ctflushd_state_ok", "ctflushd_control_clients",
     };
     for (size_t i = 0; i < sizeof gauges / sizeof *gauges; i++) {
@@ -504,9 +506,9 @@ test_full_exposition(void **state)
     }
     check_histogram(e, cum, sum);
 
-    /* Nothing unexpected: 10 gauges, the counters, one histogram. */
-    assert_int_equal(e->n_families, 10 + sizeof counter_names / sizeof *counter_names + 1);
-    assert_int_equal(e->n_samples, 10 + sizeof counter_names / sizeof *counter_names
+    /* Nothing unexpected: 11 gauges, the counters, one histogram. */
+    assert_int_equal(e->n_families, 11 + sizeof counter_names / sizeof *counter_names + 1);
+    assert_int_equal(e->n_samples, 11 + sizeof counter_names / sizeof *counter_names
                                    + METRICS_HIST_BUCKETS + 3);
     for (size_t i = 0; i < e->n_families; i++) {
         assert_memory_equal(e->families[i].name, "ctflushd_", 9);

@@ -431,8 +431,29 @@ test_wire_bad(void **state)
         free(copy);
     }
 
+    /* A datapath byte out of range. */
+    b.data[b.len - 1] = FLUSH_DATAPATH_COUNT;
+    {
+        struct rbuf r;
+        port_info_init(&out);
+        rbuf_init(&r, b.data, b.len);
+        rbuf_get_port_info(&r, &out);
+        assert_false(rbuf_ok(&r));
+        port_info_destroy(&out);
+    }
+    b.data[b.len - 1] = FLUSH_DATAPATH_NETDEV;
+    {
+        struct rbuf r;
+        port_info_init(&out);
+        rbuf_init(&r, b.data, b.len);
+        rbuf_get_port_info(&r, &out);
+        assert_true(rbuf_ok(&r));
+        assert_int_equal(out.datapath, FLUSH_DATAPATH_NETDEV);
+        port_info_destroy(&out);
+    }
+
     /* A has_zone byte other than 0 or 1. */
-    size_t zone_flag_at = b.len - 4 - 2 - 1;
+    size_t zone_flag_at = b.len - 1 - 4 - 2 - 1;
     b.data[zone_flag_at] = 2;
     struct rbuf r;
     port_info_init(&out);

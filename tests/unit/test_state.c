@@ -538,6 +538,90 @@ test_parse_ok_minimal(void **state)
     free(j);
 }
 
+/* A netdev port and its job keep their datapath across a restart; the
+ * kernel's is the default and is not written, so files from before read
+ * the same (PORT_OK and JOB_OK have none: kernel), and an unknown one is
+ * refused. */
+static void
+test_datapath_round_trip(void **state)
+{
+    struct porttab tab, tab2;
+    struct jobq q, q2;
+    struct port_info pi;
+    struct flush_job job;
+    char err[256];
+    uint64_t id;
+
+    porttab_init(&tab);
+    jobq_init(&q, NULL);
+    port_make_full(&pi, "dpdk0", "vm-d", "br-dpdk", 3, "10.5.0.1", 9);
+    pi.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(porttab_restore(&tab, &pi, true, NULL), 0);
+    port_info_destroy(&pi);
+    port_make_full(&pi, "tap0", NULL, "br-int", 4, "10.5.0.2", -1);
+    assert_int_equal(porttab_restore(&tab, &pi, true, NULL), 0);
+    port_info_destroy(&pi);
+    job_make(&job, "10.5.0.3", "any");
+    job.datapath = FLUSH_DATAPATH_NETDEV;
+    assert_int_equal(jobq_add(&q, JOB_ORIGIN_PORT_REMOVE, &job, NULL, 0, 1.0, &id, NULL,
+                              err, sizeof err), 0);
+    flush_job_destroy(&job);
+
+    char *s1 = serialize(&tab, &q);
+    assert_non_null(strstr(s1, "\"zone_source\":\"vlan-tag\",\"datapath\":\"netdev\""));
+    assert_non_null(strstr(s1, "\"datapath\":\"netdev\",\"ports\""));
+    /* One port and one job say netdev; the kernel port says nothing. */
+    const char *at = s1;
+    int n = 0;
+    while ((at = strstr(at, "\"datapath\""))) {
+        n++;
+        at++;
+    }
+    assert_int_equal(n, 2);
+
+    porttab_init(&tab2);
+    jobq_init(&q2, NULL);
+    assert_int_equal(state_parse(s1, strlen(s1), &tab2, &q2, err, sizeof err), 0);
+    assert_int_equal(porttab_find(&tab2, "dpdk0")->ovsdb.datapath, FLUSH_DATAPATH_NETDEV);
+    assert_int_equal(porttab_find(&tab2, "dpdk0")->effective.datapath, FLUSH_DATAPATH_NETDEV);
+    assert_int_equal(porttab_find(&tab2, "tap0")->ovsdb.datapath, FLUSH_DATAPATH_KERNEL);
+    assert_int_equal(jobq_find(&q2, id)->job.datapath, FLUSH_DATAPATH_NETDEV);
+    char *s2 = serialize(&tab2, &q2);
+    assert_string_equal(s1, s2);
+    free(s1);
+    free(s2);
+    porttab_destroy(&tab);
+    porttab_destroy(&tab2);
+    jobq_destroy(&q);
+    jobq_destroy(&q2);
+
+    /* A file written before datapaths: everything is the kernel's. */
+    char *d = doc(PORT_OK, JOB_OK);
+    porttab_init(&tab);
+    jobq_init(&q, NULL);
+    assert_int_equal(state_parse(d, strlen(d), &tab, &q, err, sizeof err), 0);
+    assert_int_equal(porttab_find(&tab, "tap1")->ovsdb.datapath, FLUSH_DATAPATH_KERNEL);
+    assert_int_equal(jobq_find(&q, 5)->job.datapath, FLUSH_DATAPATH_KERNEL);
+    porttab_destroy(&tab);
+    jobq_destroy(&q);
+    free(d);
+
+    /* An unknown datapath is refused, on a port and on a job. */
+    char *p = replace(PORT_OK, "\"in_ovsdb\"", "\"datapath\":\"dpdk\",\"in_ovsdb\"");
+    d = doc(p, JOB_OK);
+    assert_int_not_equal(parse_len(d, strlen(d), err, sizeof err), 0);
+    assert_non_null(strstr(err, "datapath"));
+    free(d);
+    free(p);
+    char *j = replace(JOB_OK, "\"ports\"", "\"datapath\":\"system\",\"ports\"");
+    d = doc(PORT_OK, j);
+    assert_int_not_equal(parse_len(d, strlen(d), err, sizeof err), 0);
+    assert_non_null(strstr(err, "datapath"));
+    free(d);
+    free(j);
+    (void) state;
+}
+
 static void
 test_parse_bad_documents(void **state)
 {
@@ -1218,6 +1302,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_datapath_round_trip),
         cmocka_unit_test(test_serialize_empty),
         cmocka_unit_test(test_parse_ok_minimal),
         cmocka_unit_test(test_parse_bad_documents),

@@ -546,6 +546,7 @@ struct sel_bytes {                      /* The selectors as raw wire bytes. */
     uint8_t direction, tuple, proto, has_dport;
     uint16_t lo, hi;
     uint8_t family;
+    uint8_t datapath;
 };
 
 static void
@@ -576,6 +577,7 @@ put_job_fields_sel(struct wbuf *b, const char *local, const char *peers, uint8_t
     wbuf_put_u16(b, sel->lo);
     wbuf_put_u16(b, sel->hi);
     wbuf_put_u8(b, sel->family);
+    wbuf_put_u8(b, sel->datapath);
     ctf_prefix_list_destroy(&l);
     ctf_prefix_list_destroy(&p);
 }
@@ -584,7 +586,7 @@ static void
 put_job_fields(struct wbuf *b, const char *local, const char *peers, uint8_t local_any,
                uint8_t peers_any, uint8_t has_zone, uint8_t has_mark)
 {
-    static const struct sel_bytes none = { 0, 0, 0, 0, 0, 0, 0 };
+    static const struct sel_bytes none = { 0, 0, 0, 0, 0, 0, 0, 0 };
 
     put_job_fields_sel(b, local, peers, local_any, peers_any, has_zone, has_mark, &none);
 }
@@ -643,20 +645,24 @@ test_job_selectors_invalid(void **state)
         struct sel_bytes sel;
         bool ok;
     } cases[] = {
-        { "control", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 0 }, true },
+        { "control", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 0, 0 }, true },
         { "every selector", "10.0.0.1,fd00::1", "10.0.0.2",
-          { FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ORIG, 17, 1, 53, 54, FLUSH_FAMILY_IPV4 }, true },
-        { "direction 3", "10.0.0.1", "10.0.0.2", { 3, 0, 0, 0, 0, 0, 0 }, false },
-        { "direction 255", "10.0.0.1", "10.0.0.2", { 255, 0, 0, 0, 0, 0, 0 }, false },
-        { "tuple 2", "10.0.0.1", "10.0.0.2", { 0, 2, 0, 0, 0, 0, 0 }, false },
-        { "family 3", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 3 }, false },
-        { "has_dport 2", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 2, 1, 1, 0 }, false },
-        { "dport without proto", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 1, 1, 1, 0 }, false },
-        { "dport with icmp", "10.0.0.1", "10.0.0.2", { 0, 0, 1, 1, 1, 1, 0 }, false },
-        { "empty port range", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 1, 9, 8, 0 }, false },
-        { "icmp in ipv6", "fd00::1", "fd00::2", { 0, 0, 1, 0, 0, 0, FLUSH_FAMILY_IPV6 }, false },
+          { FLUSH_DIRECTION_INGRESS, FLUSH_TUPLE_ORIG, 17, 1, 53, 54, FLUSH_FAMILY_IPV4, 0 }, true },
+        { "direction 3", "10.0.0.1", "10.0.0.2", { 3, 0, 0, 0, 0, 0, 0, 0 }, false },
+        { "direction 255", "10.0.0.1", "10.0.0.2", { 255, 0, 0, 0, 0, 0, 0, 0 }, false },
+        { "tuple 2", "10.0.0.1", "10.0.0.2", { 0, 2, 0, 0, 0, 0, 0, 0 }, false },
+        { "family 3", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 3, 0 }, false },
+        { "has_dport 2", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 2, 1, 1, 0, 0 }, false },
+        { "dport without proto", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 1, 1, 1, 0, 0 }, false },
+        { "dport with icmp", "10.0.0.1", "10.0.0.2", { 0, 0, 1, 1, 1, 1, 0, 0 }, false },
+        { "empty port range", "10.0.0.1", "10.0.0.2", { 0, 0, 6, 1, 9, 8, 0, 0 }, false },
+        { "icmp in ipv6", "fd00::1", "fd00::2", { 0, 0, 1, 0, 0, 0, FLUSH_FAMILY_IPV6, 0 }, false },
         { "ipv6 job, v4 addresses", "10.0.0.1", "10.0.0.2",
-          { 0, 0, 0, 0, 0, 0, FLUSH_FAMILY_IPV6 }, false },
+          { 0, 0, 0, 0, 0, 0, FLUSH_FAMILY_IPV6, 0 }, false },
+        { "netdev datapath", "10.0.0.1", "10.0.0.2",
+          { 0, 0, 0, 0, 0, 0, 0, FLUSH_DATAPATH_NETDEV }, true },
+        { "datapath 2", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 0, 2 }, false },
+        { "datapath 255", "10.0.0.1", "10.0.0.2", { 0, 0, 0, 0, 0, 0, 0, 255 }, false },
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
