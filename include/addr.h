@@ -1,7 +1,9 @@
 /*
  * addr.h: IPv4/IPv6 addresses and prefixes as the rest of ctflushd sees them,
  * and the parsers for the forms an operator or OVSDB hands us
- * ("10.0.0.5", "10.0.0.0/24", "fd00::1/128", comma lists, "@FILE").
+ * ("10.0.0.5", "10.0.0.0/24", "fd00::1/128", comma lists, "@FILE"), and
+ * the one rule for a socket address to listen on ("127.0.0.1:9462",
+ * "[::1]:9462").
  *
  * Owns: struct ctf_prefix and struct ctf_prefix_list (a growable array).
  */
@@ -10,6 +12,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,5 +77,23 @@ const char *ctf_prefix_format(const struct ctf_prefix *, char buf[CTF_PREFIX_STR
 
 /* Applies a prefix length mask to an address in place. */
 void ctf_inaddr_mask(int family, union ctf_inaddr *, unsigned int plen);
+
+/* A TCP address to listen on. */
+struct ctf_sockaddr {
+    struct sockaddr_storage ss;     /* sockaddr_in or sockaddr_in6. */
+    socklen_t len;
+};
+
+/* "[" + an IPv6 address + "]:65535" and the NUL. */
+#define CTF_SOCKADDR_STRLEN (INET6_ADDRSTRLEN + 9)
+
+/* Parses "IPV4:PORT" or "[IPV6]:PORT": a literal address (no host name,
+ * which would make the daemon's start depend on DNS; no IPv6 zone) and a
+ * port 0..65535 by num.h's rule (0: the kernel picks one). Returns 0, or
+ * EINVAL with the reason in err (which may be NULL). */
+int ctf_sockaddr_parse(const char *s, struct ctf_sockaddr *out, char *err, size_t errlen);
+
+/* "127.0.0.1:9462" or "[::1]:9462"; "?" for another family. */
+const char *ctf_sockaddr_format(const struct sockaddr *, char buf[CTF_SOCKADDR_STRLEN]);
 
 #endif

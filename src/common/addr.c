@@ -376,3 +376,91 @@ ctf_prefix_list_equal(const struct ctf_prefix_list *a, const struct ctf_prefix_l
     }
     return true;
 }
+
+int
+ctf_sockaddr_parse(const char *s, struct ctf_sockaddr *out, char *err, size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *port, *h;
+    size_t hlen;
+    uint64_t pnum;
+    char why[128];
+
+    memset(out, 0, sizeof *out);
+    if (!s || !*s) {
+        snprintf(err, err ? errlen : 0, "needs ADDRESS:PORT");
+        return EINVAL;
+    }
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, err ? errlen : 0, "'%.64s' is not [IPV6]:PORT", s);
+            return EINVAL;
+        }
+        h = s + 1;
+        hlen = (size_t) (close - h);
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t) (colon - s))) {
+            /* Several colons: an IPv6 address needs its brackets, or its
+             * last group would be read as the port. */
+            snprintf(err, err ? errlen : 0, "'%.64s' is not IPV4:PORT or [IPV6]:PORT", s);
+            return EINVAL;
+        }
+        h = s;
+        hlen = (size_t) (colon - s);
+        port = colon + 1;
+    }
+    if (!hlen || hlen >= sizeof host) {
+        snprintf(err, err ? errlen : 0, "'%.64s': no address before the port", s);
+        return EINVAL;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (num_parse_u64(port, NUM_DEC, 0, 65535, &pnum, why, sizeof why)) {
+        snprintf(err, err ? errlen : 0, "port: %s", why);
+        return EINVAL;
+    }
+    if (*s == '[') {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &out->ss;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+            snprintf(err, err ? errlen : 0, "'%.64s' is not an IPv6 address", host);
+            return EINVAL;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t) pnum);
+        out->len = sizeof *sin6;
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *) &out->ss;
+        /* inet_pton, not inet_aton: "127.1" and "0x7f.1" are typos. */
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+            snprintf(err, err ? errlen : 0, "'%.64s' is not an IPv4 address "
+                     "(host names are not looked up)", host);
+            return EINVAL;
+        }
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t) pnum);
+        out->len = sizeof *sin;
+    }
+    return 0;
+}
+
+const char *
+ctf_sockaddr_format(const struct sockaddr *sa, char buf[CTF_SOCKADDR_STRLEN])
+{
+    char a[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
+        inet_ntop(AF_INET, &sin->sin_addr, a, sizeof a);
+        snprintf(buf, CTF_SOCKADDR_STRLEN, "%s:%u", a, ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof a);
+        snprintf(buf, CTF_SOCKADDR_STRLEN, "[%s]:%u", a, ntohs(sin6->sin6_port));
+    } else {
+        snprintf(buf, CTF_SOCKADDR_STRLEN, "?");
+    }
+    return buf;
+}

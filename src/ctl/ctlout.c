@@ -390,6 +390,17 @@ ctlout_status(FILE *f, const json_t *st)
                   ctlout_get_str(state, "error", a, sizeof a) ? a : "unknown",
                   ctlout_get_text(state, "writes", b, sizeof b));
     }
+
+    /* Absent from a daemon older than the endpoint: nothing to say. */
+    const json_t *http = json_object_get(st, "metrics_http");
+    if (json_is_object(http)) {
+        ctlout_kv(f, "metrics http", "http://%s/metrics, %s scrapes, %s connections",
+                  ctlout_get_text(http, "address", a, sizeof a),
+                  ctlout_get_text(http, "scrapes", b, sizeof b),
+                  ctlout_get_text(http, "connections", c, sizeof c));
+    } else if (json_is_null(http)) {
+        ctlout_kv(f, "metrics http", "off");
+    }
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * key cannot be accepted in one place and missing from another.
  */
 #include "config.h"
+#include "addr.h"
 #include "cliopt.h"
 #include "jobrun.h"
 #include "num.h"
@@ -51,6 +52,7 @@ enum config_type {
     CONFIG_T_KEY_OPT,           /* One external_ids key; "" = none (NULL). */
     CONFIG_T_STRATEGY,
     CONFIG_T_LOG_LEVEL,
+    CONFIG_T_LISTEN,            /* IPV4:PORT or [IPV6]:PORT; "" = off (NULL). */
 };
 
 struct config_key {
@@ -153,6 +155,13 @@ static const struct config_key config_keys[] = {
       .off = M(client_timeout_ms), .metavar = "N",
       .help = "close a stalled or idle client after N ms" },
 
+    /* A restart, not a reload: under systemd the unit's address families
+     * are fixed when it starts (docs/packaging.md), so a rebind on reload
+     * could not reach a family the old setting did not need. */
+    { .name = "metrics-listen", .type = CONFIG_T_LISTEN, .off = M(metrics_listen),
+      .restart = true, .group = "Prometheus metrics over HTTP", .metavar = "ADDR:PORT",
+      .help = "serve GET /metrics here; empty: off" },
+
     { .name = "log-level", .type = CONFIG_T_LOG_LEVEL, .off = M(log_level),
       .group = "Logging", .metavar = "LEVEL", .help = "err, warning, info or debug" },
 };
@@ -198,8 +207,8 @@ config_owned(const char *s)
 }
 
 /* Every string slot of a configuration, so that copy and destroy cannot
- * forget one. Returns the number of slots (at most 6 + 2 * CONFIG_MAX_KEYS). */
-#define CONFIG_MAX_SLOTS (6 + 2 * CONFIG_MAX_KEYS)
+ * forget one. Returns the number of slots (at most 7 + 2 * CONFIG_MAX_KEYS). */
+#define CONFIG_MAX_SLOTS (7 + 2 * CONFIG_MAX_KEYS)
 
 static size_t
 config_slots(struct ctf_config *cfg, char **slots[CONFIG_MAX_SLOTS])
@@ -212,6 +221,7 @@ config_slots(struct ctf_config *cfg, char **slots[CONFIG_MAX_SLOTS])
     slots[n++] = &cfg->state_dir;
     slots[n++] = &cfg->ovs_rundir;
     slots[n++] = &cfg->zone_key;
+    slots[n++] = &cfg->metrics_listen;
     for (size_t i = 0; i < cfg->n_iface_ip_keys && i < CONFIG_MAX_KEYS; i++) {
         slots[n++] = &cfg->iface_ip_keys[i];
     }
@@ -262,6 +272,8 @@ config_init(struct ctf_config *cfg)
     cfg->max_clients = 1024;
     cfg->max_request_bytes = 65536;
     cfg->client_timeout_ms = 30000;
+
+    cfg->metrics_listen = NULL;
 
     cfg->log_level = LOG_LVL_INFO;
 }
@@ -667,6 +679,17 @@ config_set(struct ctf_config *cfg, const char *key, const char *value,
         }
         break;
 
+    case CONFIG_T_LISTEN: {
+        struct ctf_sockaddr sa;
+        char why[256];
+        if (*value && ctf_sockaddr_parse(value, &sa, why, sizeof why)) {
+            config_err(err, errlen, "%s: %s", k->name, why);
+            return EINVAL;
+        }
+        rc = config_store_str(m, *value ? value : NULL);
+        break;
+    }
+
     case CONFIG_T_LOG_LEVEL: {
         size_t i;
         for (i = 0; i < sizeof config_log_levels / sizeof *config_log_levels; i++) {
@@ -702,7 +725,8 @@ config_format(const struct ctf_config *cfg, const struct config_key *k, char *bu
     case CONFIG_T_SOCKPATH:
     case CONFIG_T_DIR:
     case CONFIG_T_GROUP:
-    case CONFIG_T_KEY_OPT: {
+    case CONFIG_T_KEY_OPT:
+    case CONFIG_T_LISTEN: {
         const char *s = *(char *const *) m;
         snprintf(buf, len, "%s", s ? s : "");
         break;
@@ -927,13 +951,14 @@ enum {
     CONFIG_OPT_CONFIG = 256,
     CONFIG_OPT_VERSION,
     CONFIG_OPT_ONESHOT,
+    CONFIG_OPT_PRINT_CONFIG,
     CONFIG_OPT_KEY,
 };
 
 /* The command line's long options: every key as --key VALUE, then the
  * options that are not keys, then the terminator. Built from the key table
  * on each parse, so a new key is an option with no second edit. */
-#define CONFIG_N_OPTS (CONFIG_N_KEYS + 5)
+#define CONFIG_N_OPTS (CONFIG_N_KEYS + 6)
 
 static void
 config_longopts(struct option opts[CONFIG_N_OPTS])
@@ -948,6 +973,8 @@ config_longopts(struct option opts[CONFIG_N_OPTS])
     opts[n++] = (struct option) { "help", no_argument, NULL, CONFIG_OPT_HELP };
     opts[n++] = (struct option) { "version", no_argument, NULL, CONFIG_OPT_VERSION };
     opts[n++] = (struct option) { "oneshot", no_argument, NULL, CONFIG_OPT_ONESHOT };
+    opts[n++] = (struct option) { "print-config", no_argument, NULL,
+                                  CONFIG_OPT_PRINT_CONFIG };
     opts[n] = (struct option) { NULL, 0, NULL, 0 };
 }
 
@@ -990,6 +1017,9 @@ config_parse_cli(int argc, char *argv[], struct config_cli *cli, char *err, size
             break;
         case CONFIG_OPT_VERSION:
             cli->version = true;
+            break;
+        case CONFIG_OPT_PRINT_CONFIG:
+            cli->print_config = true;
             break;
         case CONFIG_OPT_ONESHOT:
             config_err(err, errlen, "--oneshot takes its own options: see "
@@ -1159,6 +1189,7 @@ config_usage(FILE *f)
     config_init(&def);
     fprintf(f,
 "usage: ctflushd [--config FILE] [--KEY VALUE | --KEY=VALUE ...]\n"
+"       ctflushd --print-config [--config FILE] [--KEY VALUE ...]\n"
 "       ctflushd --oneshot --local LIST|any ...  (see ctflushd --oneshot --help)\n"
 "       ctflushd -h | --help | --version\n"
 "\n"
@@ -1168,7 +1199,10 @@ config_usage(FILE *f)
 "marked [restart] keep their old value until ctflushd restarts.\n"
 "\n"
 "  --config FILE              the config file (the default one may be absent)\n"
-"                             default: %s\n", CONFIG_DEFAULT_PATH);
+"                             default: %s\n"
+"  --print-config             print the effective settings (file, then options)\n"
+"                             as \"key = value\" lines and exit (2: bad ones)\n",
+            CONFIG_DEFAULT_PATH);
 
     for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
         const struct config_key *k = &config_keys[i];

@@ -76,6 +76,10 @@ struct ctf_config {
     size_t max_request_bytes;       /* max-request-bytes: default 65536. */
     unsigned int client_timeout_ms; /* client-timeout-ms: idle client cut; default 30000. */
 
+    /* Prometheus metrics over HTTP ("restart"). */
+    char *metrics_listen;           /* metrics-listen: IPV4:PORT or [IPV6]:PORT;
+                                     * NULL (default): no HTTP endpoint. */
+
     enum log_level log_level;       /* log-level: err|warning|info|debug; default info. */
 };
 
@@ -101,6 +105,7 @@ struct config_cli {
     bool config_given;              /* A missing file is then an error. */
     bool help;
     bool version;
+    bool print_config;              /* --print-config: config_dump, then exit. */
     char **keys;                    /* Key/value pairs to apply after the file. */
     char **values;
     size_t n;

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "caps.h"
 #include "log.h"
 #include "num.h"
@@ -311,6 +312,8 @@ ctfd_cc_view(void *aux, struct ctlcmd_view *v)
     state_writer_get_status(d->state, &v->state);
     v->state_at_start = d->state_load_msg;
     v->job_duration = &d->job_duration;
+    v->http_listen = d->http ? d->cfg.metrics_listen : NULL;
+    metricshttp_get_stats(d->http, &v->http);
 }
 
 static void
@@ -495,6 +498,7 @@ ctfd_reload(struct ctfd *d, struct config_reload *r)
     CTFD_SWAP(fresh.state_dir, d->cfg.state_dir);
     CTFD_SWAP(fresh.ovs_rundir, d->cfg.ovs_rundir);
     fresh.ovs_timeout_ms = d->cfg.ovs_timeout_ms;
+    CTFD_SWAP(fresh.metrics_listen, d->cfg.metrics_listen);
     fresh.control_group_write = d->cfg.control_group_write;
     fresh.control_mode = d->cfg.control_mode;
     r->watcher_restarted = ctfd_watcher_settings_differ(&d->cfg, &fresh);
@@ -585,6 +589,43 @@ ctfd_open_control(struct ctfd *d)
     return rc;
 }
 
+/* GET /metrics serves what `ctflushctl metrics` prints. */
+static char *
+ctfd_metrics_render(void *aux)
+{
+    struct ctfd *d = aux;
+
+    return ctlcmd_metrics_text(&d->ctl);
+}
+
+static int
+ctfd_open_metrics(struct ctfd *d)
+{
+    struct ctf_sockaddr sa;
+    struct metricshttp_stats st;
+    char err[256];
+    int rc;
+
+    if (!d->cfg.metrics_listen) {
+        return 0;
+    }
+    /* config_set took it by the same rule: this cannot fail, but the
+     * parsed form is not kept in the configuration. */
+    if (ctf_sockaddr_parse(d->cfg.metrics_listen, &sa, err, sizeof err)) {
+        log_warnx("metrics-listen %s: %s", d->cfg.metrics_listen, err);
+        return EINVAL;
+    }
+    rc = metricshttp_open(&d->http, d->base, &sa, NULL, ctfd_metrics_render, d, err,
+                          sizeof err);
+    if (rc) {
+        log_warnx("metrics-listen %s: %s", d->cfg.metrics_listen, err);
+        return rc;
+    }
+    metricshttp_get_stats(d->http, &st);
+    log_info("metrics: serving http://%s/metrics", st.address);
+    return 0;
+}
+
 static int
 ctfd_events(struct ctfd *d)
 {
@@ -625,6 +666,8 @@ static void
 ctfd_shutdown(struct ctfd *d)
 {
     d->stopping = true;
+    metricshttp_close(d->http);
+    d->http = NULL;
     control_close(d->control);
     d->control = NULL;
     d->ctl.control = NULL;
@@ -688,6 +731,12 @@ ctfd_main(int argc, char *argv[])
         config_cli_destroy(&d.cli);
         return 2;
     }
+    if (d.cli.print_config) {
+        config_dump(&d.cfg, stdout);
+        config_destroy(&d.cfg);
+        config_cli_destroy(&d.cli);
+        return fflush(stdout) ? 1 : 0;
+    }
     log_init("ctflushd", d.cfg.log_level, true);
     if (!caps_have_net_admin()) {
         log_warnx("CAP_NET_ADMIN is needed to change the conntrack table");
@@ -741,7 +790,8 @@ ctfd_main(int argc, char *argv[])
         log_warnx("state writer: %s", strerror(rc));
         goto out;
     }
-    if ((rc = ctfd_events(&d)) != 0 || (rc = ctfd_open_control(&d)) != 0) {
+    if ((rc = ctfd_events(&d)) != 0 || (rc = ctfd_open_control(&d)) != 0
+        || (rc = ctfd_open_metrics(&d)) != 0) {
         goto out;
     }
     memset(&wcfg, 0, sizeof wcfg);

@@ -13,6 +13,7 @@
  *                 (the kernel's table) and the userdp child (ovs-vswitchd's,
  *                 for netdev bridges); a job goes to its datapath's.
  *   control.c     the control socket -> ctlcmd.c: what each command does.
+ *   metricshttp.c GET /metrics, the body from ctlcmd.c.
  *
  * Only ctflushd.c includes this header: the modules do not know the daemon.
  *
@@ -31,6 +32,7 @@
 #include "ctlcmd.h"
 #include "jobq.h"
 #include "metrics.h"
+#include "metricshttp.h"
 #include "portevents.h"
 #include "porttab.h"
 #include "sdnotify.h"
@@ -60,6 +62,7 @@ struct ctfd {
                                  * them after the fork: kept here). */
     struct watchlink watch;
     struct control *control;
+    struct metricshttp *http;   /* GET /metrics, when metrics-listen is set. */
     struct ctlcmd ctl;          /* What control commands do. */
     struct state_writer *state;
     struct sdnotify notify;

@@ -302,6 +302,25 @@ ctlcmd_status(struct ctlcmd *cc, struct json_out *o)
     json_object_end(o);
     json_key(o, "control_clients");
     json_u64(o, cs.clients);
+    json_key(o, "metrics_http");
+    if (v.http_listen) {
+        json_object_begin(o);
+        json_key(o, "listen");
+        json_str(o, v.http_listen);
+        json_key(o, "address");
+        json_str(o, v.http.address);
+        json_key(o, "connections");
+        json_u64(o, v.http.connections);
+        json_key(o, "scrapes");
+        json_u64(o, v.http.scrapes);
+        json_key(o, "not_found");
+        json_u64(o, v.http.not_found);
+        json_key(o, "bad_method");
+        json_u64(o, v.http.bad_method);
+        json_object_end(o);
+    } else {
+        json_null_value(o);
+    }
     json_object_end(o);
 }
 
@@ -398,8 +417,8 @@ ctlcmd_ports(struct ctlcmd *cc, struct json_out *o)
     free(all);
 }
 
-static void
-ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
+char *
+ctlcmd_metrics_text(struct ctlcmd *cc)
 {
     struct metrics_view m;
     struct ctlcmd_view v;
@@ -445,8 +464,14 @@ ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
     m.state_writes = v.state.writes;
     m.state_write_failures = v.state.failures;
     m.job_duration = v.job_duration;
+    return metrics_format(&m);
+}
 
-    char *text = metrics_format(&m);
+static void
+ctlcmd_metrics(struct ctlcmd *cc, struct json_out *o)
+{
+    char *text = ctlcmd_metrics_text(cc);
+
     json_object_begin(o);
     json_key(o, "text");
     json_str(o, text ? text : "");

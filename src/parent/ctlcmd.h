@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "ctlproto.h"
+#include "metricshttp.h"
 #include "state.h"
 
 struct batch;
@@ -40,6 +41,8 @@ struct ctlcmd_view {
     struct state_writer_status state;   /* The state file's writer. */
     const char *state_at_start;         /* What happened to the state file at start. */
     const struct metrics_hist *job_duration;
+    const char *http_listen;            /* metrics-listen, or NULL: no endpoint. */
+    struct metricshttp_stats http;      /* Its counters, when http_listen. */
 };
 
 struct ctlcmd_ops {
@@ -68,6 +71,11 @@ struct ctlcmd {
 
 /* control.c's handler: aux is the struct ctlcmd. */
 void ctlcmd_handle(struct control_client *, struct ctlproto_request *, void *aux);
+
+/* The Prometheus exposition of the daemon as it is now (metrics.c's
+ * format), malloc'd, or NULL when out of memory: the text of the metrics
+ * command, and the body of GET /metrics. */
+char *ctlcmd_metrics_text(struct ctlcmd *);
 
 /* A job changed (started, progressed or ended): tell clients following it. */
 void ctlcmd_job_event(struct ctlcmd *, uint64_t job_id);
