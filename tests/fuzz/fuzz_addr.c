@@ -1,7 +1,8 @@
 /*
  * fuzz_addr.c: the address and prefix parsers operators and clients feed:
- * ctf_prefix_parse, ctf_prefix_list_parse and flush_job_parse_side (a job
- * side: "any" or a list), on the input as one C string.
+ * ctf_prefix_parse, ctf_prefix_list_parse, flush_job_parse_side (a job
+ * side: "any" or a list) and ctf_sockaddr_parse (metrics-listen), on the
+ * input as one C string.
  *
  * "@PATH" makes ctf_prefix_list_parse read a file. A fuzzer must never open
  * files (it would read whatever a mutation names, /dev/zero included), so
@@ -112,6 +113,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ctf_prefix_parse(s, &p)) {
         fuzz_check_prefix(&p);
     }
+
+    /* A listen address (metrics-listen): what parses formats to text that
+     * parses back to the same socket address. */
+    struct ctf_sockaddr sa, sa2;
+    char sabuf[CTF_SOCKADDR_STRLEN];
+    memset(err, 'X', FUZZ_ERRLEN);
+    if (!ctf_sockaddr_parse(s, &sa, err, FUZZ_ERRLEN)) {
+        ctf_sockaddr_format((struct sockaddr *) &sa.ss, sabuf);
+        FUZZ_CHECK(ctf_sockaddr_parse(sabuf, &sa2, NULL, 0) == 0);
+        FUZZ_CHECK(sa.len == sa2.len && !memcmp(&sa.ss, &sa2.ss, sa.len));
+    } else {
+        FUZZ_CHECK(fuzz_is_cstr(err, FUZZ_ERRLEN) && err[0] != '\0');
+    }
+    memset(err, 'X', FUZZ_ERRLEN);
 
     /* A list, as the command line and set-ips take it. */
     rc = ctf_prefix_list_parse(&list, s, err, FUZZ_ERRLEN);

@@ -705,6 +705,72 @@ test_inaddr_mask(void **state)
     assert_memory_equal(&a, &want, sizeof a);
 }
 
+/* metrics-listen's rule: a literal address and a port, back in the same
+ * words by ctf_sockaddr_format. */
+static void
+test_sockaddr_parse(void **state)
+{
+    static const struct {
+        const char *in;
+        int family;
+        unsigned int port;
+        const char *out;        /* NULL: refused. */
+    } cases[] = {
+        { "127.0.0.1:9462", AF_INET, 9462, "127.0.0.1:9462" },
+        { "0.0.0.0:0", AF_INET, 0, "0.0.0.0:0" },
+        { "[::1]:9462", AF_INET6, 9462, "[::1]:9462" },
+        { "[::]:65535", AF_INET6, 65535, "[::]:65535" },
+        { "[FD00:0::1]:80", AF_INET6, 80, "[fd00::1]:80" },
+        { "[::ffff:127.0.0.1]:1", AF_INET6, 1, "[::ffff:127.0.0.1]:1" },
+        { "", 0, 0, NULL },
+        { "127.0.0.1", 0, 0, NULL },
+        { "127.0.0.1:", 0, 0, NULL },
+        { ":9462", 0, 0, NULL },
+        { "127.1:9462", 0, 0, NULL },
+        { "localhost:9462", 0, 0, NULL },
+        { "127.0.0.1:65536", 0, 0, NULL },
+        { "127.0.0.1:+80", 0, 0, NULL },
+        { "127.0.0.1:080", 0, 0, NULL },
+        { "127.0.0.1:0x50", 0, 0, NULL },
+        { "127.0.0.1: 80", 0, 0, NULL },
+        { "::1:9462", 0, 0, NULL },
+        { "[::1]", 0, 0, NULL },
+        { "[::1]9462", 0, 0, NULL },
+        { "[]:9462", 0, 0, NULL },
+        { "[127.0.0.1]:9462", 0, 0, NULL },
+        { "[fe80::1%eth0]:9462", 0, 0, NULL },
+        { "[::1]:9462 ", 0, 0, NULL },
+    };
+    char err[128], buf[CTF_SOCKADDR_STRLEN];
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ctf_sockaddr sa;
+        int rc = ctf_sockaddr_parse(cases[i].in, &sa, err, sizeof err);
+        if (!cases[i].out) {
+            if (rc != EINVAL || !*err) {
+                fail_msg("'%s' was taken", cases[i].in);
+            }
+            continue;
+        }
+        if (rc) {
+            fail_msg("'%s': %s", cases[i].in, err);
+        }
+        assert_int_equal(sa.ss.ss_family, cases[i].family);
+        assert_int_equal(sa.len, cases[i].family == AF_INET ? sizeof(struct sockaddr_in)
+                                                            : sizeof(struct sockaddr_in6));
+        assert_int_equal(ntohs(((struct sockaddr_in *) &sa.ss)->sin_port), cases[i].port);
+        assert_string_equal(ctf_sockaddr_format((struct sockaddr *) &sa.ss, buf),
+                            cases[i].out);
+    }
+    /* No error buffer is fine; the reason names the part. */
+    assert_int_equal(ctf_sockaddr_parse("x:1", &(struct ctf_sockaddr) { 0 }, NULL, 0), EINVAL);
+    ctf_sockaddr_parse("127.0.0.1:99999", &(struct ctf_sockaddr) { 0 }, err, sizeof err);
+    assert_string_equal(err, "port: '99999' is not a decimal number from 0 to 65535");
+    struct sockaddr other = { .sa_family = AF_UNIX };
+    assert_string_equal(ctf_sockaddr_format(&other, buf), "?");
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -733,6 +799,7 @@ main(void)
         cmocka_unit_test(test_contains),
         cmocka_unit_test(test_contains_odd_lengths),
         cmocka_unit_test(test_inaddr_mask),
+        cmocka_unit_test(test_sockaddr_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

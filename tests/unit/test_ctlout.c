@@ -174,7 +174,9 @@ static const char STATUS_FULL[] =
     "\"jobs_done\":10,\"jobs_failed\":1,\"jobs_cancelled\":0,\"entries_deleted\":123456,"
     "\"worker\":{\"pid\":4243,\"state\":\"running\",\"starts\":2,\"crashes\":1,\"hangs\":0,"
     "\"caps\":\"filtered-flush zone-flush\"},"
-    "\"state\":{\"ok\":false,\"error\":\"rename: No space left on device\",\"writes\":7}}";
+    "\"state\":{\"ok\":false,\"error\":\"rename: No space left on device\",\"writes\":7},"
+    "\"metrics_http\":{\"listen\":\"127.0.0.1:0\",\"address\":\"127.0.0.1:40123\","
+    "\"connections\":1,\"scrapes\":17,\"not_found\":0,\"bad_method\":0}}";
 
 static void
 test_status_full(void **state)
@@ -200,6 +202,7 @@ test_status_full(void **state)
     expect_has(t, "worker: running, pid 4243, 2 starts, 1 crashes, 0 hangs\n");
     expect_has(t, "worker caps: filtered-flush zone-flush\n");
     expect_has(t, "state file: error: rename: No space left on device, 7 writes\n");
+    expect_has(t, "metrics http: http://127.0.0.1:40123/metrics, 17 scrapes, 1 connections\n");
 
     /* Aligned: every colon in the same column. */
     long col = strchr(t, ':') - t;
@@ -226,6 +229,11 @@ test_status_variants(void **state)
     expect_has(t, "running: none\n");
     expect_lacks(t, "progress:");
     expect_has(t, "state file: ok, 3 writes\n");
+    /* A daemon older than the endpoint says nothing of it. */
+    expect_lacks(t, "metrics http");
+    free(t);
+    t = render(CTL_CMD_STATUS, "{\"metrics_http\":null}");
+    expect_has(t, "metrics http: off\n");
     free(t);
 
     /* Only the top-level OVSDB flag. */
