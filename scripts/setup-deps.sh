@@ -21,6 +21,10 @@ packages=(
     # builds), so dpkg-buildpackage finds them even with a cached OVS tree.
     debhelper lintian systemd systemd-container autoconf automake libtool
     dh-python python3-all python3-setuptools pybuild-plugin-pyproject
+    # promtool and the Prometheus server that scrapes GET /metrics in
+    # tests/netns/test_metrics.py (its service is never started: the test
+    # runs its own, in a namespace, on a temp config).
+    prometheus
 )
 
 if [[ $(id -u) -ne 0 ]]; then
