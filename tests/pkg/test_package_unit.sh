@@ -24,6 +24,11 @@
 #   - systemctl kill -s KILL gets it restarted, with the set-ips state kept,
 #   - systemctl reload applies a changed config (and keeps the old one when
 #     the new one is bad),
+#   - metrics-listen set: a restart without daemon-reload fails (AF_INET is
+#     not allowed yet); after it, ctflushd-generator's drop-in allows
+#     AF_INET and GET /metrics answers under the hardened unit; the
+#     node_exporter textfile timer is there, disabled, and its service
+#     writes ctflushd.prom,
 #   - dpkg -i of the higher version upgrades it: restarted, state and the
 #     changed conffile kept; dpkg --purge leaves nothing of it behind,
 #   - lintian has nothing to say about the .deb,
@@ -423,6 +428,57 @@ cat "$work/security.txt"
 exposure=$(sed -n 's/.*Overall exposure level for ctflushd.service: \([0-9.]*\).*/\1/p' "$work/security.txt")
 check "overall exposure $exposure is at most $max_exposure" \
     python3 -c "import sys; sys.exit(not float('${exposure:-99}') <= $max_exposure)"
+
+echo "== metrics-listen: the generator's drop-in lets the hardened unit serve /metrics"
+# http_get URL: status and body, from inside the container's network.
+http_get() {
+    ctr /usr/bin/python3 -c '
+import sys, urllib.request
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status, r.headers["Content-Type"]); sys.stdout.write(r.read().decode())
+except Exception as e:
+    print("error", e)' "$1"
+}
+metrics_ok() { http_get http://127.0.0.1:9462/metrics | grep -qx "ctflushd_up 1"; }
+ctr sh -c 'printf "metrics-listen = 127.0.0.1:9462\n" >>/etc/ctflushd/ctflushd.conf'
+mark
+# Without daemon-reload the unit still allows no AF_INET: the start fails,
+# and says why.
+if ctr systemctl restart ctflushd 2>/dev/null; then restart_rc=0; else restart_rc=1; fi
+check "before daemon-reload, the restart fails (AF_INET not allowed yet)" test "$restart_rc" = 1
+check "and the daemon says why" wait_for 30 logged "is the address family allowed?"
+ctr systemctl stop ctflushd
+ctr systemctl reset-failed ctflushd
+ctr systemctl daemon-reload
+dropin=/run/systemd/generator/ctflushd.service.d/50-address-families.conf
+check "the generator wrote $dropin" ctr grep -qx "RestrictAddressFamilies=AF_INET" "$dropin"
+families=$(prop ctflushd RestrictAddressFamilies)
+check "the unit now allows AF_INET beside AF_UNIX AF_NETLINK ($families)" \
+    bash -c "[[ ' $families ' == *' AF_INET '* && ' $families ' == *' AF_UNIX '* && ' $families ' == *' AF_NETLINK '* && ' $families ' != *AF_INET6* ]]"
+ctr systemctl start ctflushd
+check "started with metrics-listen: active (running)" running
+check "GET /metrics answers under the hardened unit" wait_for 30 metrics_ok
+content_type_ok() {
+    [[ $(http_get http://127.0.0.1:9462/metrics | head -n 1) == "200 text/plain; version=0.0.4; charset=utf-8" ]]
+}
+check "200, Content-Type: text/plain; version=0.0.4; charset=utf-8" content_type_ok
+check "ctflushctl status names the endpoint" \
+    bash -c "nsenter -t $pid1 -a ctflushctl status | grep -q 'metrics http: http://127.0.0.1:9462/metrics'"
+
+echo "== the node_exporter textfile timer: shipped, not enabled"
+check "ctflushd-textfile.timer is there and disabled" \
+    test "$(prop ctflushd-textfile.timer LoadState)/$(ctr systemctl is-enabled ctflushd-textfile.timer 2>/dev/null)" = loaded/disabled
+check "and not running" test "$(prop ctflushd-textfile.timer ActiveState)" = inactive
+ctr mkdir -p /var/lib/prometheus/node-exporter
+check "its service runs once, sandboxed" ctr systemctl start ctflushd-textfile.service
+prom=/var/lib/prometheus/node-exporter/ctflushd.prom
+check "and wrote $prom (ctflushd_up 1, mode 644, no temp file left)" \
+    ctr sh -c "grep -qx 'ctflushd_up 1' $prom && test \$(stat -c %a $prom) = 644 && test ! -e $prom.tmp"
+ctr rm -rf /var/lib/prometheus/node-exporter
+ctr sed -i '/^metrics-listen/d' /etc/ctflushd/ctflushd.conf
+ctr systemctl daemon-reload
+check "metrics-listen gone, daemon-reload: the generator's drop-in is gone" ctr test ! -e "$dropin"
 
 echo "== upgrade to $v2 (dpkg -i inside the running container)"
 pid=$(prop ctflushd MainPID)
