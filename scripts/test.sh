@@ -100,7 +100,7 @@ echo "== daemon under valgrind memcheck"
 # Left out: enobufs (CTFD_SKIP_BIG, a 1M-entry table), run by the suites above.
 vg_daemon="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect"
 vg_daemon+=" --child-silent-after-fork=no"
-for t in test_daemon test_ctl test_faults test_userdp; do
+for t in test_daemon test_ctl test_faults test_userdp test_metrics; do
     log=$top/build/valgrind-daemon-$t.log
     rc=0
     CTFD_DAEMON_WRAPPER=$vg_daemon CTFD_TIME_SCALE=10 CTFD_SKIP_BIG=1 \
